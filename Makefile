@@ -1,0 +1,46 @@
+# Every set-up step lives here: a fresh Debian machine needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= out
+JOBS   ?= 2
+
+.PHONY: all run test regress bench lint venv iverilog clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# cocotb needs Icarus Verilog, which is not pip-installable.
+iverilog:
+	@if ! command -v iverilog >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing iverilog with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null; \
+	  else \
+	    echo "iverilog is missing; run: sudo apt-get update && sudo apt-get install -y iverilog" >&2; exit 1; \
+	  fi; \
+	fi
+
+run: $(STAMP)
+	$(VENV)/bin/macgen flow --workload resnet32-cifar10 --a-format e5m2 --b-format e5m2 --chunk auto -o $(OUT)
+
+test: $(STAMP) iverilog
+	$(PY) -m pytest -n $(JOBS) -q
+
+# Long regressions (millions of vectors); not part of `make test`.
+regress: $(STAMP) iverilog
+	$(PY) -m pytest -n $(JOBS) -q -m slow
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build $(OUT) .pytest_cache

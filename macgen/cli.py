@@ -1,0 +1,54 @@
+"""The ``macgen`` command line: parse, call the library, print.
+
+Each subcommand lives in ``macgen/commands/<name>.py`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a function
+``run(args) -> int``. Errors from bad input (``ValueError``, ``TypeError``,
+``OSError``, :class:`macgen.commands.UsageError`) become one line on stderr and
+exit code 2; a verification mismatch is exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .commands import UsageError
+
+#: Subcommands in the order ``--help`` lists them.
+COMMANDS = ("plan", "generate", "verify", "area", "sweep", "flow")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="macgen",
+        description="Size the accumulator of a low-precision floating-point MAC for a deep-learning "
+                    "workload (Sakr et al., ICLR 2019), generate it in Amaranth HDL as Verilog, "
+                    "verify it bit-exactly and measure its area.",
+        epilog="Run 'macgen COMMAND --help' for each command's options.")
+    parser.add_argument("--version", action="version", version=f"macgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, TypeError, OSError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"macgen {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"macgen {args.command}: interrupted", file=sys.stderr)
+        return 130

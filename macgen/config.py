@@ -1,0 +1,228 @@
+"""Hardware configurations: frozen, validated dataclasses with a slug and JSON form.
+
+No Amaranth here: the golden model, the planner and the generator all read these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .formats import ROUNDING_MODES, FloatFormat
+
+__all__ = ["MACConfig", "ArrayConfig"]
+
+
+def _fmt(name, value):
+    if isinstance(value, FloatFormat):
+        return value
+    if isinstance(value, str):
+        return FloatFormat.parse(value)
+    raise TypeError(f"{name} must be a FloatFormat or a format name, not {value!r}")
+
+
+def _int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class MACConfig:
+    """A multiply-accumulate unit: operand, accumulator and output formats (SPEC §2).
+
+    ``acc' = round_ACC(acc + a*b)`` with the exact (or ``product_man_bits``-rounded)
+    product; with ``chunk_size > 0`` every ``chunk_size`` products are summed in an
+    inner ACC accumulator that starts at +0 and is then added into an outer
+    accumulator in ``outer_fmt``; the dot product's result is rounded into
+    ``out_fmt``. The initial value of a dot product is in ``outer_fmt``.
+
+    Parameters
+    ----------
+    a_fmt, b_fmt, acc_fmt : FloatFormat or str
+        Multiplicand, multiplier and accumulator formats.
+    rounding : {'rne', 'rtz'}
+        Rounding of every step.
+    product_man_bits : int or None
+        ``None``: exact product (``Ma + Mb + 1`` fraction bits). Otherwise the
+        product is rounded to this many fraction bits, ``1 <= p <= Ma + Mb``.
+    chunk_size : int
+        0: no chunking; else the chunk length L.
+    outer_fmt : FloatFormat or str, optional
+        Outer (inter-chunk) accumulator; defaults to ``acc_fmt``. Only with chunking.
+    out_fmt : FloatFormat or str, optional
+        Result format; defaults to ``outer_fmt``.
+    mul_stages : int
+        Pipeline registers in the multiplier path of the RTL (0-3); does not change
+        arithmetic, only latency.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For wrong types, out-of-range values, and formats mixing ieee and finite
+        special-value policies.
+    """
+
+    a_fmt: FloatFormat
+    b_fmt: FloatFormat
+    acc_fmt: FloatFormat
+    rounding: str = "rne"
+    product_man_bits: int | None = None
+    chunk_size: int = 0
+    outer_fmt: FloatFormat | None = None
+    out_fmt: FloatFormat | None = None
+    mul_stages: int = 0
+
+    def __post_init__(self):
+        a = _fmt("a_fmt", self.a_fmt)
+        b = _fmt("b_fmt", self.b_fmt)
+        acc = _fmt("acc_fmt", self.acc_fmt)
+        if not isinstance(self.rounding, str) or self.rounding not in ROUNDING_MODES:
+            raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
+        exact = a.man_bits + b.man_bits + 1
+        pmb = self.product_man_bits
+        if pmb is not None:
+            pmb = _int("product_man_bits", pmb)
+            if not 1 <= pmb < exact:
+                raise ValueError(
+                    f"product_man_bits must be between 1 and {exact - 1} "
+                    f"(the exact product of {a} x {b} has {exact}), not {pmb}")
+        chunk = _int("chunk_size", self.chunk_size)
+        if chunk < 0:
+            raise ValueError(f"chunk_size must be 0 (no chunking) or positive, not {chunk}")
+        if self.outer_fmt is not None:
+            outer = _fmt("outer_fmt", self.outer_fmt)
+            if chunk == 0 and outer != acc:
+                raise ValueError(f"outer_fmt {outer} needs chunking (chunk_size > 0); "
+                                 f"without it the accumulator is {acc}")
+        else:
+            outer = acc
+        out = outer if self.out_fmt is None else _fmt("out_fmt", self.out_fmt)
+        stages = _int("mul_stages", self.mul_stages)
+        if not 0 <= stages <= 3:
+            raise ValueError(f"mul_stages must be between 0 and 3, not {stages}")
+        named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
+        policies = {k: f.inf_nan for k, f in named.items()}
+        if len(set(policies.values())) > 1:
+            ieee = next(k for k, v in policies.items() if v)
+            fin = next(k for k, v in policies.items() if not v)
+            raise ValueError(f"All formats of a MAC must share one special-value policy, but "
+                             f"{ieee} {named[ieee]} is ieee and {fin} {named[fin]} is finite")
+        for k, f in named.items():
+            object.__setattr__(self, k, f)
+        object.__setattr__(self, "product_man_bits", pmb)
+
+    # -- derived -------------------------------------------------------------
+
+    @property
+    def product_frac_bits(self) -> int:
+        """Fraction bits of the product as it enters the adder (``m_p``)."""
+        if self.product_man_bits is None:
+            return self.a_fmt.man_bits + self.b_fmt.man_bits + 1
+        return self.product_man_bits
+
+    @property
+    def ieee(self) -> bool:
+        return self.acc_fmt.inf_nan
+
+    @property
+    def slug(self) -> str:
+        """Deterministic identifier (Verilog module and file names)."""
+        parts = [f"mac_{self.a_fmt.ident}x{self.b_fmt.ident}_acc{self.acc_fmt.ident}", self.rounding]
+        if self.product_man_bits is not None:
+            parts.append(f"p{self.product_man_bits}")
+        if self.chunk_size:
+            parts.append(f"c{self.chunk_size}")
+            if self.outer_fmt != self.acc_fmt:
+                parts.append(f"o{self.outer_fmt.ident}")
+        if self.out_fmt != self.outer_fmt:
+            parts.append(f"y{self.out_fmt.ident}")
+        if self.mul_stages:
+            parts.append(f"s{self.mul_stages}")
+        return "_".join(parts)
+
+    # -- JSON ----------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "a_fmt": str(self.a_fmt), "b_fmt": str(self.b_fmt), "acc_fmt": str(self.acc_fmt),
+            "rounding": self.rounding, "product_man_bits": self.product_man_bits,
+            "chunk_size": self.chunk_size, "outer_fmt": str(self.outer_fmt),
+            "out_fmt": str(self.out_fmt), "mul_stages": self.mul_stages,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MACConfig":
+        if not isinstance(data, dict):
+            raise TypeError(f"MAC configuration must be a JSON object, not {data!r}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown MAC configuration field(s): {', '.join(unknown)}")
+        missing = [k for k in ("a_fmt", "b_fmt", "acc_fmt") if k not in data]
+        if missing:
+            raise ValueError(f"MAC configuration lacks {', '.join(missing)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MACConfig":
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """An output-stationary ``rows x cols`` systolic array of :class:`MACConfig` PEs.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array shape, 1 to 64 each.
+    mac : MACConfig or dict
+        The processing element.
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+
+    rows: int
+    cols: int
+    mac: MACConfig
+
+    def __post_init__(self):
+        for name in ("rows", "cols"):
+            value = _int(name, getattr(self, name))
+            if not 1 <= value <= 64:
+                raise ValueError(f"{name} must be between 1 and 64, not {value}")
+        mac = self.mac
+        if isinstance(mac, dict):
+            mac = MACConfig.from_dict(mac)
+        if not isinstance(mac, MACConfig):
+            raise TypeError(f"mac must be a MACConfig, not {mac!r}")
+        object.__setattr__(self, "mac", mac)
+
+    @property
+    def slug(self) -> str:
+        return f"array{self.rows}x{self.cols}_{self.mac.slug}"
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "cols": self.cols, "mac": self.mac.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ArrayConfig":
+        if not isinstance(data, dict):
+            raise TypeError(f"Array configuration must be a JSON object, not {data!r}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"Unknown array configuration field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ArrayConfig":
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,401 @@
+"""Binary floating-point formats: parameters, names, encode/decode, exact rounding.
+
+No Amaranth here. Bit patterns are ``numpy.uint64`` arrays (or Python ints for
+scalars); every format is at most 64 bits wide.
+
+The one rounding primitive of macgen lives here, :func:`round_pack`: it turns an
+exact value ``(-1)^sign * (sig + eps) * 2^exp`` (``eps`` in ``(0, 1)`` when a
+sticky bit is set) into a bit pattern of a format, by SPEC §2's rules. The
+golden model builds every operation on it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "FloatFormat",
+    "FP32", "FP16", "BF16", "FP8_E5M2", "FP8_E4M3", "PRESETS",
+    "ROUNDING_MODES",
+    "round_pack", "bit_length",
+]
+
+ROUNDING_MODES = ("rne", "rtz")
+
+_U64 = np.uint64
+_NAME_RE = re.compile(r"^e(\d+)m(\d+)(fn)?((?:_ftz|_bias-?\d+)*)$")
+
+
+def _check_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    return int(value)
+
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return bool(value)
+
+
+@dataclass(frozen=True)
+class FloatFormat:
+    """A binary floating-point format (SPEC §1).
+
+    Encoding, MSB first: sign (1 bit), exponent field (``exp_bits``), fraction
+    (``man_bits``; the hidden bit is never counted).
+
+    Parameters
+    ----------
+    exp_bits : int
+        Exponent field width E, at least 2.
+    man_bits : int
+        Fraction width M, at least 1 (an IEEE-style NaN needs a fraction bit).
+        ``1 + E + M`` must not exceed 64.
+    bias : int, optional
+        Exponent bias; ``2**(E-1) - 1`` by default.
+    subnormals : bool
+        ``True``: exponent field 0 encodes subnormals. ``False`` ("ftz"): such
+        inputs read as zero of the same sign, and results below the smallest
+        normal flush to zero keeping the sign of the exact value.
+    inf_nan : bool
+        ``True`` ("ieee"): exponent field all ones is infinity (fraction 0) or
+        NaN. ``False`` ("finite", name suffix ``fn``): every code is finite and
+        overflow saturates to the largest finite value.
+
+    Raises
+    ------
+    TypeError
+        A parameter of the wrong type (``bool`` is not an integer here).
+    ValueError
+        A parameter out of range.
+    """
+
+    exp_bits: int
+    man_bits: int
+    bias: int | None = None
+    subnormals: bool = True
+    inf_nan: bool = True
+
+    def __post_init__(self):
+        e = _check_int("Exponent width", self.exp_bits)
+        m = _check_int("Mantissa width", self.man_bits)
+        if e < 2:
+            raise ValueError(f"Exponent width must be at least 2, not {e}")
+        if m < 1:
+            raise ValueError(f"Mantissa width must be at least 1, not {m}")
+        if 1 + e + m > 64:
+            raise ValueError(f"Format width 1+{e}+{m} = {1 + e + m} exceeds 64 bits")
+        bias = (1 << (e - 1)) - 1 if self.bias is None else _check_int("Bias", self.bias)
+        object.__setattr__(self, "exp_bits", e)
+        object.__setattr__(self, "man_bits", m)
+        object.__setattr__(self, "bias", bias)
+        object.__setattr__(self, "subnormals", _check_bool("subnormals", self.subnormals))
+        object.__setattr__(self, "inf_nan", _check_bool("inf_nan", self.inf_nan))
+
+    # -- names ---------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text) -> "FloatFormat":
+        """Parse ``e5m2``, ``e4m3fn``, ``e5m10_ftz``, ``e8m7_bias100`` or a preset
+        name (``fp32``, ``fp16``, ``bf16``, ``fp8_e5m2``, ``fp8_e4m3``).
+
+        A :class:`FloatFormat` is returned unchanged.
+        """
+        if isinstance(text, FloatFormat):
+            return text
+        if not isinstance(text, str):
+            raise TypeError(f"Format must be a FloatFormat or a string, not {text!r}")
+        key = text.strip().lower()
+        if key in PRESETS:
+            return PRESETS[key]
+        match = _NAME_RE.match(key)
+        if not match:
+            raise ValueError(
+                f"Unknown format {text!r}; expected a preset ({', '.join(PRESETS)}) "
+                f"or text like 'e6m9', 'e4m3fn', 'e5m10_ftz', 'e8m7_bias100'")
+        e, m = int(match[1]), int(match[2])
+        bias = None
+        subnormals = True
+        for suffix in filter(None, match[4].split("_")):
+            if suffix == "ftz":
+                subnormals = False
+            else:
+                bias = int(suffix[len("bias"):])
+        return cls(e, m, bias=bias, subnormals=subnormals, inf_nan=match[3] is None)
+
+    def __str__(self):
+        text = f"e{self.exp_bits}m{self.man_bits}"
+        if not self.inf_nan:
+            text += "fn"
+        if not self.subnormals:
+            text += "_ftz"
+        if self.bias != (1 << (self.exp_bits - 1)) - 1:
+            text += f"_bias{self.bias}"
+        return text
+
+    @property
+    def ident(self) -> str:
+        """The name as a Verilog/Python identifier fragment (``-`` becomes ``m``)."""
+        return str(self).replace("-", "m")
+
+    # -- derived constants -----------------------------------------------------
+
+    @property
+    def width(self) -> int:
+        return 1 + self.exp_bits + self.man_bits
+
+    @property
+    def exp_field_max(self) -> int:
+        """The all-ones exponent field."""
+        return (1 << self.exp_bits) - 1
+
+    @property
+    def emax(self) -> int:
+        """Unbiased exponent of the largest finite value."""
+        top = self.exp_field_max - (1 if self.inf_nan else 0)
+        return top - self.bias
+
+    @property
+    def emin(self) -> int:
+        """Unbiased exponent of the smallest normal value (``1 - bias``)."""
+        return 1 - self.bias
+
+    @property
+    def sign_bit(self) -> int:
+        return 1 << (self.width - 1)
+
+    @property
+    def max_finite_bits(self) -> int:
+        return ((self.emax + self.bias) << self.man_bits) | ((1 << self.man_bits) - 1)
+
+    @property
+    def inf_bits(self) -> int:
+        if not self.inf_nan:
+            raise ValueError(f"Format {self} has no infinity")
+        return self.exp_field_max << self.man_bits
+
+    @property
+    def nan_bits(self) -> int:
+        """The canonical quiet NaN: sign 0, exponent all ones, fraction ``1 << (M-1)``."""
+        if not self.inf_nan:
+            raise ValueError(f"Format {self} has no NaN")
+        return (self.exp_field_max << self.man_bits) | (1 << (self.man_bits - 1))
+
+    @property
+    def max_finite(self) -> float:
+        return _ldexp((1 << (self.man_bits + 1)) - 1, self.emax - self.man_bits)
+
+    @property
+    def min_normal(self) -> float:
+        return _ldexp(1, self.emin)
+
+    @property
+    def min_subnormal(self) -> float:
+        """Smallest positive value (the smallest normal when subnormals are off)."""
+        if not self.subnormals:
+            return self.min_normal
+        return _ldexp(1, self.emin - self.man_bits)
+
+    # -- fields and classification ----------------------------------------------
+
+    def fields(self, bits):
+        """Split bit patterns into (sign, exponent field, fraction) uint64 arrays."""
+        bits = np.asarray(bits, dtype=_U64)
+        m, e = self.man_bits, self.exp_bits
+        return ((bits >> _U64(m + e)) & _U64(1),
+                (bits >> _U64(m)) & _U64((1 << e) - 1),
+                bits & _U64((1 << m) - 1))
+
+    def is_nan(self, bits):
+        _, e, f = self.fields(bits)
+        if not self.inf_nan:
+            return np.zeros(e.shape, dtype=bool)
+        return (e == _U64(self.exp_field_max)) & (f != 0)
+
+    def is_inf(self, bits):
+        _, e, f = self.fields(bits)
+        if not self.inf_nan:
+            return np.zeros(e.shape, dtype=bool)
+        return (e == _U64(self.exp_field_max)) & (f == 0)
+
+    def is_zero(self, bits):
+        """True for ±0, and for subnormal codes when subnormals are off (they read as zero)."""
+        _, e, f = self.fields(bits)
+        return (e == 0) & ((f == 0) | (not self.subnormals))
+
+    def is_subnormal(self, bits):
+        _, e, f = self.fields(bits)
+        return (e == 0) & (f != 0) & self.subnormals
+
+    def is_normal(self, bits):
+        _, e, _ = self.fields(bits)
+        top = e == _U64(self.exp_field_max)
+        return (e != 0) & ~(top & self.inf_nan)
+
+    def classify(self, bits):
+        """Class names per element: 'zero', 'subnormal', 'normal', 'inf', 'nan'."""
+        bits = np.asarray(bits, dtype=_U64)
+        out = np.full(bits.shape, "normal", dtype=object)
+        out[self.is_subnormal(bits)] = "subnormal"
+        out[self.is_zero(bits)] = "zero"
+        out[self.is_inf(bits)] = "inf"
+        out[self.is_nan(bits)] = "nan"
+        return out
+
+    def unpack(self, bits):
+        """Exact value of finite codes as ``(sign, sig, exp)``: ``(-1)^sign * sig * 2^exp``.
+
+        ``sig`` and ``exp`` are uint64/int64 arrays; zeros (and ftz-read subnormals)
+        give ``sig = 0``. Inf/NaN codes give meaningless ``sig``/``exp``; test them
+        with :meth:`is_inf` / :meth:`is_nan` first.
+        """
+        s, e, f = self.fields(bits)
+        normal = e != 0
+        sig = np.where(normal, f | _U64(1 << self.man_bits), f if self.subnormals else _U64(0))
+        exp = np.where(normal, e.astype(np.int64), np.int64(1)) - np.int64(self.bias + self.man_bits)
+        return s, sig.astype(_U64), exp.astype(np.int64)
+
+    # -- float64 conversion ------------------------------------------------------
+
+    def decode(self, bits):
+        """Bit patterns to float64 (exact whenever the value is a float64)."""
+        bits = np.asarray(bits, dtype=_U64)
+        s, sig, exp = self.unpack(bits)
+        with np.errstate(over="ignore"):
+            mag = np.ldexp(sig.astype(np.float64), exp.astype(np.int64))
+        mag = np.where(self.is_inf(bits), np.inf, mag)
+        mag = np.where(self.is_nan(bits), np.nan, mag)
+        out = np.where(s.astype(bool), -mag, mag)
+        return out if out.ndim else float(out)
+
+    def encode(self, values, rounding="rne"):
+        """Float64 values to bit patterns, rounded once by ``rounding`` (RNE default).
+
+        NaN becomes the canonical NaN; infinities and overflow follow SPEC §2's
+        overflow rule (finite formats saturate). Encoding NaN into a finite format
+        raises ``ValueError``.
+        """
+        x = np.asarray(values, dtype=np.float64)
+        nan = np.isnan(x)
+        if nan.any() and not self.inf_nan:
+            raise ValueError(f"Format {self} has no NaN to encode")
+        sign = np.signbit(x).astype(_U64)
+        finite = np.isfinite(x)
+        frac, exp = np.frexp(np.where(finite, np.abs(x), 1.0))
+        sig = np.ldexp(frac, 53).astype(_U64)
+        bits = round_pack(self, sign, sig, exp.astype(np.int64) - 53, rounding=rounding)
+        inf = np.isinf(x)
+        if inf.any():
+            if self.inf_nan:
+                bits = np.where(inf, (sign << _U64(self.width - 1)) | _U64(self.inf_bits), bits)
+            else:
+                bits = np.where(inf, (sign << _U64(self.width - 1)) | _U64(self.max_finite_bits), bits)
+        if nan.any():
+            bits = np.where(nan, _U64(self.nan_bits), bits)
+        return bits.astype(_U64)
+
+
+def _ldexp(m, e):
+    try:
+        return math.ldexp(float(m), e)
+    except OverflowError:
+        return math.inf
+
+
+FP32 = FloatFormat(8, 23)
+FP16 = FloatFormat(5, 10)
+BF16 = FloatFormat(8, 7)
+FP8_E5M2 = FloatFormat(5, 2)
+#: IEEE-style e4m3 (with inf and NaN, largest finite 240). OCP's "E4M3FN" differs
+#: (no inf, NaN at S.1111.111) and is not this format; ``e4m3fn`` here has no NaN at all.
+FP8_E4M3 = FloatFormat(4, 3)
+PRESETS = {"fp32": FP32, "fp16": FP16, "bf16": BF16, "fp8_e5m2": FP8_E5M2, "fp8_e4m3": FP8_E4M3}
+
+
+def bit_length(x):
+    """Element-wise ``int.bit_length`` of a uint64 array (exact; no float conversion)."""
+    x = np.asarray(x, dtype=_U64).copy()
+    n = np.zeros(x.shape, dtype=np.int64)
+    for s in (32, 16, 8, 4, 2, 1):
+        big = x >= _U64(1 << s)
+        n += np.where(big, s, 0)
+        x = np.where(big, x >> _U64(s), x)
+    return n + (x != 0)
+
+
+def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
+    """Round an exact value into ``fmt`` and encode it (SPEC §2).
+
+    The value is ``(-1)^sign * (sig + eps) * 2^exp`` with ``eps = 0`` where
+    ``sticky`` is false and some ``0 < eps < 1`` where it is true.
+
+    Parameters
+    ----------
+    fmt : FloatFormat
+    sign, sig, exp, sticky : array_like
+        Broadcastable arrays: sign 0/1, ``sig < 2**62`` (uint64), ``exp`` int64,
+        ``sticky`` bool (or None). Where ``sticky`` is set, ``sig`` must have at
+        least ``fmt.man_bits + 2`` significant bits so that the rounding point lies
+        above the sticky position.
+    rounding : {'rne', 'rtz'}
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+        Zero results keep ``sign`` (the caller picks the sign of an exact zero).
+        Quantum ``2^(max(floor(log2|x|), emin) - M)`` (``emin`` unbounded below
+        for ftz formats, where results under the smallest normal flush to zero);
+        overflow gives ±inf for ieee+rne, else ±max finite.
+    """
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+    M = fmt.man_bits
+    sign = np.asarray(sign).astype(_U64)
+    sig = np.asarray(sig).astype(_U64)
+    exp = np.asarray(exp).astype(np.int64)
+    sticky = np.zeros((), dtype=bool) if sticky is None else np.asarray(sticky, dtype=bool)
+    sign, sig, exp, sticky = np.broadcast_arrays(sign, sig, exp, sticky)
+
+    length = bit_length(sig)
+    e_msb = exp + length - 1
+    e_q = e_msb - M
+    if fmt.subnormals:
+        e_q = np.maximum(e_q, fmt.emin - M)
+    shift = e_q - exp
+    right = np.clip(shift, 0, 63).astype(_U64)
+    left = np.clip(-shift, 0, 63).astype(_U64)
+    kept = np.where(shift >= 0, sig >> right, sig << left)
+    half_pos = np.maximum(right, _U64(1)) - _U64(1)
+    rem = sig & ((_U64(1) << right) - _U64(1))
+    half = _U64(1) << half_pos
+    if rounding == "rne":
+        # rem and half are meaningless where shift <= 0; nothing was cut off there.
+        up = (shift > 0) & ((rem > half) | ((rem == half) & (sticky | ((kept & _U64(1)) == 1))))
+    else:
+        up = np.zeros(kept.shape, dtype=bool)
+    mant = kept + up.astype(_U64)
+    carry = mant >> _U64(M + 1) != 0
+    mant = np.where(carry, mant >> _U64(1), mant)
+    e_q = e_q + carry
+
+    nonzero = mant != 0
+    normal = mant >> _U64(M) != 0
+    e_field = e_q + M + fmt.bias
+    if not fmt.subnormals:
+        nonzero &= e_field >= 1  # flush: rounded magnitude below the smallest normal
+    overflow = nonzero & normal & (e_q + M > fmt.emax)
+    exp_field = np.where(normal, e_field, 0)
+    body = np.where(nonzero,
+                    (np.clip(exp_field, 0, None).astype(_U64) << _U64(M)) | (mant & _U64((1 << M) - 1)),
+                    _U64(0))
+    if fmt.inf_nan and rounding == "rne":
+        big = _U64(fmt.inf_bits)
+    else:
+        big = _U64(fmt.max_finite_bits)
+    body = np.where(overflow, big, body)
+    return (sign << _U64(fmt.width - 1)) | body

@@ -1,0 +1,1 @@
+"""Amaranth components of macgen: unpacked-float layout, arithmetic stages, MAC, PE and array."""
