@@ -182,6 +182,11 @@ class ArrayConfig:
         Array shape, 1 to 64 each.
     mac : MACConfig or dict
         The processing element.
+    preload : bool
+        Give the array an ``init``/``init_en`` input so that each tile can start
+        from a preloaded ``C0`` (``A @ B + C0``, C0 in the MAC's ``outer_fmt``).
+        Off by default: the preload path costs delay registers (see
+        :class:`macgen.rtl.array.SystolicArray`).
 
     Raises
     ------
@@ -191,6 +196,7 @@ class ArrayConfig:
     rows: int
     cols: int
     mac: MACConfig
+    preload: bool = False
 
     def __post_init__(self):
         for name in ("rows", "cols"):
@@ -202,14 +208,17 @@ class ArrayConfig:
             mac = MACConfig.from_dict(mac)
         if not isinstance(mac, MACConfig):
             raise TypeError(f"mac must be a MACConfig, not {mac!r}")
+        if not isinstance(self.preload, bool):
+            raise TypeError(f"preload must be a bool, not {self.preload!r}")
         object.__setattr__(self, "mac", mac)
 
     @property
     def slug(self) -> str:
-        return f"array{self.rows}x{self.cols}_{self.mac.slug}"
+        preload = "_c0" if self.preload else ""
+        return f"array{self.rows}x{self.cols}{preload}_{self.mac.slug}"
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "cols": self.cols, "mac": self.mac.to_dict()}
+        return {"rows": self.rows, "cols": self.cols, "mac": self.mac.to_dict(), "preload": self.preload}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ArrayConfig":

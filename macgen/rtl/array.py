@@ -1,0 +1,246 @@
+# amaranth: UnusedElaboratable=no
+"""Output-stationary systolic array of MAC processing elements."""
+
+# (The linter option above: PEs are built in __init__ for their latency; if the
+# array is never elaborated, Amaranth already warns about the array itself.)
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ArrayConfig
+
+__all__ = ["SystolicArray"]
+
+#: Test hook: a component class with the MAC's ports and protocol to use as the PE
+#: instead of :class:`macgen.rtl.MAC`. ``None`` (always, outside of tests) means the MAC.
+_pe_override = None
+
+
+def _mac_class():
+    if _pe_override is not None:
+        return _pe_override
+    from . import MAC  # late: macgen.rtl imports this module
+    return MAC
+
+
+def _delay(m, signal, cycles, name):
+    """``signal`` delayed by ``cycles`` registers in the sync domain."""
+    for n in range(cycles):
+        reg = Signal.like(signal, name=f"{name}_d{n + 1}")
+        m.d.sync += reg.eq(signal)
+        signal = reg
+    return signal
+
+
+class SystolicArray(wiring.Component):
+    """An output-stationary ``rows x cols`` systolic array computing ``A @ B (+ C0)``.
+
+    Processing element ``PE(i, j)`` is a :class:`macgen.rtl.MAC` that keeps the
+    dot product ``C[i, j] = dot(A[i, :], B[:, j])`` (k = 0..K-1 in order, with
+    the MAC's chunking and rounding, SPEC §2) in place. Row ``i`` of ``A``
+    enters on the left, one element per cycle on ``a[i]``; column ``j`` of ``B``
+    enters on top on ``b[j]``. Element ``k`` of a tile is presented on all
+    ``a``/``b`` ports in the same cycle (the *beat* ``k``): the array skews the
+    streams itself, with an input stage of ``i`` delay registers on row ``i``,
+    ``j`` on column ``j``. Inside, ``a`` and the framing (``valid``, ``first``,
+    ``last``, ``init_en``) travel right and ``b`` travels down, one register
+    per PE, so ``PE(i, j)`` sees beat ``k`` ``i + j`` cycles after it was
+    presented. The arithmetic is exactly the MAC's: the array only moves
+    operands, so ``result`` equals ``macgen.golden.matmul(cfg.mac, A, B, C0)``
+    bit for bit (NaNs, signed zeros and all).
+
+    Schedule (cycles counted from the one where a signal is presented, as the
+    MAC's contract counts them; ``L`` is the MAC's latency):
+
+    * A tile is a stream of ``K >= 1`` beats (cycles with ``valid=1``), the
+      first one flagged ``first``, the last one ``last`` (both for ``K = 1``).
+      Bubbles (``valid=0``) are allowed anywhere, also inside a tile, and change
+      nothing.
+    * ``PE(i, j)`` sees the last beat of a tile that was presented in cycle
+      ``t`` in cycle ``t + i + j`` and has its result ``L`` cycles later. The
+      results of column ``j`` reach a column bus on distinct cycles (one row
+      after the other) and are registered there and de-skewed by
+      ``cols - 1 - j`` more registers, so the tile drains **row by row**: row
+      ``i`` of the result, all ``cols`` elements, is on ``result`` in cycle
+      ``t + latency + i``, with ``latency = L + cols``; ``result_valid`` is 1 for
+      the ``rows`` consecutive cycles ``t + latency .. t + latency + rows - 1``,
+      ``result_first`` marks row 0 and ``result_last`` row ``rows - 1``.
+    * Tiles go back to back: a tile's ``first`` beat may follow the previous
+      tile's ``last`` beat in the next cycle. The only constraint is the drain's
+      bandwidth of one row per cycle: **the last beats of consecutive tiles must
+      be at least ``rows`` cycles apart**. A tile of ``K >= rows`` beats never
+      needs a bubble; a shorter one is followed by ``rows - K`` bubbles (or the
+      next tile contains them). The drain never stalls the operand streams.
+    * A tile of depth ``K`` presented without bubbles from cycle 0 has its
+      first result row in cycle ``K - 1 + L + cols`` and its last one in
+      cycle ``K + L + cols + rows - 2``: ``K + L + rows + cols - 1`` cycles
+      in all. A stream of ``N`` tiles of depth ``K >= rows`` takes
+      ``N*K + L + rows + cols - 1`` cycles; the PEs are busy ``K`` of every
+      ``max(K, rows)`` cycles.
+
+    With ``cfg.preload``, a tile may start from ``C0`` instead of +0: on its
+    ``first`` beat present ``init_en = 1`` and ``init[i][j] = C0[i, j]`` (bits
+    in the MAC's ``outer_fmt``); the array delays ``init[i][j]`` by ``i + j``
+    registers to meet ``PE(i, j)``'s first beat (``rows*cols*(rows+cols-2)/2``
+    registers of ``outer_fmt`` in all, which is why preload is optional).
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+        Shape, PE configuration and the preload switch.
+
+    Members
+    -------
+    valid : In(1)
+        This cycle carries a beat.
+    first, last : In(1)
+        The beat is the first / last of its tile (both for ``K = 1``).
+    a : In(a_fmt.width).array(rows)
+        ``a[i]`` is ``A[i, k]`` on beat ``k``.
+    b : In(b_fmt.width).array(cols)
+        ``b[j]`` is ``B[k, j]`` on beat ``k``.
+    init_en : In(1)
+        Only with ``cfg.preload``: on a ``first`` beat, start from ``init``.
+    init : In(outer_fmt.width).array(rows, cols)
+        Only with ``cfg.preload``: ``init[i][j]`` is ``C0[i, j]``, sampled on
+        the ``first`` beat when ``init_en`` is set.
+    result : Out(out_fmt.width).array(cols)
+        ``result[j]`` is ``C[i, j]`` of the row being drained.
+    result_valid : Out(1)
+        ``result`` holds a row of results.
+    result_first, result_last : Out(1)
+        The row is row 0 / row ``rows - 1`` of its tile.
+
+    Raises
+    ------
+    TypeError
+        If ``cfg`` is not an :class:`~macgen.config.ArrayConfig`.
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        if not isinstance(cfg, ArrayConfig):
+            raise TypeError(f"Array configuration must be an ArrayConfig, not {cfg!r}")
+        self._config = cfg
+        mac_cls = _mac_class()
+        # Build the PEs now: their latency is part of the array's, and a MAC that
+        # rejects the configuration should do so at construction.
+        self._pes = [[mac_cls(cfg.mac) for _ in range(cfg.cols)] for _ in range(cfg.rows)]
+        self._pe_latency = self._pes[0][0].latency
+        mac = cfg.mac
+        members = {
+            "valid": In(1),
+            "first": In(1),
+            "last": In(1),
+            "a": In(unsigned(mac.a_fmt.width)).array(cfg.rows),
+            "b": In(unsigned(mac.b_fmt.width)).array(cfg.cols),
+        }
+        if cfg.preload:
+            members["init_en"] = In(1)
+            members["init"] = In(unsigned(mac.outer_fmt.width)).array(cfg.rows, cfg.cols)
+        members.update({
+            "result": Out(unsigned(mac.out_fmt.width)).array(cfg.cols),
+            "result_valid": Out(1),
+            "result_first": Out(1),
+            "result_last": Out(1),
+        })
+        super().__init__(members)
+
+    @property
+    def config(self) -> ArrayConfig:
+        """The array's configuration."""
+        return self._config
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a tile's ``last`` beat to its first result row: MAC latency + cols."""
+        return self._pe_latency + self._config.cols
+
+    @property
+    def pe_latency(self) -> int:
+        """Latency of one processing element (the MAC)."""
+        return self._pe_latency
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        rows, cols = cfg.rows, cfg.cols
+        preload = cfg.preload
+
+        for i in range(rows):
+            for j in range(cols):
+                m.submodules[f"pe_{i}_{j}"] = self._pes[i][j]
+
+        # Input stage: row i (operand and framing) late by i cycles, column j by j.
+        # The framing bits travel as one vector with row 0's operands.
+        ctrl_in = Cat(self.valid, self.first, self.last, self.init_en if preload else 0)
+        ctrl_w = len(ctrl_in)
+        ctrl_sig = Signal(ctrl_w, name="ctrl")
+        m.d.comb += ctrl_sig.eq(ctrl_in)
+        row_a = [_delay(m, self.a[i], i, f"skew_a{i}") for i in range(rows)]
+        row_ctrl = [_delay(m, ctrl_sig, i, f"skew_ctrl{i}") for i in range(rows)]
+        col_b = [_delay(m, self.b[j], j, f"skew_b{j}") for j in range(cols)]
+
+        # The grid: a and framing move right, b moves down, one register per PE.
+        a_here = list(row_a)
+        ctrl_here = list(row_ctrl)
+        b_here = list(col_b)
+        for i in range(rows):
+            for j in range(cols):
+                pe = self._pes[i][j]
+                a_ij, b_ij, ctrl_ij = a_here[i], b_here[j], ctrl_here[i]
+                m.d.comb += [
+                    pe.a.eq(a_ij),
+                    pe.b.eq(b_ij),
+                    pe.valid.eq(ctrl_ij[0]),
+                    pe.first.eq(ctrl_ij[1]),
+                    pe.last.eq(ctrl_ij[2]),
+                ]
+                if preload:
+                    m.d.comb += [
+                        pe.init_en.eq(ctrl_ij[3]),
+                        pe.init.eq(_delay(m, self.init[i][j], i + j, f"init_{i}_{j}")),
+                    ]
+                else:
+                    m.d.comb += [pe.init_en.eq(0), pe.init.eq(0)]
+                if j + 1 < cols:
+                    a_next = Signal.like(a_ij, name=f"a_{i}_{j + 1}")
+                    ctrl_next = Signal.like(ctrl_ij, name=f"ctrl_{i}_{j + 1}")
+                    m.d.sync += [a_next.eq(a_ij), ctrl_next.eq(ctrl_ij)]
+                    a_here[i], ctrl_here[i] = a_next, ctrl_next
+                if i + 1 < rows:
+                    b_next = Signal.like(b_ij, name=f"b_{i + 1}_{j}")
+                    m.d.sync += b_next.eq(b_ij)
+                    b_here[j] = b_next
+
+        # Drain. PE(i, j) finishes i + j cycles after the tile's last beat, so the
+        # PEs of one column finish on distinct, consecutive cycles: a one-hot OR
+        # onto a column bus collects them (the spacing rule keeps tiles apart),
+        # a register per column closes the path, and cols - 1 - j more registers
+        # line the columns up into rows.
+        out_w = cfg.mac.out_fmt.width
+        for j in range(cols):
+            bus = 0
+            for i in range(rows):
+                pe = self._pes[i][j]
+                bus = bus | (pe.result & pe.result_valid.replicate(out_w))
+            col = Signal(out_w, name=f"drain_{j}")
+            m.d.sync += col.eq(bus)
+            m.d.comb += self.result[j].eq(_delay(m, col, cols - 1 - j, f"drain_{j}"))
+        # Row framing follows column 0's path: the same cycle as result[0].
+        flags_in = Cat(
+            Cat(self._pes[i][0].result_valid for i in range(rows)).any(),
+            self._pes[0][0].result_valid,
+            self._pes[rows - 1][0].result_valid,
+        )
+        flags = Signal(3, name="drain_flags")
+        m.d.sync += flags.eq(flags_in)
+        flags = _delay(m, flags, cols - 1, "drain_flags")
+        m.d.comb += [
+            self.result_valid.eq(flags[0]),
+            self.result_first.eq(flags[1]),
+            self.result_last.eq(flags[2]),
+        ]
+        return m
