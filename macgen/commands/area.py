@@ -1,0 +1,96 @@
+"""``macgen area``: emit a MAC or an array and report its Yosys area (SPEC §6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import UsageError, add_mac_options, mac_config_from_args
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "area", help="Yosys area of a MAC or systolic array (cells, flip-flops, transistors, LUTs)",
+        description="Emit a MAC unit or a systolic array as Verilog and synthesise it with the pinned "
+                    "Yosys: SPEC §6's generic flow (cells, flip-flops, estimated CMOS transistors) and "
+                    "synth_ice40 / synth_ecp5 LUT counts. Fused fp16/bf16/e6m9/fp32 MACs are shown next "
+                    "to SPEC §6's Berkeley HardFloat references.")
+    p.add_argument("kind", choices=("mac", "array"), help="what to synthesise")
+    add_mac_options(p)
+    p.add_argument("--length", type=int, default=None, metavar="N",
+                   help="without --acc-format: let the precision model size the accumulator for "
+                        "dot products of length N")
+    g = p.add_argument_group("array")
+    g.add_argument("--rows", type=int, default=2, metavar="R", help="array rows (default: 2)")
+    g.add_argument("--cols", type=int, default=2, metavar="C", help="array columns (default: 2)")
+    p.add_argument("--no-fpga", dest="fpga", action="store_false",
+                   help="skip the iCE40 and ECP5 flows (about 3x faster)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("-o", "--out", default=os.path.join("build", "area"), metavar="DIR",
+                   help="directory for the Verilog, Yosys files and <slug>.area.json (default: build/area)")
+    p.set_defaults(func=run)
+
+
+def _config(args):
+    from ..config import ArrayConfig
+    acc = chunk = None
+    if args.acc_format is None:
+        if args.length is None:
+            raise UsageError("give --acc-format, or --length N to let the precision model choose it")
+        from ..formats import FloatFormat
+        from ..precision import decide_accumulator
+        d = decide_accumulator(args.length, FloatFormat.parse(args.a_format), FloatFormat.parse(args.b_format),
+                               chunk=args.chunk_size or 0)
+        acc, chunk = d.acc_fmt, d.chunk_size
+    cfg = mac_config_from_args(args, acc_fmt=acc, chunk_size=chunk)
+    if args.kind == "array":
+        return ArrayConfig(args.rows, args.cols, cfg)
+    return cfg
+
+
+def _fmt_int(v):
+    return "-" if v is None else f"{v:,}"
+
+
+def format_report(cfg, report, ref) -> str:
+    """The human-readable table of ``macgen area``."""
+    lines = [f"{cfg.slug}  ({report.yosys_version}, {report.seconds:.1f} s)",
+             f"  cells                 {report.cells:>10,}",
+             f"  flip-flops            {report.flip_flops:>10,}",
+             f"  est. transistors      {report.transistors:>10,}"]
+    if report.ice40_lut4 is not None:
+        lines.append(f"  iCE40 LUT4/carry/DFF  {_fmt_int(report.ice40_lut4):>10} / "
+                     f"{_fmt_int(report.ice40_carry)} / {_fmt_int(report.ice40_dff)}")
+        lines.append(f"  ECP5 LUT4/CCU2C/FF    {_fmt_int(report.ecp5_lut4):>10} / "
+                     f"{_fmt_int(report.ecp5_ccu2c)} / {_fmt_int(report.ecp5_dff)}")
+    if ref is not None:
+        ratio = report.transistors / ref["transistors"]
+        lines.append(f"  reference (SPEC §6): HardFloat {ref['format']} fused MAC, "
+                     f"{ref['transistors']:,} transistors; ours/HardFloat = {ratio:.2f}")
+        if "ice40" in ref and report.ice40_lut4 is not None:
+            i = ref["ice40"]
+            lines.append(f"  reference iCE40: {i['lut4']:,} LUT4, {i['carry']} carry, {i['dff']} FF; "
+                         f"ours/HardFloat LUT4 = {report.ice40_lut4 / i['lut4']:.2f}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ..area import area_of, hardfloat_reference
+    cfg = _config(args)
+    out = Path(args.out)
+    report = area_of(cfg, out, fpga=args.fpga)
+    ref = hardfloat_reference(cfg)
+    doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
+           "hardfloat_reference": ref}
+    target = out / f"{cfg.slug}.area.json"
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, target)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(format_report(cfg, report, ref))
+        print(f"  wrote {target}", file=sys.stderr)
+    return 0

@@ -1,0 +1,142 @@
+"""Yosys area flows and their parsing (macgen.area, ``macgen area``).
+
+Yosys runs are slow (about 0.3 s for a tiny design, seconds for a MAC), so this
+file synthesises a handful of tiny designs and one small MAC.
+"""
+
+import json
+
+import pytest
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from macgen import area
+from macgen.area import AreaReport, YosysError, area_of, area_of_verilog, hardfloat_reference
+from macgen.cli import main
+from macgen.config import ArrayConfig, MACConfig
+
+
+class RegisteredAdder(wiring.Component):
+    """``s <= a + b`` with a ``width``-bit register, plus ``extra`` more register bits."""
+
+    def __init__(self, width, extra=0):
+        self.width, self.extra = width, extra
+        super().__init__({"a": In(width), "b": In(width), "s": Out(width), "t": Out(max(extra, 1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.s.eq(self.a + self.b)
+        if self.extra:
+            m.d.sync += self.t.eq(self.t + 1)
+        return m
+
+
+@pytest.fixture(scope="module")
+def adder8(tmp_path_factory):
+    work = tmp_path_factory.mktemp("adder8")
+    return work, area_of(RegisteredAdder(8), work, name="adder8", fpga=True)
+
+
+def test_area_adder_flip_flops_equal_register_bits(adder8):
+    _, rep = adder8
+    assert isinstance(rep, AreaReport)
+    assert rep.top == "adder8"
+    assert rep.flip_flops == 8
+    assert rep.transistors > 0
+    assert rep.cells == sum(rep.cell_types.values())
+    # An 8-bit adder needs at least one XOR/XNOR per sum bit.
+    assert sum(n for t, n in rep.cell_types.items() if "XOR" in t or "XNOR" in t) >= 8
+    assert rep.yosys_version.startswith("Yosys 0.70")
+    assert rep.seconds > 0
+
+
+def test_area_adder_fpga_counts(adder8):
+    _, rep = adder8
+    assert rep.ice40_dff == 8 and rep.ecp5_dff == 8
+    assert rep.ice40_lut4 > 0 and rep.ice40_carry > 0
+    assert rep.ecp5_lut4 + rep.ecp5_ccu2c > 0
+
+
+def test_area_parser_matches_yosys_json(adder8):
+    # The statistics files the scripts wrote, read independently of the parser.
+    work, rep = adder8
+    gates = json.loads((work / "adder8.gates.json").read_text())["design"]
+    cmos = json.loads((work / "adder8.cmos.json").read_text())["design"]
+    ice = json.loads((work / "adder8.ice40.json").read_text())["design"]["num_cells_by_type"]
+    assert rep.cells == gates["num_cells"]
+    assert rep.cell_types == gates["num_cells_by_type"]
+    assert rep.transistors == int(cmos["estimated_num_transistors"])
+    # After dfflegalize every flip-flop is a $_DFF_P_.
+    assert cmos["num_cells_by_type"]["$_DFF_P_"] == 8
+    assert rep.ice40_lut4 == ice["SB_LUT4"]
+    assert rep.to_dict()["transistors"] == rep.transistors
+    assert AreaReport.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+
+
+def test_area_grows_with_width_and_registers(tmp_path, adder8):
+    _, small = adder8
+    big = area_of(RegisteredAdder(16, extra=5), tmp_path, name="adder16", fpga=False)
+    assert big.flip_flops == 16 + 5
+    assert big.transistors > small.transistors
+    assert big.ice40_lut4 is None
+
+
+def test_area_bad_verilog_is_one_line_error(tmp_path):
+    (tmp_path / "bad.v").write_text("module bad(input a, output b);\n  assign b = a +;\nendmodule\n")
+    with pytest.raises(YosysError, match=r"bad\.v.*syntax error") as info:
+        area_of_verilog(tmp_path / "bad.v", "bad", fpga=False)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_area_unknown_top_is_error(tmp_path, adder8):
+    work, _ = adder8
+    with pytest.raises(YosysError, match="nosuch"):
+        area_of_verilog(work / "adder8.v", "nosuch", fpga=False)
+
+
+def test_area_missing_file_and_bad_top(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        area_of_verilog(tmp_path / "none.v", "x")
+    (tmp_path / "x.v").write_text("module x; endmodule\n")
+    with pytest.raises(ValueError, match="identifier"):
+        area_of_verilog(tmp_path / "x.v", "x; shell")
+    with pytest.raises(TypeError, match="must be a MACConfig"):
+        area_of(42, tmp_path)
+
+
+def test_area_counts_yosys_invocations(tmp_path):
+    (tmp_path / "inv.v").write_text("module inv(input a, output b); assign b = ~a; endmodule\n")
+    before = area.yosys_invocations()
+    rep = area_of_verilog(tmp_path / "inv.v", "inv", fpga=False)
+    assert area.yosys_invocations() == before + 1
+    assert rep.flip_flops == 0 and rep.cells >= 1
+
+
+@pytest.mark.parametrize("fmt, transistors", [("fp16", 17_680), ("bf16", 13_204), ("e6m9", 16_068),
+                                               ("fp32", 53_844)])
+def test_hardfloat_reference_fma_equivalent(fmt, transistors):
+    ref = hardfloat_reference(MACConfig(fmt, fmt, fmt))
+    assert ref["transistors"] == transistors
+    assert ("ice40" in ref) == (fmt == "fp16")
+
+
+@pytest.mark.parametrize("cfg", [
+    MACConfig("e5m2", "e5m2", "e6m9"),
+    MACConfig("fp16", "fp16", "fp16", rounding="rtz"),
+    MACConfig("fp16", "fp16", "fp16", chunk_size=16),
+    MACConfig("fp16", "fp16", "fp16", mul_stages=1),
+    MACConfig("fp16", "fp16", "fp16", product_man_bits=10),
+    MACConfig("e5m10_ftz", "e5m10_ftz", "e5m10_ftz"),
+    MACConfig("e5m10fn", "e5m10fn", "e5m10fn"),
+])
+def test_hardfloat_reference_other_configs_have_none(cfg):
+    assert hardfloat_reference(cfg) is None
+    assert hardfloat_reference(ArrayConfig(2, 2, MACConfig("fp16", "fp16", "fp16"))) is None
+
+
+def test_cli_area_needs_accumulator(capsys):
+    assert main(["area", "mac"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--acc-format" in err
