@@ -1,0 +1,716 @@
+"""The accumulation-precision model: variance retention ratio and accumulator widths.
+
+No Amaranth here. This module sizes the accumulator of a low-precision MAC after
+Sakr et al., "Accumulation Bit-Width Scaling for Ultra-Low Precision Training of
+Deep Networks" (ICLR 2019, arXiv 1901.06588), SPEC §3.
+
+Provenance of the formula
+-------------------------
+The paper's full text was not available to this project. :func:`vrr` implements
+SPEC §3 exactly, which is the public transcription of the paper's Theorem 1 in the
+author-adjacent code ``yanivbl6/convNet.pytorch`` (``models/modules/conv2d_nn.py``).
+SPEC §3's reference values (``m_p = 5``, ``n = 1024``) are reproduced to 1e-12.
+
+Notation: ``n`` accumulation length, ``m_p`` product fraction bits, ``m_acc``
+accumulator fraction bits, ``Q(x) = erfc(x/sqrt(2))/2``::
+
+    q_i   = 2Q(2^m_acc/sqrt(i)) (1 - 2Q(2^m_acc/sqrt(i-1)))                   i = 2..n-1
+    a_j   = (2^(m_acc-3m_p)/3) sum_{t=1}^{j-1} 2^t (2^t-1) (2^(t+1)-1),  a = a_{m_p+1}
+    q'_j  = 2^(m_acc-m_p+j) 2Q(2^(m_acc-m_p+j-1)/sqrt(n)) (1 - 2Q(2^(m_acc-m_p+j)/sqrt(n)))
+    k1    = sum_{i>a} q_i,  k2 = sum_{j: n>a_j} q'_j,  k3 = 1 - 2Q(2^(m_acc-m_p+1)/sqrt(n))
+    VRR   = [sum_{i>a} (i-a) q_i + sum_j max(n-a_j, 0) q'_j + n k3] / [n (k1+k2+k3)]
+
+The variance lost is ``v = exp(n_eff (1 - VRR))``; the chosen mantissa is the
+smallest ``m_acc >= 1`` with ``v < cutoff`` (50 by default).
+
+The accumulator's exponent width is not the paper's: it is the smallest that
+holds ``n * max|a| * max|b|`` without overflow and ``min_normal(a) *
+min_normal(b)`` as a normal number (:func:`acc_exponent_bits`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .formats import FloatFormat
+
+__all__ = [
+    "vrr", "vrr_chunked", "variance_lost", "min_acc_mantissa", "recommend_chunk",
+    "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "AccumulatorDecision",
+    "product_frac_bits", "effective_length", "METHODS",
+]
+
+METHODS = ("analytical", "simulated")
+
+_SQRT_PI = math.sqrt(math.pi)
+_BLOCK = 1 << 20            # elements per vectorised block of the q_i sum
+_MAX_M_ACC = 62             # 1 + E + M <= 64 caps every accumulator mantissa
+
+
+# -- argument checking (Amaranth's message grammar) ------------------------------
+
+def _int(name, value, *, minimum=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _real(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, not {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, not nan")
+    return value
+
+
+def _nzr(nzr):
+    nzr = _real("Non-zero ratio", nzr)
+    if not 0.0 < nzr <= 1.0:
+        raise ValueError(f"Non-zero ratio must be in (0, 1], not {nzr}")
+    return nzr
+
+
+def _cutoff(cutoff):
+    cutoff = _real("Cutoff", cutoff)
+    if not cutoff > 1.0 or math.isinf(cutoff):
+        raise ValueError(f"Cutoff must be a finite number greater than 1, not {cutoff}")
+    return cutoff
+
+
+def _fmt(name, fmt):
+    if isinstance(fmt, str):
+        return FloatFormat.parse(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"{name} must be a FloatFormat or a format name, not {fmt!r}")
+    return fmt
+
+
+# -- erf/erfc on arrays (NumPy has none, SciPy is not a dependency) ---------------
+
+def _exp_neg_sq(z):
+    """``exp(-z*z)`` without the rounding error of ``z*z`` in the exponent."""
+    hi = np.floor(z * 4096.0) / 4096.0  # hi*hi is exact
+    lo = z - hi
+    return np.exp(-hi * hi) * np.exp(-lo * (z + hi))
+
+
+def _erfc_erf(z):
+    """``(erfc(z), erf(z))`` for ``z >= 0``, each to a few ulps of relative accuracy.
+
+    ``z < 2``: ``erf`` by the all-positive series ``2/sqrt(pi) e^-z^2 sum 2^k
+    z^(2k+1)/(2k+1)!!`` (no cancellation; ``erfc = 1 - erf >= 0.0047``).
+    ``z >= 2``: ``erfc`` by its continued fraction, evaluated backward.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    erfc = np.empty_like(z)
+    erf = np.empty_like(z)
+    small = z < 2.0
+    if small.any():
+        zs = z[small]
+        z2 = 2.0 * zs * zs
+        term = zs.copy()
+        total = zs.copy()
+        for k in range(60):
+            term = term * z2 / (2 * k + 3)
+            total += term
+        e = (2.0 / _SQRT_PI) * _exp_neg_sq(zs) * total
+        erf[small] = e
+        erfc[small] = 1.0 - e
+    big = ~small
+    if big.any():
+        zb = z[big]
+        depth = 60 if zb.min() < 3.5 else 25
+        t = zb.copy()
+        for k in range(depth, 0, -1):
+            t = zb + (0.5 * k) / t
+        c = _exp_neg_sq(zb) / (_SQRT_PI * t)
+        erfc[big] = c
+        erf[big] = 1.0 - c
+    return erfc, erf
+
+
+def _two_q(x):
+    """``2Q(x) = erfc(x/sqrt(2))`` for a scalar."""
+    return math.erfc(x / math.sqrt(2.0))
+
+
+def _one_minus_two_q(x):
+    """``1 - 2Q(x) = erf(x/sqrt(2))`` for a scalar."""
+    return math.erf(x / math.sqrt(2.0))
+
+
+# -- the model -------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _alpha_sums(m_p):
+    """``S_j = sum_{t=1}^{j-1} 2^t (2^t-1) (2^(t+1)-1)`` for j = 0..m_p+1 (exact ints)."""
+    sums = [0, 0]
+    for t in range(1, m_p + 1):
+        sums.append(sums[-1] + (1 << t) * ((1 << t) - 1) * ((1 << (t + 1)) - 1))
+    return tuple(sums)
+
+
+def _alpha(m_acc, m_p, j):
+    """``(alpha_j as float, floor(alpha_j) as int)``; ``alpha_j = S_j 2^(m_acc-3m_p) / 3``."""
+    s = _alpha_sums(m_p)[j]
+    exact = Fraction(s) * Fraction(2) ** (m_acc - 3 * m_p) / 3
+    return float(exact), math.floor(exact)
+
+
+@functools.lru_cache(maxsize=65536)
+def _vrr(m_acc, m_p, n):
+    if n <= 1:
+        return 1.0
+    sqrt_n = math.sqrt(n)
+    # Terms over j (a handful of scalars) and k3.
+    num = 0.0
+    k2 = 0.0
+    for j in range(2, m_p + 1):
+        alpha_j, floor_j = _alpha(m_acc, m_p, j)
+        qp = (math.ldexp(1.0, m_acc - m_p + j)
+              * _two_q(math.ldexp(1.0, m_acc - m_p + j - 1) / sqrt_n)
+              * _one_minus_two_q(math.ldexp(1.0, m_acc - m_p + j) / sqrt_n))
+        if n > floor_j:  # n > alpha_j, exactly
+            k2 += qp
+            num += (n - alpha_j) * qp
+    k3 = _one_minus_two_q(math.ldexp(1.0, m_acc - m_p + 1) / sqrt_n)
+    num += n * k3
+
+    # Terms over i = 2..n-1 with i > alpha. 2Q(2^m/sqrt(i)) <= exp(-4^m/(2i)), so
+    # every i below i_lo contributes less than 1e-18 (k2 + k3) / n to k1 and at most
+    # n times that to the numerator: relative error < 1e-18, far below the 1e-12 goal.
+    alpha, floor_alpha = _alpha(m_acc, m_p, m_p + 1)
+    thresh = max(1e-18 * (k2 + k3) / n, 1e-300)
+    z_cut = math.sqrt(-math.log(thresh))
+    # keep i with 2^m/sqrt(2i) < z_cut, i.e. i > 4^m / (2 z_cut^2)
+    lo_bound = math.ldexp(1.0, 2 * m_acc) / (2.0 * z_cut * z_cut)
+    i_lo = 2 if lo_bound < 4 else int(min(lo_bound, float(n))) - 1
+    start = max(2, floor_alpha + 1, i_lo)
+    stop = n - 1  # inclusive
+    k1 = 0.0
+    num1 = 0.0
+    scale = math.ldexp(1.0, m_acc) / math.sqrt(2.0)
+    for lo in range(start, stop + 1, _BLOCK):
+        hi = min(lo + _BLOCK - 1, stop)
+        k = np.arange(lo - 1, hi + 1, dtype=np.float64)  # i-1 .. i
+        erfc, erf = _erfc_erf(scale / np.sqrt(np.maximum(k, 1.0)))
+        q = erfc[1:] * erf[:-1]
+        i = k[1:]
+        k1 += float(q.sum())
+        num1 += float(((i - alpha) * q).sum())
+    return (num1 + num) / (n * (k1 + k2 + k3))
+
+
+def vrr(m_acc, m_p, n) -> float:
+    """Variance retention ratio of an ``n``-term sum (SPEC §3, Sakr et al.'s Theorem 1).
+
+    The accumulator keeps ``m_acc`` fraction bits and every product ``m_p``. The
+    formula is the public transcription of the paper's Theorem 1 in
+    ``yanivbl6/convNet.pytorch`` (``models/modules/conv2d_nn.py``), implemented
+    exactly as SPEC §3 states it; see the module docstring.
+
+    The sum over ``i`` is vectorised, and terms whose factor ``2Q(2^m_acc/sqrt(i))``
+    is too small to change the result by 1e-18 (relative) are skipped, so lengths
+    of several million take milliseconds near the useful ``m_acc``. Results are
+    cached.
+
+    Parameters
+    ----------
+    m_acc : int
+        Accumulator fraction bits, at least 1.
+    m_p : int
+        Product fraction bits, at least 1.
+    n : int
+        Accumulation length, at least 1. ``VRR(n <= 1) = 1``.
+
+    Returns
+    -------
+    float
+        VRR in ``(0, 1]`` (up to rounding).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Non-integer or out-of-range arguments.
+    """
+    m_acc = _int("Accumulator mantissa width", m_acc, minimum=1)
+    m_p = _int("Product mantissa width", m_p, minimum=1)
+    n = _int("Accumulation length", n, minimum=1)
+    return _vrr(m_acc, m_p, n)
+
+
+def effective_length(n, nzr=1.0) -> int:
+    """Non-zero terms of a length-``n`` sum: ``max(1, round(nzr * n))`` (SPEC §3)."""
+    n = _int("Accumulation length", n, minimum=1)
+    return max(1, round(_nzr(nzr) * n))
+
+
+def _vrr_chunked(m_acc, m_p, n, chunk, nzr):
+    n_eff = max(1, round(nzr * n))
+    if chunk <= 0 or n <= chunk:
+        return _vrr(m_acc, m_p, n_eff)
+    n1 = max(1, round(nzr * chunk))
+    n2 = -(-n // chunk)
+    m_p2 = min(m_acc, m_p + (n1 - 1).bit_length())  # ceil(log2 n1)
+    return _vrr(m_acc, m_p, n1) * _vrr(m_acc, m_p2, n2)
+
+
+def vrr_chunked(m_acc, m_p, n, chunk, *, nzr=1.0) -> float:
+    """VRR of chunk-based accumulation (SPEC §3).
+
+    With chunk size ``n1`` and ``n2 = ceil(n/n1)`` chunks::
+
+        VRR_chunk = VRR(m_acc, m_p, n1) * VRR(m_acc, min(m_acc, m_p + ceil(log2 n1)), n2)
+
+    and ``VRR(m_acc, m_p, n)`` when ``n <= n1`` or ``chunk == 0`` (no chunking).
+
+    Sparsity: with non-zero ratio ``nzr`` a chunk holds ``max(1, round(nzr*n1))``
+    non-zero products, which replace ``n1`` in the inner VRR and in the product
+    growth ``ceil(log2 n1)``; the number of chunks stays ``ceil(n/n1)``. Without
+    chunking the length is ``n_eff = max(1, round(nzr*n))``.
+
+    Parameters
+    ----------
+    m_acc, m_p, n : int
+        As for :func:`vrr`.
+    chunk : int
+        Chunk size; 0 means no chunking.
+    nzr : float
+        Non-zero ratio in ``(0, 1]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    m_acc = _int("Accumulator mantissa width", m_acc, minimum=1)
+    m_p = _int("Product mantissa width", m_p, minimum=1)
+    n = _int("Accumulation length", n, minimum=1)
+    chunk = _int("Chunk size", chunk, minimum=0)
+    return _vrr_chunked(m_acc, m_p, n, chunk, _nzr(nzr))
+
+
+def variance_lost(vrr_value, n_eff) -> float:
+    """``v = exp(n_eff (1 - VRR))``; ``inf`` when it overflows a float."""
+    x = n_eff * (1.0 - float(vrr_value))
+    return math.inf if x > 709.0 else math.exp(x)
+
+
+def _passes(m_acc, m_p, n, chunk, nzr, cutoff):
+    n_eff = max(1, round(nzr * n))
+    return variance_lost(_vrr_chunked(m_acc, m_p, n, chunk, nzr), n_eff) < cutoff
+
+
+@functools.lru_cache(maxsize=65536)
+def _min_m(m_p, n, chunk, nzr, cutoff):
+    # v falls as m_acc grows (VRR is monotone in m_acc for n >= 8; tested on a
+    # grid), so search from a guess near the answer instead of from 1: the
+    # expensive evaluations are those with small m_acc and large n.
+    n_eff = max(1, round(nzr * n))
+    m = max(1, min(_MAX_M_ACC, (n_eff - 1).bit_length() // 2 + 2))
+    if _passes(m, m_p, n, chunk, nzr, cutoff):
+        while m > 1 and _passes(m - 1, m_p, n, chunk, nzr, cutoff):
+            m -= 1
+        return m
+    while m < _MAX_M_ACC:
+        m += 1
+        if _passes(m, m_p, n, chunk, nzr, cutoff):
+            return m
+    raise ValueError(f"No accumulator mantissa up to {_MAX_M_ACC} bits keeps the variance "
+                     f"lost below {cutoff} for length {n}")
+
+
+def min_acc_mantissa(n, m_p, *, chunk=None, nzr=1.0, cutoff=50.0) -> int:
+    """The smallest ``m_acc >= 1`` with variance lost ``v < cutoff`` (SPEC §3).
+
+    ``v = exp(n_eff (1 - VRR))`` with ``n_eff = max(1, round(nzr*n))`` the whole
+    length's non-zero terms, and VRR from :func:`vrr_chunked` when chunking.
+
+    Parameters
+    ----------
+    n : int
+        Accumulation length.
+    m_p : int
+        Product fraction bits.
+    chunk : int or None
+        Chunk size; ``None`` or 0 for none.
+    nzr : float
+        Non-zero ratio in ``(0, 1]``.
+    cutoff : float
+        Largest tolerated variance lost (exclusive), greater than 1.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    n = _int("Accumulation length", n, minimum=1)
+    m_p = _int("Product mantissa width", m_p, minimum=1)
+    chunk = 0 if chunk is None else _int("Chunk size", chunk, minimum=0)
+    return _min_m(m_p, n, chunk, _nzr(nzr), _cutoff(cutoff))
+
+
+@functools.lru_cache(maxsize=65536)
+def _recommend(m_p, n, nzr, cutoff):
+    best = None
+    root = math.sqrt(n)
+    length = 2
+    while length < n:
+        m = _min_m(m_p, n, length, nzr, cutoff)
+        key = (m, abs(length - root), length)
+        if best is None or key < best[0]:
+            best = (key, length, m)
+        length *= 2
+    if best is None:
+        return 0, _min_m(m_p, n, 0, nzr, cutoff)
+    return best[1], best[2]
+
+
+def recommend_chunk(n, m_p, *, nzr=1.0, cutoff=50.0) -> tuple[int, int]:
+    """The chunk size that needs the narrowest accumulator (SPEC §3).
+
+    Among powers of two ``2 <= L < n``, the ``L`` with the smallest
+    :func:`min_acc_mantissa`; ties go to the ``L`` nearest ``sqrt(n)`` (by
+    ``|L - sqrt(n)|``), then to the smaller.
+
+    Returns
+    -------
+    (int, int)
+        ``(L, m_acc)``; ``(0, m_acc without chunking)`` when ``n < 3`` (no
+        candidate ``L`` exists).
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    n = _int("Accumulation length", n, minimum=1)
+    m_p = _int("Product mantissa width", m_p, minimum=1)
+    return _recommend(m_p, n, _nzr(nzr), _cutoff(cutoff))
+
+
+def product_frac_bits(a_fmt, b_fmt, product_man_bits=None) -> int:
+    """``m_p``: ``Ma + Mb + 1`` (exact product) or ``product_man_bits`` (as ``MACConfig``)."""
+    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    exact = a_fmt.man_bits + b_fmt.man_bits + 1
+    if product_man_bits is None:
+        return exact
+    p = _int("product_man_bits", product_man_bits)
+    if not 1 <= p <= exact:
+        raise ValueError(f"product_man_bits must be between 1 and {exact}, not {p}")
+    return p
+
+
+# -- exponent width ----------------------------------------------------------------
+
+def _std_bias(e):
+    return (1 << (e - 1)) - 1
+
+
+def _pow2_ge(a, p, b, q):
+    """``a 2^p >= b 2^q`` for positive ints ``a``, ``b`` and any ints ``p``, ``q``."""
+    la, lb = a.bit_length() + p, b.bit_length() + q
+    if la > lb + 1:
+        return True
+    if la < lb - 1:
+        return False
+    if p >= q:
+        return (a << (p - q)) >= b
+    return a >= (b << (q - p))
+
+
+def acc_exponent_bits(a_fmt, b_fmt, n, *, man_bits=1) -> int:
+    """Smallest accumulator exponent width for ``n``-term dot products (SPEC §3).
+
+    The smallest ``E`` whose format (``man_bits`` fraction bits, the inputs'
+    special-value policy and bias rule) has max finite ``>= n * max|a| * max|b|``
+    and smallest normal ``<= min_normal(a) * min_normal(b)``. Bias rule: the
+    IEEE bias ``2^(E-1) - 1`` plus the offset ``a_fmt`` has from its own IEEE
+    bias (0 for standard formats). Computed exactly on integers and powers of two.
+
+    Parameters
+    ----------
+    a_fmt, b_fmt : FloatFormat or str
+    n : int
+        Accumulation length, at least 1.
+    man_bits : int
+        Accumulator fraction bits (the largest finite value depends on them).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, a mix of ieee and finite inputs, or no ``E`` with
+        ``1 + E + man_bits <= 64``.
+    """
+    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    n = _int("Accumulation length", n, minimum=1)
+    man_bits = _int("Accumulator mantissa width", man_bits, minimum=1)
+    if a_fmt.inf_nan != b_fmt.inf_nan:
+        raise ValueError(f"Operand formats must share one special-value policy, but a_fmt "
+                         f"{a_fmt} and b_fmt {b_fmt} differ")
+    offset = a_fmt.bias - _std_bias(a_fmt.exp_bits)
+    # n * max|a| * max|b| = n (2^(Ma+1)-1)(2^(Mb+1)-1) 2^(emax_a - Ma + emax_b - Mb)
+    need_sig = n * ((1 << (a_fmt.man_bits + 1)) - 1) * ((1 << (b_fmt.man_bits + 1)) - 1)
+    need_exp = a_fmt.emax - a_fmt.man_bits + b_fmt.emax - b_fmt.man_bits
+    min_exp = a_fmt.emin + b_fmt.emin
+    for e in range(2, 64 - man_bits):
+        bias = _std_bias(e) + offset
+        top = (1 << e) - 1 - (1 if a_fmt.inf_nan else 0)
+        emax = top - bias
+        if 1 - bias > min_exp:
+            continue
+        if _pow2_ge((1 << (man_bits + 1)) - 1, emax - man_bits, need_sig, need_exp):
+            return e
+    raise ValueError(f"No accumulator exponent width keeps {n} products of {a_fmt} x {b_fmt} "
+                     f"in range with {man_bits} fraction bits in 64 bits")
+
+
+def _acc_format(a_fmt, b_fmt, exp_bits, man_bits):
+    offset = a_fmt.bias - _std_bias(a_fmt.exp_bits)
+    return FloatFormat(exp_bits, man_bits, bias=_std_bias(exp_bits) + offset,
+                       subnormals=a_fmt.subnormals or b_fmt.subnormals,
+                       inf_nan=a_fmt.inf_nan)
+
+
+# -- Monte-Carlo check ----------------------------------------------------------------
+
+def _exact_products_ok(a_fmt, b_fmt):
+    # a*b of decoded float64s is exact when both significands fit in 53 bits
+    # together and the product's exponent stays within float64's normal range.
+    return (a_fmt.man_bits + b_fmt.man_bits + 2 <= 53
+            and a_fmt.emin - a_fmt.man_bits + b_fmt.emin - b_fmt.man_bits >= -1022
+            and a_fmt.emax + b_fmt.emax + 2 <= 1023)
+
+
+def _sim_data(a_fmt, b_fmt, n, trials, seed):
+    rng = np.random.default_rng(seed)
+    a = a_fmt.encode(rng.standard_normal((trials, n)))
+    b = b_fmt.encode(rng.standard_normal((trials, n)))
+    prods = a_fmt.decode(a) * b_fmt.decode(b)
+    exact = np.array([math.fsum(row) for row in prods])  # exact sum, rounded once
+    return a, b, exact
+
+
+@functools.lru_cache(maxsize=64)
+def _sim_data_cached(a_fmt, b_fmt, n, trials, seed):
+    return _sim_data(a_fmt, b_fmt, n, trials, seed)
+
+
+def simulate_vrr(m_acc, a_fmt, b_fmt, n, *, chunk=0, trials=256, seed=0,
+                 product_man_bits=None, exp_bits=None, rounding="rne") -> float:
+    """Monte-Carlo VRR: ``var(computed) / var(exact)`` over ``trials`` dot products.
+
+    Inputs are standard Gaussian samples quantized (RNE) to ``a_fmt``/``b_fmt``.
+    ``computed`` is the golden model's :func:`macgen.golden.dot` with an
+    accumulator of ``m_acc`` fraction bits (exponent width from
+    :func:`acc_exponent_bits` unless given) and chunk size ``chunk``; ``exact`` is
+    the exact dot product of the quantized inputs, rounded once to float64
+    (``math.fsum`` of exact float64 products). The trials are the batch axis of
+    one ``dot`` call. The same ``seed`` gives the same data for every ``m_acc``
+    (common random numbers), so choices over ``m_acc`` are not blurred by noise.
+
+    Parameters
+    ----------
+    m_acc : int
+        Accumulator fraction bits.
+    a_fmt, b_fmt : FloatFormat or str
+    n : int
+        Dot-product length.
+    chunk : int
+        Chunk size (0: none).
+    trials : int
+        Number of dot products, at least 2.
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+    product_man_bits, exp_bits : int or None
+        Product rounding and accumulator exponent width (default: derived).
+    rounding : {'rne', 'rtz'}
+
+    Raises
+    ------
+    TypeError, ValueError
+    NotImplementedError
+        Formats whose products are not exact in float64.
+    """
+    from . import golden
+    from .config import MACConfig
+
+    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    m_acc = _int("Accumulator mantissa width", m_acc, minimum=1)
+    n = _int("Accumulation length", n, minimum=1)
+    chunk = _int("Chunk size", chunk, minimum=0)
+    trials = _int("Trial count", trials, minimum=2)
+    seed = _int("Seed", seed)
+    if not _exact_products_ok(a_fmt, b_fmt):
+        raise NotImplementedError(f"Simulation supports formats whose products are exact in "
+                                  f"float64; {a_fmt} x {b_fmt} is not")
+    if exp_bits is None:
+        exp_bits = acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m_acc)
+    acc = _acc_format(a_fmt, b_fmt, _int("Exponent width", exp_bits), m_acc)
+    # The result is read in a wide format so that round_OUT adds no error of its own.
+    cfg = MACConfig(a_fmt, b_fmt, acc, rounding=rounding, product_man_bits=product_man_bits,
+                    chunk_size=chunk if 0 < chunk < n else 0)
+    a, b, exact = _sim_data_cached(a_fmt, b_fmt, n, trials, seed)
+    computed = cfg.out_fmt.decode(golden.dot(cfg, a, b))
+    var_exact = float(np.var(exact))
+    if var_exact == 0.0:
+        return 1.0
+    return float(np.var(computed)) / var_exact
+
+
+def _min_m_simulated(a_fmt, b_fmt, n, chunk, nzr, cutoff, m_p, pmb, exp_bits, trials, seed,
+                     start):
+    n_eff = max(1, round(nzr * n))
+    m = max(1, start)
+    while m <= _MAX_M_ACC:
+        e = exp_bits if exp_bits is not None else acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m)
+        if 1 + e + m > 64:
+            break
+        r = simulate_vrr(m, a_fmt, b_fmt, n, chunk=chunk, trials=trials, seed=seed,
+                         product_man_bits=pmb, exp_bits=e)
+        if variance_lost(r, n_eff) < cutoff:
+            return m, r
+        m += 1
+    raise ValueError(f"No accumulator mantissa keeps the simulated variance lost below {cutoff} "
+                     f"for length {n}")
+
+
+# -- the one entry point -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccumulatorDecision:
+    """The accumulator chosen for one accumulation length (SPEC §3).
+
+    Members
+    -------
+    acc_fmt : FloatFormat
+        The accumulator format (``exp_bits``, ``m_acc``).
+    chunk_size : int
+        0: no chunking.
+    m_acc : int
+        Accumulator fraction bits chosen.
+    m_acc_unchunked : int
+        What ``m_acc`` would be without chunking (equal to ``m_acc`` when
+        ``chunk_size == 0``).
+    exp_bits : int
+        Accumulator exponent width (derived or given).
+    m_p : int
+        Product fraction bits.
+    n, n_eff : int
+        Accumulation length and its non-zero terms.
+    nzr, cutoff : float
+    vrr, v : float
+        VRR of the choice (analytical or simulated) and its variance lost.
+    method : {'analytical', 'simulated'}
+    """
+
+    acc_fmt: FloatFormat
+    chunk_size: int
+    m_acc: int
+    m_acc_unchunked: int
+    exp_bits: int
+    m_p: int
+    n: int
+    n_eff: int
+    nzr: float
+    vrr: float
+    v: float
+    cutoff: float
+    method: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (``acc_fmt`` as its name)."""
+        data = asdict(self)
+        data["acc_fmt"] = str(self.acc_fmt)
+        return data
+
+
+def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nzr=1.0,
+                       cutoff=50.0, method="analytical", exp_bits=None, trials=256,
+                       seed=0) -> AccumulatorDecision:
+    """Choose the accumulator for ``n``-term dot products of ``a_fmt x b_fmt``.
+
+    ``m_p`` is ``Ma + Mb + 1`` or ``product_man_bits`` (``MACConfig.product_frac_bits``).
+    The mantissa is the smallest ``m_acc`` with ``v < cutoff`` (SPEC §3, see
+    :func:`min_acc_mantissa`), the exponent width :func:`acc_exponent_bits` unless
+    ``exp_bits`` is given.
+
+    Parameters
+    ----------
+    n : int
+        Accumulation length.
+    a_fmt, b_fmt : FloatFormat or str
+    product_man_bits : int or None
+    chunk : None, 0, 'auto' or int
+        ``None``/0: no chunking; ``'auto'``: :func:`recommend_chunk`; an int: that
+        chunk size (a chunk not shorter than ``n`` means no chunking).
+    nzr : float
+        Non-zero ratio in ``(0, 1]``.
+    cutoff : float
+        Largest tolerated variance lost (exclusive), greater than 1.
+    method : {'analytical', 'simulated'}
+        ``'simulated'`` measures VRR with :func:`simulate_vrr` (``trials``,
+        ``seed``) and scans ``m_acc`` upward from three bits below the
+        analytical choice. Sparsity is not simulated: ``nzr`` only enters ``v``.
+    exp_bits : int or None
+
+    Returns
+    -------
+    AccumulatorDecision
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    n = _int("Accumulation length", n, minimum=1)
+    m_p = product_frac_bits(a_fmt, b_fmt, product_man_bits)
+    pmb = None if m_p == a_fmt.man_bits + b_fmt.man_bits + 1 else m_p
+    nzr = _nzr(nzr)
+    cutoff = _cutoff(cutoff)
+    if method not in METHODS:
+        raise ValueError(f"Method must be one of {', '.join(METHODS)}, not {method!r}")
+    if exp_bits is not None:
+        exp_bits = _int("Exponent width", exp_bits, minimum=2)
+    n_eff = max(1, round(nzr * n))
+
+    m_plain = _min_m(m_p, n, 0, nzr, cutoff)
+    if chunk is None:
+        chunk = 0
+    elif isinstance(chunk, str):
+        if chunk != "auto":
+            raise ValueError(f"Chunk must be None, 'auto' or an integer, not {chunk!r}")
+        chunk, _ = _recommend(m_p, n, nzr, cutoff)
+    else:
+        chunk = _int("Chunk size", chunk, minimum=0)
+    if chunk >= n:
+        chunk = 0
+    m_acc = _min_m(m_p, n, chunk, nzr, cutoff) if chunk else m_plain
+    r = _vrr_chunked(m_acc, m_p, n, chunk, nzr)
+
+    if method == "simulated":
+        trials = _int("Trial count", trials, minimum=2)
+        m_acc, r = _min_m_simulated(a_fmt, b_fmt, n, chunk, nzr, cutoff, m_p, pmb, exp_bits,
+                                    trials, seed, m_acc - 3)
+        if chunk:
+            m_plain, _ = _min_m_simulated(a_fmt, b_fmt, n, 0, nzr, cutoff, m_p, pmb, exp_bits,
+                                          trials, seed, m_plain - 3)
+        else:
+            m_plain = m_acc
+
+    e = exp_bits if exp_bits is not None else acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m_acc)
+    acc_fmt = _acc_format(a_fmt, b_fmt, e, m_acc)
+    return AccumulatorDecision(acc_fmt=acc_fmt, chunk_size=chunk, m_acc=m_acc,
+                               m_acc_unchunked=m_plain, exp_bits=e, m_p=m_p, n=n, n_eff=n_eff,
+                               nzr=nzr, vrr=r, v=variance_lost(r, n_eff), cutoff=cutoff,
+                               method=method)
