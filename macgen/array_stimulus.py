@@ -1,0 +1,254 @@
+"""Stimulus and scoreboard for the systolic array, shared by every simulator.
+
+No Amaranth here: the Amaranth unit tests, the cocotb bench on the emitted
+Verilog (``sim/array_tb.py``) and ``macgen verify array`` all play the same
+cycle-by-cycle stimulus and check the observed result rows the same way.
+
+A stimulus is a sequence of random tiles ``(A, B, C0)`` laid out on a clock:
+one row of per-cycle input values (``valid``, ``first``, ``last``, ``a``,
+``b``, ``init_en``, ``init``) per cycle, with random bubbles inside and
+between tiles and just enough bubbles to respect the array's drain rule (the
+last beats of consecutive tiles at least ``rows`` cycles apart). Every input
+that the array must ignore in a cycle (everything during a bubble, ``init``
+and ``init_en`` off the first beat) carries random garbage. The expected
+result of a tile is :func:`macgen.golden.matmul`; the expected cycle of its
+row ``i`` is its last beat's cycle + the array's latency + ``i``
+(:class:`macgen.rtl.array.SystolicArray` documents the schedule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import golden
+from .config import ArrayConfig
+
+__all__ = ["ArrayStimulus", "random_operands", "make_stimulus", "check_rows", "ArrayCheck"]
+
+_U64 = np.uint64
+
+
+def random_operands(rng, fmt, shape):
+    """Biased random bit patterns of ``fmt``.
+
+    Half of the calls give uniformly random patterns (inf, NaN, subnormals,
+    extreme exponents); the other half exponents within 3 of the bias (so that
+    sums cancel and round) with 5 % zeros of either sign.
+    """
+    if rng.random() < 0.5:
+        return rng.integers(0, 1 << fmt.width, size=shape, dtype=_U64)
+    exp_field = np.clip(fmt.bias + rng.integers(-3, 4, size=shape), 0, fmt.exp_field_max - 1).astype(_U64)
+    sign = rng.integers(0, 2, size=shape, dtype=_U64) << _U64(fmt.width - 1)
+    frac = rng.integers(0, 1 << fmt.man_bits, size=shape, dtype=_U64)
+    bits = sign | (exp_field << _U64(fmt.man_bits)) | frac
+    return np.where(rng.random(shape) < 0.05, sign, bits).astype(_U64)
+
+
+@dataclass
+class ArrayStimulus:
+    """Tiles, their cycle-by-cycle input stream and the expected output rows.
+
+    Members
+    -------
+    config : ArrayConfig
+    tiles : list of (A, B, C0)
+        ``A`` (rows, K), ``B`` (K, cols) bit patterns; ``C0`` (rows, cols) in
+        ``outer_fmt`` or ``None`` (start from +0).
+    valid, first, last, init_en : ndarray of uint8, shape (cycles,)
+    a : ndarray of uint64, shape (cycles, rows)
+    b : ndarray of uint64, shape (cycles, cols)
+    init : ndarray of uint64, shape (cycles, rows, cols), or None without preload
+    expected : ndarray of uint64, shape (tiles * rows, cols)
+        The rows to be drained, in order (golden model).
+    expected_cycle : ndarray of int64, shape (tiles * rows,)
+        The cycle of each row relative to the stream's cycle 0, without the
+        array's latency (add it).
+    """
+
+    config: ArrayConfig
+    tiles: list
+    valid: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    init_en: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    init: np.ndarray | None
+    expected: np.ndarray
+    expected_cycle: np.ndarray
+
+    @property
+    def cycles(self) -> int:
+        return len(self.valid)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates the stream asks for (rows * cols * sum K)."""
+        return sum(A.shape[0] * A.shape[1] * B.shape[1] for A, B, _ in self.tiles)
+
+    def save(self, path) -> None:
+        """Write the per-cycle stream and the expectation as ``.npz`` (for cocotb)."""
+        extra = {} if self.init is None else {"init": self.init}
+        np.savez(path, valid=self.valid, first=self.first, last=self.last, init_en=self.init_en,
+                 a=self.a, b=self.b, expected=self.expected, expected_cycle=self.expected_cycle,
+                 rows=np.int64(self.config.rows), cols=np.int64(self.config.cols), **extra)
+
+
+def make_stimulus(cfg: ArrayConfig, n_tiles: int, depths, seed: int, *,
+                  bubble_rate: float = 0.1, preload_rate: float = 0.5) -> ArrayStimulus:
+    """Random tiles on a clock (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+    n_tiles : int
+    depths : sequence of int
+        Tile depths ``K`` to draw from (uniformly).
+    seed : int
+        Seed of the one random generator used.
+    bubble_rate : float
+        Probability of a bubble before each beat (repeated: geometric runs).
+        0 gives tiles back to back wherever the drain rule allows.
+    preload_rate : float
+        With ``cfg.preload``, the share of tiles that start from a random ``C0``.
+    """
+    if not isinstance(cfg, ArrayConfig):
+        raise TypeError(f"Array configuration must be an ArrayConfig, not {cfg!r}")
+    rng = np.random.default_rng(seed)
+    mac = cfg.mac
+    R, C = cfg.rows, cfg.cols
+    tiles = []
+    for _ in range(n_tiles):
+        K = int(rng.choice(list(depths)))
+        A = random_operands(rng, mac.a_fmt, (R, K))
+        B = random_operands(rng, mac.b_fmt, (K, C))
+        C0 = None
+        if cfg.preload and rng.random() < preload_rate:
+            C0 = random_operands(rng, mac.outer_fmt, (R, C))
+        tiles.append((A, B, C0))
+
+    # The clock: None for a bubble, else (tile, k).
+    slots = []
+    last_beat = None
+    for n, (A, _, _) in enumerate(tiles):
+        K = A.shape[1]
+        for k in range(K):
+            while rng.random() < bubble_rate:
+                slots.append(None)
+            if k == K - 1 and last_beat is not None:
+                while len(slots) - last_beat < R:
+                    slots.append(None)
+            slots.append((n, k))
+        last_beat = len(slots) - 1
+
+    T = len(slots)
+    garbage = lambda fmt, shape: rng.integers(0, 1 << fmt.width, size=shape, dtype=_U64)
+    valid = np.zeros(T, np.uint8)
+    first = rng.integers(0, 2, T, dtype=np.uint8)
+    last = rng.integers(0, 2, T, dtype=np.uint8)
+    init_en = rng.integers(0, 2, T, dtype=np.uint8) if cfg.preload else np.zeros(T, np.uint8)
+    a = garbage(mac.a_fmt, (T, R))
+    b = garbage(mac.b_fmt, (T, C))
+    init = garbage(mac.outer_fmt, (T, R, C)) if cfg.preload else None
+    last_cycles = []
+    for t, slot in enumerate(slots):
+        if slot is None:
+            continue
+        n, k = slot
+        A, B, C0 = tiles[n]
+        K = A.shape[1]
+        valid[t] = 1
+        first[t] = k == 0
+        last[t] = k == K - 1
+        a[t] = A[:, k]
+        b[t] = B[k, :]
+        if cfg.preload and k == 0:
+            init_en[t] = C0 is not None
+            if C0 is not None:
+                init[t] = C0
+        if k == K - 1:
+            last_cycles.append(t)
+
+    expected = np.zeros((n_tiles * R, C), _U64)
+    expected_cycle = np.zeros(n_tiles * R, np.int64)
+    for n, (A, B, C0) in enumerate(tiles):
+        expected[n * R:(n + 1) * R] = golden.matmul(mac, A, B, C0)
+        expected_cycle[n * R:(n + 1) * R] = last_cycles[n] + np.arange(R)
+    return ArrayStimulus(cfg, tiles, valid, first, last, init_en, a, b, init, expected, expected_cycle)
+
+
+@dataclass
+class ArrayCheck:
+    """Outcome of :func:`check_rows`.
+
+    Members
+    -------
+    tiles, elements : int
+        Tiles and result elements compared.
+    mismatches : int
+        Elements that differ from the golden model.
+    protocol : list of str
+        Schedule violations (missing, extra or mistimed rows, wrong first/last flags).
+    reports : list of str
+        One decoded report per mismatching element (inputs and both outputs).
+    """
+
+    tiles: int
+    elements: int
+    mismatches: int
+    protocol: list
+    reports: list
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0 and not self.protocol
+
+
+def check_rows(stim: ArrayStimulus, latency: int, cycles, first, last, rows, *, max_reports=20) -> ArrayCheck:
+    """Compare observed result rows with the stimulus' expectation.
+
+    Parameters
+    ----------
+    stim : ArrayStimulus
+    latency : int
+        The array's latency.
+    cycles, first, last : sequences of int
+        For each observed row (``result_valid = 1``): its cycle (same origin as
+        the stimulus), ``result_first`` and ``result_last``.
+    rows : array-like, shape (observed, cols)
+        The observed ``result`` values.
+    """
+    cfg = stim.config
+    mac = cfg.mac
+    R = cfg.rows
+    rows = np.asarray(rows, dtype=_U64).reshape(-1, cfg.cols)
+    n_exp, n_got = len(stim.expected), len(rows)
+    protocol = []
+    if n_got != n_exp:
+        protocol.append(f"{n_got} result rows observed, {n_exp} expected ({len(stim.tiles)} tiles of {R} rows)")
+    mismatches = 0
+    reports = []
+    for r in range(min(n_got, n_exp)):
+        n, i = divmod(r, R)
+        want_cycle = int(stim.expected_cycle[r]) + latency
+        if (int(cycles[r]), int(first[r]), int(last[r])) != (want_cycle, int(i == 0), int(i == R - 1)):
+            if len(protocol) < max_reports:
+                protocol.append(f"tile {n} row {i}: in cycle {int(cycles[r])} with first={int(first[r])} "
+                                f"last={int(last[r])}, expected cycle {want_cycle} with first={int(i == 0)} "
+                                f"last={int(i == R - 1)}")
+        bad = np.flatnonzero(rows[r] != stim.expected[r])
+        mismatches += len(bad)
+        for j in bad:
+            if len(reports) >= max_reports:
+                break
+            A, B, C0 = stim.tiles[n]
+            lines = [f"tile {n} (K={A.shape[1]}) C[{i},{j}]: got {golden.describe(mac.out_fmt, rows[r, j])}, "
+                     f"expected {golden.describe(mac.out_fmt, stim.expected[r, j])}",
+                     "  A[i,:] = " + ", ".join(golden.describe(mac.a_fmt, x) for x in A[i]),
+                     "  B[:,j] = " + ", ".join(golden.describe(mac.b_fmt, x) for x in B[:, j])]
+            if C0 is not None:
+                lines.append(f"  C0[i,j] = {golden.describe(mac.outer_fmt, C0[i, j])}")
+            reports.append("\n".join(lines))
+    return ArrayCheck(len(stim.tiles), min(n_got, n_exp) * cfg.cols, mismatches, protocol, reports)
