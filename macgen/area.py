@@ -249,9 +249,9 @@ def _emit(obj, work_dir: Path, name: str | None) -> tuple[Path, str]:
     config = obj if isinstance(obj, (MACConfig, ArrayConfig)) else getattr(obj, "config", None)
     if isinstance(config, (MACConfig, ArrayConfig)):
         from .emit import emit
-        emit(obj, work_dir)
-        top = config.slug
-        path = work_dir / f"{top}.v"
+        result = emit(obj, work_dir)
+        top = getattr(result, "top", config.slug)
+        path = Path(getattr(result, "verilog", work_dir / f"{top}.v"))
         if not path.is_file():
             raise FileNotFoundError(f"emission did not write {path}")
         return path, top
