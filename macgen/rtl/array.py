@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
@@ -29,7 +29,7 @@ def _mac_class():
 def _delay(m, signal, cycles, name):
     """``signal`` delayed by ``cycles`` registers in the sync domain."""
     for n in range(cycles):
-        reg = Signal.like(signal, name=f"{name}_d{n + 1}")
+        reg = Signal(len(signal), name=f"{name}_d{n + 1}")
         m.d.sync += reg.eq(signal)
         signal = reg
     return signal
@@ -94,20 +94,24 @@ class SystolicArray(wiring.Component):
 
     Members
     -------
+    Vector ports are packed arrays (``data.ArrayLayout``), one plain Verilog
+    port each, element 0 in the least significant bits: ``a[i]`` is bits
+    ``[i*w, (i+1)*w)`` of ``a``; ``init[i][j]`` is element ``i*cols + j``.
+
     valid : In(1)
         This cycle carries a beat.
     first, last : In(1)
         The beat is the first / last of its tile (both for ``K = 1``).
-    a : In(a_fmt.width).array(rows)
+    a : In(ArrayLayout(a_fmt.width, rows))
         ``a[i]`` is ``A[i, k]`` on beat ``k``.
-    b : In(b_fmt.width).array(cols)
+    b : In(ArrayLayout(b_fmt.width, cols))
         ``b[j]`` is ``B[k, j]`` on beat ``k``.
     init_en : In(1)
         Only with ``cfg.preload``: on a ``first`` beat, start from ``init``.
-    init : In(outer_fmt.width).array(rows, cols)
+    init : In(ArrayLayout(ArrayLayout(outer_fmt.width, cols), rows))
         Only with ``cfg.preload``: ``init[i][j]`` is ``C0[i, j]``, sampled on
         the ``first`` beat when ``init_en`` is set.
-    result : Out(out_fmt.width).array(cols)
+    result : Out(ArrayLayout(out_fmt.width, cols))
         ``result[j]`` is ``C[i, j]`` of the row being drained.
     result_valid : Out(1)
         ``result`` holds a row of results.
@@ -134,14 +138,15 @@ class SystolicArray(wiring.Component):
             "valid": In(1),
             "first": In(1),
             "last": In(1),
-            "a": In(unsigned(mac.a_fmt.width)).array(cfg.rows),
-            "b": In(unsigned(mac.b_fmt.width)).array(cfg.cols),
+            "a": In(data.ArrayLayout(unsigned(mac.a_fmt.width), cfg.rows)),
+            "b": In(data.ArrayLayout(unsigned(mac.b_fmt.width), cfg.cols)),
         }
         if cfg.preload:
             members["init_en"] = In(1)
-            members["init"] = In(unsigned(mac.outer_fmt.width)).array(cfg.rows, cfg.cols)
+            members["init"] = In(data.ArrayLayout(
+                data.ArrayLayout(unsigned(mac.outer_fmt.width), cfg.cols), cfg.rows))
         members.update({
-            "result": Out(unsigned(mac.out_fmt.width)).array(cfg.cols),
+            "result": Out(data.ArrayLayout(unsigned(mac.out_fmt.width), cfg.cols)),
             "result_valid": Out(1),
             "result_first": Out(1),
             "result_last": Out(1),
@@ -206,12 +211,12 @@ class SystolicArray(wiring.Component):
                 else:
                     m.d.comb += [pe.init_en.eq(0), pe.init.eq(0)]
                 if j + 1 < cols:
-                    a_next = Signal.like(a_ij, name=f"a_{i}_{j + 1}")
-                    ctrl_next = Signal.like(ctrl_ij, name=f"ctrl_{i}_{j + 1}")
+                    a_next = Signal(len(a_ij), name=f"a_{i}_{j + 1}")
+                    ctrl_next = Signal(len(ctrl_ij), name=f"ctrl_{i}_{j + 1}")
                     m.d.sync += [a_next.eq(a_ij), ctrl_next.eq(ctrl_ij)]
                     a_here[i], ctrl_here[i] = a_next, ctrl_next
                 if i + 1 < rows:
-                    b_next = Signal.like(b_ij, name=f"b_{i + 1}_{j}")
+                    b_next = Signal(len(b_ij), name=f"b_{i + 1}_{j}")
                     m.d.sync += b_next.eq(b_ij)
                     b_here[j] = b_next
 
