@@ -267,7 +267,7 @@ def _progress_printer(stream):
 def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, rounding="rne",
               product_man_bits=None, mul_stages=0, length=None, mc_trials=0, seed=0,
               fpga=False, reference=True, jobs=1, max_points=None, timeout=None,
-              plot=True, progress=sys.stderr) -> SweepResult:
+              plot=True, progress=True) -> SweepResult:
     """Synthesise a MAC for every accumulator configuration; write CSV and PNG when all are done.
 
     Parameters
@@ -300,8 +300,8 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
         Seconds per Yosys run.
     plot : bool
         Write ``sweep.png``.
-    progress : file or None
-        Where a progress line per point goes (stderr by default).
+    progress : bool or file
+        ``True``: a progress line per point on stderr; ``False``/``None``: none; or a stream.
 
     Returns
     -------
@@ -355,7 +355,9 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
         else:
             records[cfg.slug] = dict(cached, computed=False)
     total = len(configs)
-    show = _progress_printer(progress) if progress is not None else (lambda *a: None)
+    if progress is True:
+        progress = sys.stderr
+    show = _progress_printer(progress) if progress else (lambda *a: None)
     done = 0
     for cfg in configs:
         if cfg.slug in records:
