@@ -1,0 +1,637 @@
+"""Bit-exact reference model of macgen's MAC arithmetic (SPEC §2), in NumPy.
+
+No Amaranth here, and no floating-point shortcuts: every value is handled as an
+exact ``(sign, significand, exponent)`` triple of integers, every sum is formed
+exactly (or, where one addend lies far below the other, with a sticky bit that
+provably does not change the rounding), and every result is rounded once by
+:func:`macgen.formats.round_pack`.
+
+All bit patterns are ``numpy.uint64`` arrays; scalars are accepted and give
+0-d arrays.
+
+Semantics (SPEC §2), shared by every function here:
+
+* Rounding ``rne`` (nearest, ties to even) or ``rtz`` (toward zero), with
+  subnormals or flush-to-zero (``ftz`` inputs read as zero of the same sign;
+  results below the smallest normal after unbounded-exponent rounding flush to
+  zero with the sign of the exact value).
+* Overflow: ieee+rne → ±inf; ieee+rtz → ±max finite; finite formats saturate.
+* The product ``a*b`` is exact (sign ``sa xor sb``, even for zeros), or rounded
+  by the MAC's mode to ``product_man_bits`` fraction bits with an unbounded
+  exponent.
+* ``acc + p`` exactly zero: two zeros of the same sign keep it, else +0. A
+  non-zero sum that rounds to zero keeps its own sign.
+* Any NaN operand, ``inf * 0`` or ``inf - inf`` gives the canonical quiet NaN
+  (sign 0, exponent all ones, fraction ``1 << (M-1)``); otherwise an infinite
+  operand gives the infinity.
+
+Implementation
+--------------
+The common path keeps every significand in ``uint64``: the larger addend is
+placed with its leading bit at bit 60, the smaller one is shifted to match and,
+where bits fall off, *jammed* (its lowest bit ORed with "something was lost").
+The sum is then exact except for that jam bit, which lies at least two bits
+below the rounding point, so the single rounding is correct. This path covers
+every configuration whose significands (product included) have at most 60 bits
+and whose result formats have at most 57 fraction bits -- everything up to
+fp32 x fp32 products. Wider configurations use a slower exact path on Python
+integers. Operand exponents are clamped into a window just outside the result
+format's range before any arithmetic (a value far above overflows either way, a
+value far below only acts as a sticky bit), so no exponent sum overflows int64
+for any valid format.
+
+:func:`dot` has a table-driven fast path for narrow operands (both at most 8
+bits wide, accumulator at most 16 bits): the exact products of all operand
+pairs and the decoded accumulator codes are looked up instead of computed.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from .config import MACConfig
+from .formats import ROUNDING_MODES, FloatFormat, bit_length, round_pack
+
+__all__ = ["mac", "dot", "matmul", "fma", "add", "convert", "describe", "mismatch_report"]
+
+_U64 = np.uint64
+_I64 = np.int64
+_TOP = 60          # bit position of the larger addend's leading one
+_MAX_SIG = 60      # widest significand (bits) of the uint64 path
+_MAX_MAN = 57      # widest result fraction of the uint64 path (jam bit 2 below rounding)
+_MARGIN = 4        # clamp window beyond a format's range (see _clamp_window)
+
+
+# -- small helpers -------------------------------------------------------------
+
+def _bits(x):
+    return np.asarray(x).astype(_U64)
+
+
+def _check_rounding(rounding):
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+
+
+def _check_fmt(fmt, name="Format"):
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"{name} must be a FloatFormat, not {fmt!r}")
+    return fmt
+
+
+def _check_policy(*fmts):
+    if len({f.inf_nan for f in fmts}) > 1:
+        raise ValueError("All formats must share one special-value policy, but "
+                         + " and ".join(f"{f} is {'ieee' if f.inf_nan else 'finite'}" for f in fmts))
+
+
+class _Val:
+    """An unpacked value: ``(-1)^sign * sig * 2^exp`` plus NaN/inf masks."""
+
+    __slots__ = ("sign", "sig", "exp", "nan", "inf")
+
+    def __init__(self, sign, sig, exp, nan, inf):
+        self.sign, self.sig, self.exp, self.nan, self.inf = sign, sig, exp, nan, inf
+
+    def take(self, idx):
+        return _Val(*(a[idx] for a in (self.sign, self.sig, self.exp, self.nan, self.inf)))
+
+
+def _unpack(fmt, bits):
+    bits = _bits(bits)
+    sign, sig, exp = fmt.unpack(bits)
+    nan = fmt.is_nan(bits)
+    inf = fmt.is_inf(bits)
+    special = nan | inf
+    if fmt.inf_nan:
+        sig = np.where(special, _U64(0), sig)
+        exp = np.where(special, _I64(0), exp)
+    return _Val(sign, sig, exp, nan, inf)
+
+
+def _sat_add(x, y):
+    """int64 x + y, saturating (only reached by absurd custom biases)."""
+    s = x + y
+    over = ((x ^ s) & (y ^ s)) < 0
+    if over.any():
+        s = np.where(over, np.where(x < 0, np.iinfo(np.int64).min, np.iinfo(np.int64).max), s)
+    return s
+
+
+def _clamp_window(fmt, sig, exp):
+    """Clamp exponents so the value's leading bit lies in [emin-M-4, emax+4].
+
+    Valid when the value is added to one of ``fmt`` (or to zero) and the sum is
+    rounded into ``fmt``: above ``emax+2`` the sum overflows with this value's
+    sign either way; below ``emin-M-3`` the value is under a quarter of the
+    other addend's last place (or of the smallest subnormal), so only its sign
+    and non-zeroness matter.
+    """
+    length = bit_length(sig)
+    lo = fmt.emin - fmt.man_bits - _MARGIN
+    hi = fmt.emax + _MARGIN
+    e = np.clip(exp, _I64(lo - 64), _I64(hi))
+    top = e + length - 1
+    return np.where(length > 0, e + (np.clip(top, lo, hi) - top), _I64(0))
+
+
+# -- products -------------------------------------------------------------------
+
+def _round_sig(sig, exp, nbits, rounding):
+    """Round ``sig * 2^exp`` to ``nbits`` significant bits, exponent unbounded."""
+    length = bit_length(sig)
+    shift = np.maximum(length - nbits, 0)
+    right = shift.astype(_U64)
+    kept = sig >> right
+    if rounding == "rne":
+        half_pos = np.maximum(right, _U64(1)) - _U64(1)
+        rem = sig & ((_U64(1) << right) - _U64(1))
+        half = _U64(1) << half_pos
+        up = (shift > 0) & ((rem > half) | ((rem == half) & ((kept & _U64(1)) == 1)))
+        kept = kept + up.astype(_U64)
+    carry = (kept >> _U64(nbits)) != 0
+    kept = np.where(carry, kept >> _U64(1), kept)
+    return kept, exp + shift + carry
+
+
+def _product(a_fmt, b_fmt, a, b, product_man_bits=None, rounding="rne"):
+    """The product of two encoded operands as a :class:`_Val` (exact or rounded)."""
+    x = _unpack(a_fmt, a)
+    y = _unpack(b_fmt, b)
+    sign = x.sign ^ y.sign
+    xzero = (x.sig == 0) & ~x.inf & ~x.nan
+    yzero = (y.sig == 0) & ~y.inf & ~y.nan
+    nan = x.nan | y.nan | (x.inf & yzero) | (y.inf & xzero)
+    inf = (x.inf | y.inf) & ~nan
+    exp = _sat_add(x.exp, y.exp)
+    if a_fmt.man_bits + b_fmt.man_bits + 2 <= 64:
+        sig = x.sig * y.sig
+        if product_man_bits is not None:
+            sig, exp = _round_sig(sig, exp, product_man_bits + 1, rounding)
+    else:  # exact product wider than 64 bits: Python integers
+        sig, exp = _wide_product(x.sig, y.sig, exp, product_man_bits, rounding)
+    return _Val(sign, sig, exp, nan, inf)
+
+
+def _wide_product(xs, ys, exp, product_man_bits, rounding):
+    shape = np.broadcast(xs, ys).shape
+    xs, ys, exp = (np.broadcast_to(v, shape).ravel() for v in (xs, ys, exp))
+    out = np.empty(len(xs), dtype=object)
+    out_exp = exp.astype(object)
+    for i in range(len(xs)):
+        p = int(xs[i]) * int(ys[i])
+        e = int(exp[i])
+        if product_man_bits is not None and p:
+            p, shift = _py_round_int(p, product_man_bits + 1, rounding)
+            e += shift
+        out[i] = p
+        out_exp[i] = e
+    return out.reshape(shape), out_exp.reshape(shape)
+
+
+def _py_round_int(p, nbits, rounding, sticky=False):
+    """Round Python int ``p`` (+ sticky) to ``nbits`` bits: returns (sig, shift)."""
+    shift = max(p.bit_length() - nbits, 0)
+    kept = p >> shift
+    if shift and rounding == "rne":
+        rem = p & ((1 << shift) - 1)
+        half = 1 << (shift - 1)
+        if rem > half or (rem == half and (sticky or kept & 1)):
+            kept += 1
+    if kept >> nbits:
+        kept >>= 1
+        shift += 1
+    return kept, shift
+
+
+# -- the adder ------------------------------------------------------------------
+
+def _fits_uint64(fmt, *vals_bits):
+    return fmt.man_bits <= _MAX_MAN and all(b <= _MAX_SIG for b in vals_bits)
+
+
+def _add_finite(fmt, rounding, xs, xsig, xexp, ys, ysig, yexp):
+    """round_fmt(x + y) for finite x, y with at most 60-bit significands (uint64 path)."""
+    lx = bit_length(xsig)
+    ly = bit_length(ysig)
+    xexp = _clamp_window(fmt, xsig, xexp)
+    yexp = _clamp_window(fmt, ysig, yexp)
+    tx = xexp + lx
+    ty = yexp + ly
+    swap = ((ty > tx) & (ly > 0)) | (lx == 0)
+    bs = np.where(swap, ys, xs)
+    ss = np.where(swap, xs, ys)
+    bsig = np.where(swap, ysig, xsig)
+    ssig = np.where(swap, xsig, ysig)
+    lb = np.where(swap, ly, lx)
+    ls = np.where(swap, lx, ly)
+    tb = np.where(swap, ty, tx)
+    ts = np.where(swap, tx, ty)
+    big = bsig << (_TOP + 1 - lb).astype(_U64)      # lb == 0 only if both are zero
+    pos = (_TOP + 1) - ls - np.where(ls > 0, tb - ts, 0)   # left shift of the small one
+    left = np.clip(pos, 0, 63).astype(_U64)
+    right = np.clip(-pos, 0, 63).astype(_U64)
+    lost = (ssig & ((_U64(1) << right) - _U64(1))) != 0
+    small = np.where(pos >= 0, ssig << left, (ssig >> right) | lost.astype(_U64))
+    total = np.where(bs == ss, big + small, big - small).view(_I64)
+    neg = total < 0
+    mag = np.abs(total).astype(_U64)
+    sign = bs ^ neg.astype(_U64)
+    sign = np.where(mag == 0, xs & ys, sign)
+    return round_pack(fmt, sign, mag, tb - (_TOP + 1), rounding=rounding)
+
+
+def _add_wide(fmt, rounding, xs, xsig, xexp, ys, ysig, yexp):
+    """Exact path on Python integers for configurations too wide for uint64."""
+    shape = np.broadcast(xs, xsig, xexp, ys, ysig, yexp).shape
+    arrs = [np.broadcast_to(np.asarray(v), shape).ravel() for v in (xs, xsig, xexp, ys, ysig, yexp)]
+    out = np.empty(arrs[0].shape, dtype=_U64)
+    M = fmt.man_bits
+    lo = fmt.emin - M - _MARGIN
+    hi = fmt.emax + _MARGIN
+    for i in range(len(out)):
+        sx, mx, ex, sy, my, ey = (int(a[i]) for a in arrs)
+        ex, ey = (_py_clamp(m, e, lo, hi) for m, e in ((mx, ex), (my, ey)))
+        base = min(ex, ey)
+        total = (-1) ** sx * (mx << (ex - base)) + (-1) ** sy * (my << (ey - base))
+        if total == 0:
+            out[i] = round_pack(fmt, sx & sy, 0, 0)
+            continue
+        sign = int(total < 0)
+        mag = abs(total)
+        # Round in Python to the format's quantum, then pack the exact result.
+        top = base + mag.bit_length() - 1
+        e_q = top - M
+        if fmt.subnormals:
+            e_q = max(e_q, fmt.emin - M)
+        shift = e_q - base
+        if shift > 0:
+            kept = mag >> shift
+            if rounding == "rne":
+                rem = mag & ((1 << shift) - 1)
+                half = 1 << (shift - 1)
+                if rem > half or (rem == half and kept & 1):
+                    kept += 1
+            mag, base = kept, e_q
+        if mag == 0:
+            out[i] = round_pack(fmt, sign, 0, 0)
+            continue
+        # Exact now; reduce trailing zeros so round_pack's sig < 2**62 holds.
+        while mag >= 1 << 62:
+            mag >>= 1
+            base += 1
+        out[i] = round_pack(fmt, sign, mag, np.clip(base, lo - 64, hi + 64), rounding=rounding)
+    return out.reshape(shape)
+
+
+def _py_clamp(m, e, lo, hi):
+    if m == 0:
+        return 0
+    top = e + m.bit_length() - 1
+    return e + (min(max(top, lo), hi) - top)
+
+
+def _sig_bits(fmt):
+    return fmt.man_bits + 1
+
+
+def _add(fmt, rounding, x, y, x_bits, y_bits):
+    """round_fmt(x + y) for unpacked values with specials (SPEC §2)."""
+    if _fits_uint64(fmt, x_bits, y_bits):
+        bits = _add_finite(fmt, rounding, x.sign, x.sig, x.exp, y.sign, y.sig, y.exp)
+    else:
+        bits = _add_wide(fmt, rounding, x.sign, x.sig, x.exp, y.sign, y.sig, y.exp)
+    if fmt.inf_nan:
+        nan = x.nan | y.nan | (x.inf & y.inf & (x.sign != y.sign))
+        inf = (x.inf | y.inf) & ~nan
+        if inf.any() or nan.any():
+            inf_sign = np.where(x.inf, x.sign, y.sign)
+            bits = np.where(inf, (inf_sign << _U64(fmt.width - 1)) | _U64(fmt.inf_bits), bits)
+            bits = np.where(nan, _U64(fmt.nan_bits), bits)
+    return bits.astype(_U64)
+
+
+def _product_bits(cfg):
+    return cfg.product_frac_bits + 1
+
+
+# -- public API -----------------------------------------------------------------
+
+def mac(cfg, acc, a, b):
+    """One fused MAC step: ``round_ACC(acc + a*b)``.
+
+    Parameters
+    ----------
+    cfg : MACConfig
+        Formats, rounding mode and product rounding (``product_man_bits``).
+    acc : array_like of uint64
+        Accumulator bits in ``cfg.acc_fmt``.
+    a, b : array_like of uint64
+        Operand bits in ``cfg.a_fmt`` and ``cfg.b_fmt``; broadcast with ``acc``.
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+        The new accumulator bits (``cfg.acc_fmt``), rounded once by
+        ``cfg.rounding`` (SPEC §2: signed zeros, canonical NaN, overflow).
+    """
+    _check_cfg(cfg)
+    p = _product(cfg.a_fmt, cfg.b_fmt, a, b, cfg.product_man_bits, cfg.rounding)
+    x = _unpack(cfg.acc_fmt, acc)
+    return _add(cfg.acc_fmt, cfg.rounding, x, p, _sig_bits(cfg.acc_fmt), _product_bits(cfg))
+
+
+def _check_cfg(cfg):
+    if not isinstance(cfg, MACConfig):
+        raise TypeError(f"Configuration must be a MACConfig, not {cfg!r}")
+
+
+def add(fmt, x, y, rounding="rne"):
+    """``round(x + y)`` in ``fmt`` (SPEC §2 zero, NaN and overflow rules).
+
+    Parameters
+    ----------
+    fmt : FloatFormat
+    x, y : array_like of uint64
+        Broadcastable bit patterns in ``fmt``.
+    rounding : {'rne', 'rtz'}
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+    """
+    _check_fmt(fmt)
+    _check_rounding(rounding)
+    return _add(fmt, rounding, _unpack(fmt, x), _unpack(fmt, y), _sig_bits(fmt), _sig_bits(fmt))
+
+
+def fma(fmt, a, b, c, rounding="rne"):
+    """Fused multiply-add ``round(a*b + c)`` with every operand in ``fmt``.
+
+    With ``rounding='rne'`` and an IEEE format this is IEEE 754 ``fusedMultiplyAdd``
+    (canonical NaN, ``+0`` for an exact zero sum of unlike signs).
+
+    Parameters
+    ----------
+    fmt : FloatFormat
+    a, b, c : array_like of uint64
+    rounding : {'rne', 'rtz'}
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+    """
+    _check_fmt(fmt)
+    _check_rounding(rounding)
+    return mac(MACConfig(fmt, fmt, fmt, rounding=rounding), c, a, b)
+
+
+def convert(src_fmt, dst_fmt, bits, rounding="rne"):
+    """Round values from ``src_fmt`` into ``dst_fmt`` (one rounding; zeros keep their sign).
+
+    ftz source subnormals read as zero; NaN becomes ``dst_fmt``'s canonical NaN.
+    Both formats must share one special-value policy.
+
+    Parameters
+    ----------
+    src_fmt, dst_fmt : FloatFormat
+    bits : array_like of uint64
+    rounding : {'rne', 'rtz'}
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+
+    Raises
+    ------
+    ValueError
+        The formats mix ieee and finite policies.
+    """
+    _check_fmt(src_fmt, "Source format")
+    _check_fmt(dst_fmt, "Destination format")
+    _check_rounding(rounding)
+    _check_policy(src_fmt, dst_fmt)
+    return _convert(src_fmt, dst_fmt, bits, rounding)
+
+
+def _convert(src_fmt, dst_fmt, bits, rounding):
+    x = _unpack(src_fmt, bits)
+    zero = _Val(np.zeros_like(x.sign), np.zeros_like(x.sig), np.zeros_like(x.exp),
+                np.zeros_like(x.nan), np.zeros_like(x.inf))
+    # x + (-0) = x exactly, for every x including -0 and +0 (SPEC zero rule).
+    zero.sign = np.ones_like(x.sign)
+    return _add(dst_fmt, rounding, x, zero, _sig_bits(src_fmt), 1)
+
+
+def dot(cfg, a, b, init=None):
+    """Dot products with SPEC §2 semantics (chunking, outer and output formats).
+
+    ``s_0 = init; s_i = round_ACC(s_{i-1} + a_i*b_i)``; with ``cfg.chunk_size = L > 0``
+    every ``L`` products are summed from +0 in ACC and each chunk sum is added into
+    the outer accumulator (``cfg.outer_fmt``) starting at ``init``. The result is
+    rounded into ``cfg.out_fmt``.
+
+    Parameters
+    ----------
+    cfg : MACConfig
+    a, b : array_like of uint64
+        Operand bits of shape ``(..., n)`` (broadcast together), reduced over the
+        last axis in order; ``n >= 1``.
+    init : array_like of uint64, optional
+        Initial value in ``cfg.outer_fmt``, shape broadcastable to ``(...)``; +0 if
+        omitted.
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+        Shape ``(...)``, bits in ``cfg.out_fmt``.
+
+    Raises
+    ------
+    ValueError
+        Empty reduction axis.
+    """
+    _check_cfg(cfg)
+    a = _bits(a)
+    b = _bits(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("Operands of a dot product need a reduction axis, not scalars")
+    a, b = np.broadcast_arrays(a, b)
+    n = a.shape[-1]
+    if n < 1:
+        raise ValueError(f"Dot product length must be at least 1, not {n}")
+    shape = a.shape[:-1]
+    if init is None:
+        init = np.zeros(shape, dtype=_U64)
+    else:
+        init = np.broadcast_to(_bits(init), shape).copy()
+    a2 = a.reshape(-1, n)
+    b2 = b.reshape(-1, n)
+    y = _dot_flat(cfg, a2, b2, init.reshape(-1))
+    if cfg.out_fmt != cfg.outer_fmt:
+        y = _convert(cfg.outer_fmt, cfg.out_fmt, y, cfg.rounding)
+    return y.reshape(shape)
+
+
+def _dot_flat(cfg, a, b, init):
+    """(rows, n) operands → outer/ACC accumulator bits per row."""
+    n = a.shape[1]
+    L = cfg.chunk_size
+    runner = _TableDot.get(cfg) or _GenericDot(cfg)
+    if not L:
+        return runner.run(init, a, b)
+    o = init
+    zeros = np.zeros(a.shape[0], dtype=_U64)
+    for start in range(0, n, L):
+        t = runner.run(zeros, a[:, start:start + L], b[:, start:start + L])
+        o = _add(cfg.outer_fmt, cfg.rounding, _unpack(cfg.outer_fmt, o), _unpack(cfg.acc_fmt, t),
+                 _sig_bits(cfg.outer_fmt), _sig_bits(cfg.acc_fmt))
+    return o
+
+
+class _GenericDot:
+    """Sequential accumulation with products precomputed for the whole block."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def run(self, acc, a, b):
+        cfg = self.cfg
+        p = _product(cfg.a_fmt, cfg.b_fmt, a.T, b.T, cfg.product_man_bits, cfg.rounding)
+        fmt = cfg.acc_fmt
+        for k in range(a.shape[1]):
+            acc = _add(fmt, cfg.rounding, _unpack(fmt, acc), p.take(k),
+                       _sig_bits(fmt), _product_bits(cfg))
+        return acc
+
+
+class _TableDot:
+    """Placeholder: replaced below by the table-driven fast path."""
+
+    @staticmethod
+    def get(cfg):
+        return None
+
+
+def matmul(cfg, A, B, C=None):
+    """Matrix product ``C[i,j] = dot(A[i,:], B[:,j], init=C[i,j])`` (k in order).
+
+    Parameters
+    ----------
+    cfg : MACConfig
+    A : array_like of uint64, shape (R, K), ``cfg.a_fmt``
+    B : array_like of uint64, shape (K, Ccols), ``cfg.b_fmt``
+    C : array_like of uint64, shape (R, Ccols), ``cfg.outer_fmt``, optional
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape (R, Ccols), ``cfg.out_fmt``
+    """
+    A = _bits(A)
+    B = _bits(B)
+    if A.ndim != 2 or B.ndim != 2:
+        raise ValueError(f"matmul needs 2-D operands, not shapes {A.shape} and {B.shape}")
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"Inner dimensions must agree, not {A.shape[1]} and {B.shape[0]}")
+    R, Cc = A.shape[0], B.shape[1]
+    if C is not None:
+        C = _bits(C)
+        if C.shape != (R, Cc):
+            raise ValueError(f"C must have shape {(R, Cc)}, not {C.shape}")
+    return dot(cfg, A[:, None, :], B.T[None, :, :], C)
+
+
+# -- text ----------------------------------------------------------------------
+
+def _exact_text(sign, sig, exp):
+    sig, exp = int(sig), int(exp)
+    if sig == 0:
+        return f"{'-' if sign else '+'}0"
+    while sig % 2 == 0:
+        sig //= 2
+        exp += 1
+    if sig < (1 << 53) and -1074 <= exp and exp + sig.bit_length() <= 1024:
+        text = repr(math.ldexp(float(sig), exp))
+    else:
+        text = f"{sig}*2^{exp}"
+    return ("-" if sign else "+") + text
+
+
+def describe(fmt, bits):
+    """Human-readable text of one bit pattern, e.g. ``0x3c00 (+1.0 normal)``.
+
+    Parameters
+    ----------
+    fmt : FloatFormat
+    bits : int or array_like of uint64
+        A single pattern (an array gives one line per element).
+
+    Returns
+    -------
+    str
+    """
+    _check_fmt(fmt)
+    arr = _bits(bits)
+    if arr.ndim:
+        return "\n".join(describe(fmt, v) for v in arr.ravel())
+    digits = (fmt.width + 3) // 4
+    value = int(arr)
+    cls = str(fmt.classify(arr)[()])
+    s, sig, exp = (int(v) for v in fmt.unpack(arr))
+    if cls == "nan":
+        text = "NaN"
+    elif cls == "inf":
+        text = f"{'-' if s else '+'}inf"
+    else:
+        text = _exact_text(s, sig, exp)
+    return f"0x{value:0{digits}x} ({text} {cls})"
+
+
+def mismatch_report(out_fmt, got, expected, inputs=None, *, limit=10, nan_equal=False):
+    """Text listing the elements where ``got`` and ``expected`` differ.
+
+    Parameters
+    ----------
+    out_fmt : FloatFormat
+        Format of ``got`` and ``expected``.
+    got, expected : array_like of uint64
+        Results to compare (same shape).
+    inputs : dict of str -> (FloatFormat, array_like), optional
+        Named inputs broadcastable to the results' shape, shown per mismatch.
+    limit : int
+        At most this many mismatches are listed; the total is always given.
+    nan_equal : bool
+        Treat any two NaNs as equal.
+
+    Returns
+    -------
+    str
+        Empty if nothing differs; else one block per mismatch with every input
+        and both outputs in hex and decoded.
+    """
+    _check_fmt(out_fmt)
+    got = _bits(got)
+    expected = _bits(expected)
+    got, expected = np.broadcast_arrays(got, expected)
+    bad = got != expected
+    if nan_equal and out_fmt.inf_nan:
+        bad &= ~(out_fmt.is_nan(got) & out_fmt.is_nan(expected))
+    idx = np.argwhere(bad)
+    if not len(idx):
+        return ""
+    inputs = inputs or {}
+    arrays = {k: (f, np.broadcast_to(_bits(v), got.shape)) for k, (f, v) in inputs.items()}
+    lines = [f"{len(idx)} mismatch(es) of {got.size} in {out_fmt}:"]
+    for pos in idx[:limit]:
+        pos = tuple(pos)
+        lines.append(f"  at {pos if pos else '()'}:")
+        for k, (f, v) in arrays.items():
+            lines.append(f"    {k:>8} = {describe(f, v[pos])} [{f}]")
+        lines.append(f"    {'got':>8} = {describe(out_fmt, got[pos])}")
+        lines.append(f"    {'expected':>8} = {describe(out_fmt, expected[pos])}")
+    if len(idx) > limit:
+        lines.append(f"  ... and {len(idx) - limit} more")
+    return "\n".join(lines)

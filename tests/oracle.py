@@ -1,0 +1,472 @@
+"""Independent oracles for macgen's arithmetic (SPEC §2), for tests and benches.
+
+Import from tests as ``from oracle import ...`` (pytest puts ``tests/`` on the
+path). Nothing here uses :mod:`macgen.golden` or :func:`macgen.formats.round_pack`:
+these are the references the golden model is checked against.
+
+Two references:
+
+* **Fraction** (exact rationals, scalar, any format incl. finite and ftz):
+  :func:`decode`, :func:`round_exact`, :func:`ref_product`, :func:`ref_add`,
+  :func:`ref_mac`, :func:`ref_fma`, :func:`ref_convert`, :func:`ref_dot`.
+  A straightforward transcription of SPEC §2.
+* **gmpy2/MPFR** (ieee formats with subnormals, RNE or RTZ):
+  :func:`mpfr_context`, :func:`to_mpfr`, :func:`from_mpfr`, :func:`mpfr_fma`,
+  :func:`mpfr_mac`, :func:`mpfr_mac_many`. Specials and zero signs are handled explicitly in the
+  wrapper per SPEC §2 rather than trusting MPFR's own rules (MPFR has no NaN
+  sign or payload; its exact-zero sign rules match SPEC's for RNE/RTZ but are
+  not relied on).
+
+Stimulus and vectors:
+
+* :func:`biased_fma_operands` -- biased random ``(a, b, c)`` bit patterns for
+  FMA tests (close exponents, cancellation, subnormals, overflow, specials).
+* :func:`testfloat_fma_vectors` -- TestFloat-format ``A B C RESULT FLAGS``
+  lines computed with gmpy2 (flags: TestFloat's bits, invalid 0x10,
+  overflow 0x04, underflow 0x02, inexact 0x01).
+
+Values decoded by :func:`decode` are tuples ``(kind, sign, magnitude)`` with
+``kind`` in ``{'num', 'inf', 'nan'}``, ``sign`` 0/1 and ``magnitude`` a
+non-negative :class:`fractions.Fraction` (0 for zeros, inf and NaN).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from macgen.config import MACConfig
+from macgen.formats import FloatFormat
+
+__all__ = [
+    "decode", "encode_exact", "round_exact", "ref_product", "ref_add", "ref_mac", "ref_fma",
+    "ref_convert", "ref_dot", "ref_matmul",
+    "mpfr_context", "to_mpfr", "from_mpfr", "mpfr_fma", "mpfr_mac", "mpfr_mac_many",
+    "biased_fma_operands", "testfloat_fma_vectors", "same_bits",
+]
+
+NAN = ("nan", 0, Fraction(0))
+
+
+# -- Fraction reference --------------------------------------------------------
+
+def decode(fmt: FloatFormat, bits: int):
+    """Decode one bit pattern into ``(kind, sign, magnitude)`` (ftz inputs read as zero)."""
+    bits = int(bits)
+    M, E = fmt.man_bits, fmt.exp_bits
+    sign = (bits >> (M + E)) & 1
+    field = (bits >> M) & ((1 << E) - 1)
+    frac = bits & ((1 << M) - 1)
+    if fmt.inf_nan and field == (1 << E) - 1:
+        return ("nan", 0, Fraction(0)) if frac else ("inf", sign, Fraction(0))
+    if field == 0:
+        if not fmt.subnormals:
+            return ("num", sign, Fraction(0))
+        return ("num", sign, Fraction(frac) * Fraction(2) ** (1 - fmt.bias - M))
+    return ("num", sign, Fraction((1 << M) | frac) * Fraction(2) ** (field - fmt.bias - M))
+
+
+def _floor_log2(m: Fraction) -> int:
+    e = m.numerator.bit_length() - m.denominator.bit_length()
+    while Fraction(2) ** e > m:
+        e -= 1
+    while Fraction(2) ** (e + 1) <= m:
+        e += 1
+    return e
+
+
+def encode_exact(fmt: FloatFormat, sign: int, m: Fraction) -> int:
+    """Bits of ``(-1)^sign * m`` where ``m`` is exactly representable in ``fmt``."""
+    M = fmt.man_bits
+    s = sign << (fmt.width - 1)
+    if m == 0:
+        return s
+    e = _floor_log2(m)
+    if e < fmt.emin:
+        frac = m / Fraction(2) ** (fmt.emin - M)
+        assert frac.denominator == 1 and frac < (1 << M), (m, fmt)
+        return s | int(frac)
+    sig = m / Fraction(2) ** (e - M)
+    assert sig.denominator == 1 and (1 << M) <= sig < (2 << M), (m, fmt)
+    assert e <= fmt.emax, (m, fmt)
+    return s | ((e + fmt.bias) << M) | (int(sig) - (1 << M))
+
+
+def round_exact(fmt: FloatFormat, sign: int, m: Fraction, rounding: str) -> int:
+    """Round the exact non-negative ``m`` (with ``sign``) into ``fmt`` by SPEC §2.
+
+    ``q = 2^(max(floor(log2 m), emin) - M)`` (``emin`` unbounded for ftz), round
+    ``m/q`` by the mode, overflow per policy, ftz flush keeping ``sign``.
+    A zero ``m`` gives a zero of ``sign``.
+    """
+    M = fmt.man_bits
+    if m == 0:
+        return sign << (fmt.width - 1)
+    e = _floor_log2(m)
+    if fmt.subnormals:
+        e = max(e, fmt.emin)
+    q = Fraction(2) ** (e - M)
+    r = m / q
+    n = r.numerator // r.denominator
+    rest = r - n
+    if rounding == "rne":
+        if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and n % 2 == 1):
+            n += 1
+    elif rounding != "rtz":
+        raise ValueError(rounding)
+    v = n * q
+    if not fmt.subnormals and v < Fraction(2) ** fmt.emin:
+        return sign << (fmt.width - 1)
+    max_finite = Fraction((2 << M) - 1) * Fraction(2) ** (fmt.emax - M)
+    if v > max_finite:
+        if fmt.inf_nan and rounding == "rne":
+            return (sign << (fmt.width - 1)) | fmt.inf_bits
+        return (sign << (fmt.width - 1)) | fmt.max_finite_bits
+    return encode_exact(fmt, sign, v)
+
+
+def _round_unbounded(m: Fraction, nbits: int, rounding: str) -> Fraction:
+    """Round ``m > 0`` to ``nbits`` significant bits, exponent unbounded."""
+    e = _floor_log2(m)
+    q = Fraction(2) ** (e - nbits + 1)
+    r = m / q
+    n = r.numerator // r.denominator
+    rest = r - n
+    if rounding == "rne" and (rest > Fraction(1, 2) or (rest == Fraction(1, 2) and n % 2)):
+        n += 1
+    return n * q
+
+
+def ref_product(a_fmt, b_fmt, a, b, product_man_bits=None, rounding="rne"):
+    """Exact (or ``product_man_bits``-rounded) product as ``(kind, sign, magnitude)``."""
+    ka, sa, ma = decode(a_fmt, a)
+    kb, sb, mb = decode(b_fmt, b)
+    sign = sa ^ sb
+    if "nan" in (ka, kb) or (ka == "inf" and kb == "num" and mb == 0) \
+            or (kb == "inf" and ka == "num" and ma == 0):
+        return NAN
+    if "inf" in (ka, kb):
+        return ("inf", sign, Fraction(0))
+    m = ma * mb
+    if product_man_bits is not None and m:
+        m = _round_unbounded(m, product_man_bits + 1, rounding)
+    return ("num", sign, m)
+
+
+def _pack_special(fmt, value):
+    kind, sign, _ = value
+    if kind == "nan":
+        return fmt.nan_bits
+    return (sign << (fmt.width - 1)) | fmt.inf_bits
+
+
+def ref_add(fmt: FloatFormat, x, y, rounding: str) -> int:
+    """``round_fmt(x + y)`` of two decoded values (SPEC §2 zeros and specials)."""
+    kx, sx, mx = x
+    ky, sy, my = y
+    if "nan" in (kx, ky) or (kx == ky == "inf" and sx != sy):
+        return fmt.nan_bits
+    if kx == "inf":
+        return _pack_special(fmt, x)
+    if ky == "inf":
+        return _pack_special(fmt, y)
+    total = (-mx if sx else mx) + (-my if sy else my)
+    if total == 0:
+        zero_sign = sx & sy if (mx == 0 and my == 0) else 0
+        return zero_sign << (fmt.width - 1)
+    return round_exact(fmt, int(total < 0), abs(total), rounding)
+
+
+def ref_mac(cfg: MACConfig, acc: int, a: int, b: int) -> int:
+    """One MAC step ``round_ACC(acc + a*b)``."""
+    p = ref_product(cfg.a_fmt, cfg.b_fmt, a, b, cfg.product_man_bits, cfg.rounding)
+    return ref_add(cfg.acc_fmt, decode(cfg.acc_fmt, acc), p, cfg.rounding)
+
+
+def ref_fma(fmt: FloatFormat, a: int, b: int, c: int, rounding: str = "rne") -> int:
+    """``round(a*b + c)`` with all operands in ``fmt``."""
+    return ref_mac(MACConfig(fmt, fmt, fmt, rounding=rounding), c, a, b)
+
+
+def ref_convert(src: FloatFormat, dst: FloatFormat, bits: int, rounding: str) -> int:
+    """Round one value from ``src`` into ``dst`` (zeros keep their sign)."""
+    kind, sign, m = decode(src, bits)
+    if kind != "num":
+        return _pack_special(dst, (kind, sign, m))
+    return round_exact(dst, sign, m, rounding)
+
+
+def ref_dot(cfg: MACConfig, a, b, init=None) -> int:
+    """Scalar SPEC §2 dot product with chunking, outer and output formats."""
+    rnd = cfg.rounding
+    n = len(a)
+    assert n == len(b) and n >= 1
+    c = 0 if init is None else int(init)
+    L = cfg.chunk_size
+    if not L:
+        s = c
+        for x, y in zip(a, b):
+            s = ref_mac(cfg, s, int(x), int(y))
+        y_bits = s
+    else:
+        o = c
+        for start in range(0, n, L):
+            t = 0
+            for x, y in zip(a[start:start + L], b[start:start + L]):
+                t = ref_mac(cfg, t, int(x), int(y))
+            o = ref_add(cfg.outer_fmt, decode(cfg.outer_fmt, o), decode(cfg.acc_fmt, t), rnd)
+        y_bits = o
+    return ref_convert(cfg.outer_fmt, cfg.out_fmt, y_bits, rnd)
+
+
+def ref_matmul(cfg: MACConfig, A, B, C=None):
+    """Scalar matrix product, element by element with :func:`ref_dot`."""
+    A = np.asarray(A)
+    B = np.asarray(B)
+    out = np.zeros((A.shape[0], B.shape[1]), dtype=np.uint64)
+    for i in range(A.shape[0]):
+        for j in range(B.shape[1]):
+            out[i, j] = ref_dot(cfg, list(A[i]), list(B[:, j]), None if C is None else C[i][j])
+    return out
+
+
+# -- gmpy2 / MPFR ----------------------------------------------------------------
+
+def _gmpy2():
+    import gmpy2
+    return gmpy2
+
+
+_WIDE = None
+
+
+def _wide():
+    global _WIDE
+    if _WIDE is None:
+        g = _gmpy2()
+        _WIDE = g.context(precision=4096, emax=g.get_emax_max(), emin=g.get_emin_min())
+    return _WIDE
+
+
+def mpfr_context(fmt: FloatFormat, rounding: str = "rne"):
+    """A gmpy2 context that rounds exactly like ``fmt`` (ieee, subnormals) does.
+
+    ``precision = M+1``, ``emax = emax_ieee + 1``, ``emin = emin_ieee - M + 1``,
+    ``subnormalize=True`` (TOOLCHAIN.md), RoundToNearest or RoundToZero.
+    """
+    if not (fmt.inf_nan and fmt.subnormals):
+        raise ValueError(f"MPFR oracle covers ieee formats with subnormals, not {fmt}")
+    g = _gmpy2()
+    mode = {"rne": g.RoundToNearest, "rtz": g.RoundToZero}[rounding]
+    return g.context(precision=fmt.man_bits + 1, emax=fmt.emax + 1,
+                     emin=fmt.emin - fmt.man_bits + 1, subnormalize=True, round=mode)
+
+
+def to_mpfr(fmt: FloatFormat, bits: int):
+    """The exact value of one pattern as an mpfr (NaN for any NaN; signed zeros kept)."""
+    g = _gmpy2()
+    kind, sign, m = decode(fmt, bits)
+    with g.context(_wide()):
+        if kind == "nan":
+            return g.nan()
+        if kind == "inf":
+            return g.inf(-1 if sign else 1)
+        v = g.mpfr(m.numerator) / m.denominator  # denominator is a power of two: exact
+        return -v if sign else v
+
+
+def from_mpfr(fmt: FloatFormat, x) -> int:
+    """Bits of an mpfr already rounded to ``fmt`` (NaN → canonical NaN)."""
+    g = _gmpy2()
+    if g.is_nan(x):
+        return fmt.nan_bits
+    sign = int(g.is_signed(x))
+    if g.is_infinite(x):
+        return (sign << (fmt.width - 1)) | fmt.inf_bits
+    if g.is_zero(x):
+        return sign << (fmt.width - 1)
+    mant, exp = x.as_mantissa_exp()
+    mant, exp = abs(int(mant)), int(exp)
+    m = Fraction(mant) * Fraction(2) ** exp
+    return encode_exact(fmt, sign, m)
+
+
+def mpfr_fma(fmt: FloatFormat, a: int, b: int, c: int, rounding: str = "rne") -> int:
+    """``fma(a, b, c)`` in ``fmt`` computed by MPFR, specials per SPEC §2."""
+    return mpfr_mac(MACConfig(fmt, fmt, fmt, rounding=rounding), c, a, b)
+
+
+def _special_product(ka, sa, ma, kb, sb, mb):
+    if "nan" in (ka, kb) or (ka == "inf" and kb == "num" and mb == 0) \
+            or (kb == "inf" and ka == "num" and ma == 0):
+        return NAN
+    if "inf" in (ka, kb):
+        return ("inf", sa ^ sb, Fraction(0))
+    return None
+
+
+def mpfr_mac(cfg: MACConfig, acc: int, a: int, b: int, flags: dict | None = None) -> int:
+    """``round_ACC(acc + a*b)`` by MPFR (exact product only; ACC ieee with subnormals).
+
+    Specials (NaN, inf) and exact-zero signs are decided here per SPEC §2; MPFR
+    only computes the finite cases. If ``flags`` is a dict it receives MPFR's
+    ``invalid``, ``overflow``, ``underflow`` and ``inexact`` flags.
+    """
+    return mpfr_mac_many(cfg, [acc], [a], [b], flags)[0]
+
+
+def mpfr_mac_many(cfg: MACConfig, acc, a, b, flags: dict | None = None) -> list:
+    """:func:`mpfr_mac` over sequences (one context entry; decoded operands cached)."""
+    if cfg.product_man_bits is not None:
+        raise ValueError("mpfr_mac covers exact products only")
+    g = _gmpy2()
+    fmt = cfg.acc_fmt
+    caches = ({}, {}, {})
+    fmts = (cfg.a_fmt, cfg.b_fmt, fmt)
+
+    def get(i, bits):
+        cache = caches[i]
+        v = cache.get(bits)
+        if v is None:
+            v = cache[bits] = (decode(fmts[i], bits), to_mpfr(fmts[i], bits))
+        return v
+
+    out = []
+    with mpfr_context(fmt, cfg.rounding) as ctx:
+        for x_bits, y_bits, z_bits in zip(a, b, acc):
+            (da, x), (db, y), (dc, z) = get(0, int(x_bits)), get(1, int(y_bits)), get(2, int(z_bits))
+            if flags is not None:
+                ctx.clear_flags()
+            sp = _special_product(*da, *db)
+            if sp is not None or dc[0] != "num":
+                if sp is None:
+                    sp = ("num", da[1] ^ db[1], da[2] * db[2])
+                out.append(ref_add(fmt, dc, sp, cfg.rounding))   # specials: no rounding involved
+                if flags is not None:
+                    flags.update(invalid=sp[0] == "nan" and "nan" not in (da[0], db[0], dc[0])
+                                 or dc[0] == sp[0] == "inf" and dc[1] != sp[1],
+                                 overflow=False, underflow=False, inexact=False)
+                continue
+            psign = da[1] ^ db[1]
+            if (da[2] == 0 or db[2] == 0) and dc[2] == 0:
+                out.append((psign & dc[1]) << (fmt.width - 1))
+                continue
+            r = g.fma(x, y, z)
+            if flags is not None:
+                flags.update(invalid=False, overflow=ctx.overflow, underflow=ctx.underflow,
+                             inexact=ctx.inexact)
+            if g.is_zero(r):
+                # Exact cancellation gives +0; a non-zero sum that rounded to zero keeps its sign.
+                exact = (-1 if psign else 1) * da[2] * db[2] + (-1 if dc[1] else 1) * dc[2]
+                out.append((int(exact < 0) if exact != 0 else 0) << (fmt.width - 1))
+            else:
+                out.append(from_mpfr(fmt, r))
+    return out
+
+
+# -- stimulus --------------------------------------------------------------------
+
+def biased_fma_operands(fmt: FloatFormat, n: int, seed: int):
+    """Biased random ``(a, b, c)`` uint64 arrays for FMA tests of ``fmt``.
+
+    Mix (by thirds-ish): uniform random codes; products whose exponents sum
+    near the addend's (close exponents) with ``c`` close to ``-a*b``
+    (cancellation); exponents near the subnormal range and near overflow; and
+    a sprinkling of zeros, infinities and NaNs of both signs.
+    """
+    rng = np.random.default_rng(seed)
+    E, M, bias = fmt.exp_bits, fmt.man_bits, fmt.bias
+    fmax = (1 << E) - 1
+    top_finite = fmax - 1 if fmt.inf_nan else fmax
+
+    def make(sign, field, frac):
+        return ((sign.astype(np.uint64) << np.uint64(E + M))
+                | (np.clip(field, 0, fmax).astype(np.uint64) << np.uint64(M))
+                | frac.astype(np.uint64))
+
+    def rfrac(k):
+        hi = rng.integers(0, 1 << min(M, 62), size=k, dtype=np.uint64)
+        return hi & np.uint64((1 << M) - 1)
+
+    def rsign(k):
+        return rng.integers(0, 2, size=k)
+
+    cat = rng.integers(0, 6, size=n)
+    a = np.zeros(n, np.uint64)
+    b = np.zeros(n, np.uint64)
+    c = np.zeros(n, np.uint64)
+    width_mask = (1 << fmt.width) - 1
+    # 0: uniform codes
+    k = cat == 0
+    for arr in (a, b, c):
+        arr[k] = rng.integers(0, width_mask, size=k.sum(), dtype=np.uint64, endpoint=True)
+    # 1, 2: close exponents / cancellation: ea + eb - bias ≈ ec
+    for cc in (1, 2):
+        k = cat == cc
+        m = int(k.sum())
+        ea = rng.integers(1, top_finite + 1, size=m)
+        eb = np.clip(bias + rng.integers(-3, 4, size=m) + rng.integers(-(bias // 2) - 1, bias // 2 + 2, size=m),
+                     1, top_finite)
+        ec = np.clip(ea + eb - bias + rng.integers(-2, 3, size=m), 1, top_finite)
+        sa, sb = rsign(m), rsign(m)
+        a[k] = make(sa, ea, rfrac(m))
+        b[k] = make(sb, eb, rfrac(m))
+        sc = (sa ^ sb) ^ 1 if cc == 2 else rsign(m)    # opposite sign: cancellation
+        fc = rfrac(m)
+        if cc == 2:
+            # c's fraction shares the product's leading fraction bits.
+            fa = a[k] & np.uint64((1 << M) - 1)
+            fc = np.where(rng.integers(0, 2, size=m) == 1, fa, fc)
+        c[k] = make(sc, ec, fc)
+    # 3: subnormal range
+    k = cat == 3
+    m = int(k.sum())
+    a[k] = make(rsign(m), rng.integers(0, 3, size=m) + rng.integers(0, 2, size=m) * (bias // 2), rfrac(m))
+    b[k] = make(rsign(m), rng.integers(0, bias + 3, size=m), rfrac(m))
+    c[k] = make(rsign(m), rng.integers(0, 3, size=m), rfrac(m))
+    # 4: near overflow
+    k = cat == 4
+    m = int(k.sum())
+    a[k] = make(rsign(m), top_finite - rng.integers(0, 3, size=m), rfrac(m))
+    b[k] = make(rsign(m), bias + rng.integers(-1, 3, size=m), rfrac(m))
+    c[k] = make(rsign(m), top_finite - rng.integers(0, 3, size=m), rfrac(m))
+    # 5: specials and zeros mixed into finite random operands
+    k = np.flatnonzero(cat == 5)
+    m = len(k)
+    for arr in (a, b, c):
+        arr[k] = make(rsign(m), rng.integers(0, top_finite + 1, size=m), rfrac(m))
+        pick = rng.integers(0, 4, size=m)
+        zero = rsign(m).astype(np.uint64) << np.uint64(E + M)
+        specials = [zero]
+        if fmt.inf_nan:
+            specials.append(zero | np.uint64(fmt.inf_bits))
+            specials.append(np.uint64(fmt.nan_bits) | (rsign(m).astype(np.uint64) << np.uint64(E + M))
+                            | rfrac(m) & np.uint64((1 << max(M - 1, 0)) - 1))
+        for j, sp in enumerate(specials):
+            sel = pick == j + 1
+            arr[k[sel]] = np.broadcast_to(sp, (m,))[sel]
+    return a, b, c
+
+
+def testfloat_fma_vectors(fmt: FloatFormat, n: int, seed: int, rounding: str = "rne"):
+    """``n`` TestFloat-format ``A B C RESULT FLAGS`` lines for ``<fmt>_mulAdd`` via gmpy2."""
+    a, b, c = biased_fma_operands(fmt, n, seed)
+    digits = (fmt.width + 3) // 4
+    cfg = MACConfig(fmt, fmt, fmt, rounding=rounding)
+    lines = []
+    flags = {}
+    for x, y, z in zip(a.tolist(), b.tolist(), c.tolist()):
+        r = mpfr_mac(cfg, z, x, y, flags)
+        f = (0x10 * flags["invalid"]) | (0x04 * flags["overflow"]) | (0x02 * flags["underflow"]) \
+            | (0x01 * flags["inexact"])
+        lines.append(f"{x:0{digits}X} {y:0{digits}X} {z:0{digits}X} {r:0{digits}X} {f:02X}")
+    return lines
+
+
+def same_bits(fmt: FloatFormat, x: int, y: int, nan_equal: bool = True) -> bool:
+    """Bit equality, with any two NaNs equal when ``nan_equal``."""
+    x, y = int(x), int(y)
+    if nan_equal and fmt.inf_nan and decode(fmt, x)[0] == "nan" and decode(fmt, y)[0] == "nan":
+        return True
+    return x == y
