@@ -166,8 +166,20 @@ def _check_component(component):
         raise ValueError(f"Component latency must be a positive integer, not {latency!r}")
 
 
+def _same_content(path: Path, text: str) -> bool:
+    try:
+        return path.read_bytes() == text.encode("utf-8")
+    except OSError:
+        return False
+
+
 def _write_atomically(files: dict[Path, str]) -> None:
-    """Write all ``files`` or none: temp files in the target directory, then os.replace."""
+    """Write all ``files`` or none: temp files in the target directory, then os.replace.
+
+    A file whose content is already right is left alone (its modification time too, so
+    that simulator builds keyed on it stay valid).
+    """
+    files = {p: t for p, t in files.items() if not _same_content(p, t)}
     temps: dict[Path, Path] = {}
     done: list[Path] = []
     mask = os.umask(0)

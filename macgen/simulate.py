@@ -505,14 +505,36 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
         sim_seconds=t2 - t1, build_dir=str(build), source=stim.source)
 
 
+#: Products listed in full in a mismatch report (longer dot products are elided in the middle).
+REPORT_PRODUCTS = 24
+
+
 def _report(cfg, stim, i, expected, actual) -> str:
+    """One mismatch: the dot product's inputs and both outputs, in hex and decoded."""
     from . import golden
 
     a, b = stim.operands(i)
-    init = int(stim.init[i]) if stim.init_en[i] else None
-    head = f"dot product #{i} (length {len(a)}"
-    head += f", init {golden.describe(cfg.outer_fmt, init)})" if init is not None else ", init +0)"
-    return head + "\n" + golden.mismatch_report(cfg, a, b, init, expected=int(expected), actual=int(actual))
+    n = len(a)
+    lines = [f"dot product #{i}: {n} product{'s' if n != 1 else ''} {cfg.a_fmt} x {cfg.b_fmt}, "
+             f"accumulator {cfg.acc_fmt}" + (f", chunks of {cfg.chunk_size} into {cfg.outer_fmt}"
+                                            if cfg.chunk_size else "") + f", {cfg.rounding}"]
+    shown = range(n) if n <= REPORT_PRODUCTS else \
+        list(range(REPORT_PRODUCTS // 2)) + [None] + list(range(n - REPORT_PRODUCTS // 2, n))
+    for j in shown:
+        if j is None:
+            lines.append(f"    ... {n - REPORT_PRODUCTS} more (all in the stimulus file) ...")
+            continue
+        lines.append(f"    a[{j}] = {golden.describe(cfg.a_fmt, a[j])}   b[{j}] = {golden.describe(cfg.b_fmt, b[j])}")
+    init = stim.init[i] if stim.init_en[i] else np.uint64(0)
+    text = golden.mismatch_report(cfg.out_fmt, np.array([actual], dtype=_U64), np.array([expected], dtype=_U64),
+                                  {"init": (cfg.outer_fmt, np.array([init], dtype=_U64))})
+    # Drop the report's own "1 mismatch(es) of 1" and position lines: one case here.
+    lines.extend(line for line in text.splitlines()[2:])
+    if not stim.init_en[i]:
+        lines[-3] = lines[-3].replace("init", "init (off)", 1)
+    if stim.reference is not None:
+        lines.append(f"    {'file':>8} = {golden.describe(cfg.out_fmt, stim.reference[i])}")
+    return "\n".join(lines)
 
 
 def verify_mac(cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus", build_dir,

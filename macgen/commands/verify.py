@@ -113,6 +113,8 @@ def run_mac(args) -> int:
         stim = simulate.random_stimulus(cfg, args.count or MAC_DEFAULT_COUNT, seed=args.seed)
         unit = "dot products"
     build = Path(args.build_dir) / cfg.slug
+    print(f"verifying {cfg.slug}: {stim.count:,} {unit} ({stim.products:,} MACs) with {args.sim} "
+          f"in {build}", file=sys.stderr, flush=True)
     try:
         summary = simulate.verify_mac(cfg, stim, simulator=args.sim, build_dir=build,
                                       max_reports=max(args.reports, 0),
