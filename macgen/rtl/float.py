@@ -1,0 +1,543 @@
+"""Floating-point datapath stages shared by the MAC and the array (Amaranth 0.5).
+
+The stages follow Berkeley HardFloat's split: :class:`Unpack` (bits → unpacked
+float), :class:`Multiply` (exact product, optionally rounded), :class:`AlignAdd`
+(swap, align with sticky, add/subtract, negate) and :class:`Round` (normalize,
+round, handle overflow/underflow/specials, pack); :class:`Convert` is
+unpack → align → :class:`Round` for a change of format.
+
+Values handed between stages use two layouts built by :func:`float_layout` and
+:func:`sum_layout`. Every width is derived from the formats (the exponent range
+a value can take, the significand widths), so that no datapath is wider than
+the formats require; the Python-side :class:`FloatSpec` / :class:`SumSpec`
+carry those ranges from stage to stage.
+
+Exponent convention: an unpacked value is ``(-1)^sign * sig * 2^(exp - (len(sig) - 1))``,
+i.e. ``exp`` is the weight of the top bit of ``sig``. ``lead`` tells how many
+leading zeros a non-zero ``sig`` may have: 0 for normalized values, 1 for an
+exact product of normalized significands (in ``[1, 4)``), ``len(sig) - 1`` for a
+format with subnormals that is not normalized on unpacking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from ..formats import FloatFormat
+
+__all__ = [
+    "FloatSpec", "SumSpec", "float_layout", "sum_layout",
+    "Unpack", "Multiply", "AlignAdd", "Round", "Convert",
+    "leading_zeros", "shift_right_sticky",
+]
+
+
+def _exp_shape(lo, hi):
+    return signed(max(bits_for(lo, True), bits_for(hi, True)))
+
+
+@dataclass(frozen=True)
+class FloatSpec:
+    """Static description of an unpacked float: exponent range, significand width, specials.
+
+    Members
+    -------
+    exp_lo, exp_hi : int
+        Range of ``exp`` (weight of the top significand bit) for non-zero finite values.
+    sig_width : int
+        Significand width, hidden bit included.
+    lead : int
+        Largest number of leading zeros of a non-zero significand.
+    specials : bool
+        Whether ``inf``/``nan`` can be set (ieee formats).
+    """
+
+    exp_lo: int
+    exp_hi: int
+    sig_width: int
+    lead: int
+    specials: bool
+
+    @property
+    def layout(self):
+        return float_layout(_exp_shape(self.exp_lo, self.exp_hi), self.sig_width)
+
+
+@dataclass(frozen=True)
+class SumSpec:
+    """Static description of an unrounded sum handed to :class:`Round`.
+
+    ``vec`` has ``width`` bits; its bit ``width - 2`` weighs ``2^exp`` (the top bit
+    is a carry position); bit 0 is sticky ("something non-zero at or below here").
+    """
+
+    exp_lo: int
+    exp_hi: int
+    width: int
+    specials: bool
+
+    @property
+    def layout(self):
+        return sum_layout(_exp_shape(self.exp_lo, self.exp_hi), self.width)
+
+
+def float_layout(exp_shape, sig_width):
+    """The unpacked-float layout shared by all stages.
+
+    Fields: ``sig`` (significand, hidden bit included), ``exp`` (signed weight of
+    the top ``sig`` bit), ``sign``, and the class flags ``zero``, ``inf``, ``nan``
+    (when ``inf`` or ``nan`` is set, ``sig`` and ``exp`` are meaningless).
+    """
+    return data.StructLayout({
+        "sig": sig_width, "exp": exp_shape, "sign": 1, "zero": 1, "inf": 1, "nan": 1,
+    })
+
+
+def sum_layout(exp_shape, width):
+    """Layout of an exact-or-sticky sum before normalization and rounding.
+
+    Fields: ``vec`` (magnitude, bit 0 sticky), ``exp`` (weight of bit ``width - 2``),
+    ``sign`` (already the sign of an exact zero where ``vec`` is 0), ``inf``, ``nan``.
+    """
+    return data.StructLayout({"vec": width, "exp": exp_shape, "sign": 1, "inf": 1, "nan": 1})
+
+
+# -- combinational building blocks ---------------------------------------------------
+
+
+def leading_zeros(m, value):
+    """Leading-zero count of ``value`` as a tree (``len(value)`` when it is zero).
+
+    Intermediate nodes are signals added to ``m`` (so that the emitted netlist
+    shares them instead of repeating expressions).
+    """
+    n = len(value)
+    size = 1
+    while size < n:
+        size *= 2
+    # Pad with ones below so that the count never exceeds n.
+    padded = Cat(Const((1 << (size - n)) - 1, size - n), value) if size > n else value
+
+    def tree(v, width):
+        if width == 1:
+            return ~v[0]
+        half = width // 2
+        hi = tree(v[half:], half)
+        lo = tree(v[:half], half)
+        node = Signal(bits_for(width), name=f"lz{width}")
+        if len(lo) == 1:
+            m.d.comb += node.eq(Mux(hi, Cat(~lo, lo), Cat(Const(0, 1), Const(0, 1))))
+        else:
+            m.d.comb += node.eq(Mux(hi[-1], Cat(lo[:-1], ~lo[-1], lo[-1]), Cat(hi[:-1], Const(0, 2))))
+        return node
+
+    return tree(padded, size)
+
+
+def shift_right_sticky(m, value, amount):
+    """Shift ``value`` right by ``amount``; bits shifted out are OR-ed into bit 0.
+
+    Returns a signal of ``value``'s width added to ``m``. ``amount`` may exceed the width.
+    """
+    width = len(value)
+    cur = value
+    sticky = Const(0, 1)
+    for k in range(len(amount)):
+        step = 1 << k
+        bit = amount[k]
+        if step >= width:
+            dropped = cur.any()
+            shifted = Const(0, width)
+        else:
+            dropped = cur[:step].any()
+            shifted = Cat(cur[step:], Const(0, step))
+        nxt = Signal(width, name=f"shr{k}")
+        flag = Signal(name=f"sticky{k}")
+        m.d.comb += [nxt.eq(Mux(bit, shifted, cur)), flag.eq(sticky | (bit & dropped))]
+        cur, sticky = nxt, flag
+    return cur | sticky
+
+
+def _const_bits(value, width):
+    return Const(value & ((1 << width) - 1), width)
+
+
+# -- stages ---------------------------------------------------------------------------
+
+
+class Unpack(wiring.Component):
+    """Bits of a format → unpacked float.
+
+    Parameters
+    ----------
+    fmt : FloatFormat
+    normalize : bool
+        Shift subnormal significands up so that the hidden bit is set (adds a
+        leading-zero count and a shifter; only meaningful with subnormals).
+
+    Members
+    -------
+    bits : In(fmt.width)
+    value : Out(spec.layout)
+        ``zero`` is set for ±0 (and, in ftz formats, for subnormal codes).
+    """
+
+    def __init__(self, fmt: FloatFormat, *, normalize=False):
+        if not isinstance(fmt, FloatFormat):
+            raise TypeError(f"Format must be a FloatFormat, not {fmt!r}")
+        self._fmt = fmt
+        self._normalize = bool(normalize) and fmt.subnormals
+        m = fmt.man_bits
+        lo = fmt.emin - (m if self._normalize else 0)
+        lead = 0 if (self._normalize or not fmt.subnormals) else m
+        self.spec = FloatSpec(lo, fmt.emax, m + 1, lead, fmt.inf_nan)
+        super().__init__({"bits": In(fmt.width), "value": Out(self.spec.layout)})
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt = self._fmt
+        M, E = fmt.man_bits, fmt.exp_bits
+        bits, v = self.bits, self.value
+        frac = bits[:M]
+        field = bits[M:M + E]
+        sub = field == 0
+        m.d.comb += v.sign.eq(bits[-1])
+        if fmt.inf_nan:
+            top = field == fmt.exp_field_max
+            m.d.comb += [v.inf.eq(top & (frac == 0)), v.nan.eq(top & (frac != 0))]
+        if fmt.subnormals:
+            m.d.comb += v.zero.eq(sub & (frac == 0))
+            if self._normalize:
+                lz = leading_zeros(m, frac)
+                sub_sig = (frac << (lz + 1))[:M + 1]
+                sub_exp = fmt.emin - 1 - lz
+            else:
+                sub_sig = frac
+                sub_exp = fmt.emin
+            m.d.comb += [
+                v.sig.eq(Mux(sub, sub_sig, Cat(frac, Const(1, 1)))),
+                v.exp.eq(Mux(sub, sub_exp, field - fmt.bias)),
+            ]
+        else:
+            m.d.comb += [
+                v.zero.eq(sub),
+                v.sig.eq(Cat(frac, ~sub)),
+                v.exp.eq(Mux(sub, fmt.emin, field - fmt.bias)),
+            ]
+        return m
+
+
+class Multiply(wiring.Component):
+    """Exact product of two normalized unpacked floats, optionally rounded.
+
+    The exact product keeps all ``len(a.sig) + len(b.sig)`` bits (value in ``[1, 4)``,
+    ``lead = 1``). With ``product_man_bits = p`` it is rounded by ``rounding`` to
+    ``p`` fraction bits, exponent unbounded (``lead = 0``).
+
+    Ieee specials: NaN if either is NaN or for ``inf × 0``; else inf if either is inf.
+    The sign is always ``sa xor sb``.
+
+    Parameters
+    ----------
+    a_spec, b_spec : FloatSpec
+        Must be normalized (``lead == 0``).
+    product_man_bits : int or None
+    rounding : {'rne', 'rtz'}
+
+    Members
+    -------
+    a, b : In(float layouts)
+    product : Out(spec.layout)
+    """
+
+    def __init__(self, a_spec: FloatSpec, b_spec: FloatSpec, *, product_man_bits=None, rounding="rne"):
+        if a_spec.lead or b_spec.lead:
+            raise ValueError("Multiply needs normalized operands (lead 0)")
+        self._a_spec, self._b_spec = a_spec, b_spec
+        self._pmb = product_man_bits
+        self._rounding = rounding
+        width = a_spec.sig_width + b_spec.sig_width
+        lo = a_spec.exp_lo + b_spec.exp_lo + 1
+        hi = a_spec.exp_hi + b_spec.exp_hi + 1
+        specials = a_spec.specials or b_spec.specials
+        if product_man_bits is None:
+            self.spec = FloatSpec(lo, hi, width, 1, specials)
+        else:
+            if not 1 <= product_man_bits <= width - 2:
+                raise ValueError(f"product_man_bits must be between 1 and {width - 2}, not {product_man_bits}")
+            self.spec = FloatSpec(lo - 1, hi + 1, product_man_bits + 1, 0, specials)
+        super().__init__({
+            "a": In(a_spec.layout), "b": In(b_spec.layout), "product": Out(self.spec.layout),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b, p = self.a, self.b, self.product
+        width = self._a_spec.sig_width + self._b_spec.sig_width
+        raw = Signal(width)
+        raw_exp = Signal(_exp_shape(self.spec.exp_lo, self.spec.exp_hi))
+        m.d.comb += [
+            raw.eq(a.sig * b.sig),
+            raw_exp.eq(a.exp + b.exp + 1),
+            p.sign.eq(a.sign ^ b.sign),
+            p.zero.eq(a.zero | b.zero),
+        ]
+        if self.spec.specials:
+            nan = a.nan | b.nan | (a.inf & b.zero) | (a.zero & b.inf)
+            m.d.comb += [p.nan.eq(nan), p.inf.eq((a.inf | b.inf) & ~nan)]
+        pmb = self._pmb
+        if pmb is None:
+            m.d.comb += [p.sig.eq(raw), p.exp.eq(raw_exp)]
+            return m
+        top = raw[-1]
+        norm = Mux(top, raw, raw << 1)[:width]
+        kept = norm[width - 1 - pmb:]
+        if self._rounding == "rne":
+            rnd = norm[width - 2 - pmb]
+            sticky = norm[:width - 2 - pmb].any() if width - 2 - pmb > 0 else Const(0, 1)
+            up = rnd & (sticky | kept[0])
+        else:
+            up = Const(0, 1)
+        total = Signal(pmb + 2)
+        m.d.comb += total.eq(kept + up)
+        carry = total[-1]
+        m.d.comb += [
+            p.sig.eq(Mux(carry, 1 << pmb, total[:pmb + 1])),
+            p.exp.eq(raw_exp - ~top + carry),
+        ]
+        return m
+
+
+class AlignAdd(wiring.Component):
+    """Exact-or-sticky sum of a normalized operand ``x`` and an accumulator operand ``y``.
+
+    ``y`` is in the result format (its exponent is at least the format's ``emin``,
+    zeros included), ``x`` has at most one leading zero. The operand with the
+    larger exponent is placed at the top of a window of
+    ``max(len(x.sig) + 2, len(y.sig) + 3, P + 4)`` bits (``P`` the result
+    precision), the other is shifted right with a sticky bit, and the two are
+    added or subtracted; a negative difference is negated. This window keeps every
+    bit that can reach the rounding point, and the sticky bit sits below it.
+
+    Exact zeros follow SPEC §2: ``-0 + -0 = -0``, every other exact zero is +0.
+
+    Parameters
+    ----------
+    x_spec, y_spec : FloatSpec
+    result_fmt : FloatFormat
+
+    Members
+    -------
+    x, y : In(float layouts)
+    sum : Out(spec.layout)   (a :class:`SumSpec` layout)
+    """
+
+    def __init__(self, x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat):
+        if x_spec.lead > 1:
+            raise ValueError("AlignAdd needs x with at most one leading zero")
+        if y_spec.exp_lo < result_fmt.emin:
+            raise ValueError("AlignAdd needs y exponents at or above the result's emin")
+        self._x_spec, self._y_spec = x_spec, y_spec
+        precision = result_fmt.man_bits + 1
+        window = max(x_spec.sig_width + 2, y_spec.sig_width + 3, precision + 4)
+        self.spec = SumSpec(y_spec.exp_lo, max(x_spec.exp_hi, y_spec.exp_hi), window + 1,
+                            x_spec.specials or y_spec.specials)
+        super().__init__({
+            "x": In(x_spec.layout), "y": In(y_spec.layout), "sum": Out(self.spec.layout),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        x, y, out = self.x, self.y, self.sum
+        xs, ys = self._x_spec, self._y_spec
+        wv = self.spec.width
+
+        def place(sig, width):
+            # Top of the significand at bit wv - 2; bit wv - 1 is the carry position.
+            return Cat(Const(0, wv - 1 - width), sig, Const(0, 1))
+
+        d_lo, d_hi = xs.exp_lo - ys.exp_hi, xs.exp_hi - ys.exp_lo
+        d = Signal(_exp_shape(d_lo, d_hi))
+        dist = Signal(bits_for(max(abs(d_lo), abs(d_hi))))
+        x_big = Signal()
+        m.d.comb += [
+            d.eq(x.exp - y.exp),
+            x_big.eq((d >= 0) & ~x.zero),
+            dist.eq(Mux(d < 0, -d, d)),
+        ]
+        big = Mux(x_big, place(x.sig, xs.sig_width), place(y.sig, ys.sig_width))
+        small = Mux(x_big, place(y.sig, ys.sig_width), place(x.sig, xs.sig_width))
+        small_aligned = Signal(wv)
+        m.d.comb += small_aligned.eq(shift_right_sticky(m, small, dist))
+
+        sub = x.sign ^ y.sign
+        raw = Signal(wv + 1)
+        m.d.comb += raw.eq(Cat(big, Const(0, 1)) + Cat(small_aligned ^ sub.replicate(wv), sub) + sub)
+        neg = raw[wv]
+        mag = Signal(wv)
+        m.d.comb += mag.eq((raw[:wv] ^ neg.replicate(wv)) + neg)
+
+        zero_sign = x.zero & y.zero & x.sign & y.sign
+        big_sign = Mux(x_big, x.sign, y.sign)
+        m.d.comb += [
+            out.vec.eq(mag),
+            out.exp.eq(Mux(x_big, x.exp, y.exp)),
+            out.sign.eq(Mux(mag == 0, zero_sign, big_sign ^ neg)),
+        ]
+        if self.spec.specials:
+            nan = x.nan | y.nan | (x.inf & y.inf & sub)
+            inf = (x.inf | y.inf) & ~nan
+            m.d.comb += [
+                out.nan.eq(nan), out.inf.eq(inf),
+            ]
+            with m.If(x.inf):
+                m.d.comb += out.sign.eq(x.sign)
+            with m.Elif(y.inf):
+                m.d.comb += out.sign.eq(y.sign)
+        return m
+
+
+class Round(wiring.Component):
+    """Normalize, round and pack an unrounded sum into a format (SPEC §2).
+
+    The quantum is ``2^(max(floor(log2|x|), emin) - M)`` (``emin`` unbounded below
+    for ftz formats, whose results under the smallest normal flush to zero with
+    their sign); RNE rounds to nearest, ties to even, RTZ truncates (no
+    incrementer is built). Overflow gives ±inf for ieee + RNE, else ±max finite.
+    NaN gives the canonical quiet NaN; inf passes through.
+
+    Requires the sum's exponent to be at least ``emin - 1`` when the format has
+    subnormals (true for :class:`AlignAdd` and :class:`Convert` outputs).
+
+    Members
+    -------
+    sum : In(sum layout)
+    bits : Out(fmt.width)
+    """
+
+    def __init__(self, sum_spec: SumSpec, fmt: FloatFormat, rounding="rne"):
+        if sum_spec.width < fmt.man_bits + 4:
+            raise ValueError(f"Sum width must be at least {fmt.man_bits + 4}, not {sum_spec.width}")
+        self._sum_spec, self._fmt, self._rounding = sum_spec, fmt, rounding
+        super().__init__({"sum": In(sum_spec.layout), "bits": Out(fmt.width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, spec, s = self._fmt, self._sum_spec, self.sum
+        wv = spec.width
+        P, M, E = fmt.man_bits + 1, fmt.man_bits, fmt.exp_bits
+        lz = leading_zeros(m, s.vec)
+        if fmt.subnormals:
+            # Stop normalizing at emin: the subnormal quantum is fixed.
+            lim_hi = spec.exp_hi + 1 - fmt.emin
+            limit = Signal(_exp_shape(spec.exp_lo + 1 - fmt.emin, lim_hi))
+            m.d.comb += limit.eq(s.exp + 1 - fmt.emin)
+            if lim_hi > wv:
+                limit = Mux(limit > wv, wv, limit)
+            shift = Signal(bits_for(wv))
+            m.d.comb += shift.eq(Mux(limit < lz, limit, lz))
+        else:
+            shift = Signal(bits_for(wv))
+            m.d.comb += shift.eq(lz)
+        norm = Signal(wv)
+        m.d.comb += norm.eq(s.vec << shift)
+        e_lo, e_hi = spec.exp_lo + 1 - wv, spec.exp_hi + 2
+        e_top = Signal(_exp_shape(e_lo, e_hi))
+        m.d.comb += e_top.eq(s.exp + 1 - shift)
+
+        sig = norm[wv - P:]
+        if self._rounding == "rne":
+            rnd = norm[wv - P - 1]
+            sticky = norm[:wv - P - 1].any()
+            up = rnd & (sticky | sig[0])
+            total = Signal(P + 1)
+            m.d.comb += total.eq(sig + up)
+            carry = total[P]
+            sig_f = Signal(P)
+            e_f = Signal(_exp_shape(e_lo, e_hi + 1))
+            m.d.comb += [
+                sig_f.eq(Mux(carry, 1 << (P - 1), total[:P])),
+                e_f.eq(e_top + carry),
+            ]
+        else:
+            sig_f, e_f = sig, e_top
+        normal = sig_f[P - 1]
+        nonzero = sig_f.any()
+        if not fmt.subnormals and e_lo < fmt.emin:
+            nonzero = nonzero & (e_f >= fmt.emin)
+        field = Mux(normal, e_f + fmt.bias, 0)[:E]
+        body = Signal(fmt.width - 1)
+        m.d.comb += body.eq(Mux(nonzero, Cat(sig_f[:M], field), 0))
+        if e_hi + 1 > fmt.emax:
+            overflow = normal & (e_f > fmt.emax)
+            big = fmt.inf_bits if (fmt.inf_nan and self._rounding == "rne") else fmt.max_finite_bits
+            with m.If(overflow):
+                m.d.comb += body.eq(big)
+        sign = Signal()
+        m.d.comb += sign.eq(s.sign)
+        if fmt.inf_nan and spec.specials:
+            with m.If(s.inf):
+                m.d.comb += body.eq(fmt.inf_bits)
+            with m.If(s.nan):
+                m.d.comb += [body.eq(fmt.nan_bits), sign.eq(0)]
+        m.d.comb += self.bits.eq(Cat(body, sign))
+        return m
+
+
+class Convert(wiring.Component):
+    """Round a value of one format into another: ``round_dst(x)`` (SPEC §2).
+
+    Identity (wires only) when the formats are equal. Otherwise unpack, align to
+    the destination's ``emin`` when the source can be smaller (with sticky), and
+    :class:`Round`.
+
+    Members
+    -------
+    src : In(src_fmt.width)
+    dst : Out(dst_fmt.width)
+    """
+
+    def __init__(self, src_fmt: FloatFormat, dst_fmt: FloatFormat, rounding="rne"):
+        if src_fmt.inf_nan != dst_fmt.inf_nan:
+            raise ValueError(f"Cannot convert between {src_fmt} and {dst_fmt}: their special-value "
+                             f"policies differ")
+        self._src_fmt, self._dst_fmt, self._rounding = src_fmt, dst_fmt, rounding
+        super().__init__({"src": In(src_fmt.width), "dst": Out(dst_fmt.width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        src_fmt, dst_fmt = self._src_fmt, self._dst_fmt
+        if src_fmt == dst_fmt:
+            m.d.comb += self.dst.eq(self.src)
+            return m
+        m.submodules.unpack = unpack = Unpack(src_fmt)
+        m.d.comb += unpack.bits.eq(self.src)
+        x = unpack.value
+        spec_x = unpack.spec
+        psrc, p = src_fmt.man_bits + 1, dst_fmt.man_bits + 1
+        wv = max(psrc + 3, p + 4)
+        align = dst_fmt.subnormals and spec_x.exp_lo < dst_fmt.emin
+        exp_lo = dst_fmt.emin if align else spec_x.exp_lo
+        spec = SumSpec(exp_lo, spec_x.exp_hi, wv, spec_x.specials)
+        m.submodules.round = rnd = Round(spec, dst_fmt, self._rounding)
+        placed = Cat(Const(0, wv - 1 - psrc), x.sig, Const(0, 1))
+        s = rnd.sum
+        m.d.comb += [s.sign.eq(x.sign), s.inf.eq(x.inf), s.nan.eq(x.nan)]
+        if align:
+            below = Signal()
+            dist = Signal(bits_for(dst_fmt.emin - spec_x.exp_lo))
+            m.d.comb += below.eq(x.exp < dst_fmt.emin)
+            m.d.comb += dist.eq(dst_fmt.emin - x.exp)
+            m.d.comb += [
+                s.vec.eq(Mux(below, shift_right_sticky(m, placed, dist), placed)),
+                s.exp.eq(Mux(below, dst_fmt.emin, x.exp)),
+            ]
+        else:
+            m.d.comb += [s.vec.eq(placed), s.exp.eq(x.exp)]
+        m.d.comb += self.dst.eq(rnd.bits)
+        return m

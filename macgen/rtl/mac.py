@@ -1,0 +1,208 @@
+"""The floating-point multiply-accumulate unit (SPEC §2, §4)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import MACConfig
+from .float import AlignAdd, Convert, Multiply, Round, Unpack
+
+__all__ = ["MAC"]
+
+
+class MAC(wiring.Component):
+    """Floating-point MAC: dot products of ``a`` and ``b`` streams, bit-exact to SPEC §2.
+
+    Every beat computes ``acc' = round_ACC(acc + a*b)`` with the exact product (or
+    the product rounded to ``product_man_bits``), in one cycle of the accumulate
+    loop. With ``chunk_size = L > 0`` every ``L`` products (and the last, shorter
+    chunk) close a chunk whose sum is added, in the cycle after, into the outer
+    accumulator in ``outer_fmt`` by the same align/add/round stages. The result is
+    ``round_OUT`` of the final (outer) accumulator. Rounding is ``config.rounding``
+    everywhere (RNE: nearest, ties to even; RTZ: toward zero). Subnormals are
+    kept or flushed per format; ieee formats produce the canonical quiet NaN and
+    overflow to ±inf (RNE) or ±max finite (RTZ); finite formats saturate.
+
+    Protocol: a beat is a cycle with ``valid``. ``first`` marks the first product
+    of a dot product, ``last`` its last (both for length 1). On the ``first`` beat
+    ``init_en`` starts the dot product from ``init`` (``outer_fmt`` bits), else from
+    +0. Bubbles (``valid = 0``) may occur anywhere and change nothing; a new dot
+    product may start right after a ``last`` beat.
+
+    Latency: if the ``last`` beat is sampled at clock edge ``t``, ``result_valid``
+    is high for the one cycle after edge ``t + latency - 1``, where
+    ``latency = mul_stages + 1`` without chunking and ``mul_stages + 2`` with it.
+
+    Parameters
+    ----------
+    config : MACConfig
+
+    Members
+    -------
+    valid, first, last, init_en : In(1)
+    a : In(a_fmt.width)
+    b : In(b_fmt.width)
+    init : In(outer_fmt.width)
+    result : Out(out_fmt.width)
+    result_valid : Out(1)
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`MACConfig`.
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, MACConfig):
+            raise TypeError(f"MAC configuration must be a MACConfig, not {config!r}")
+        self._config = config
+        cfg = config
+        # Stage plans are built here so that every width is known (and checked) at
+        # construction; elaborate() only instantiates them.
+        self._unpack_a = Unpack(cfg.a_fmt, normalize=True)
+        self._unpack_b = Unpack(cfg.b_fmt, normalize=True)
+        self._mul = Multiply(self._unpack_a.spec, self._unpack_b.spec,
+                             product_man_bits=cfg.product_man_bits, rounding=cfg.rounding)
+        self._unpack_acc = Unpack(cfg.acc_fmt)
+        self._add = AlignAdd(self._mul.spec, self._unpack_acc.spec, cfg.acc_fmt)
+        if cfg.chunk_size:
+            # The chunk sum only needs normalizing when the outer format reaches below
+            # the accumulator's subnormals (else a subnormal chunk sum is never the
+            # larger operand of the outer addition).
+            norm = cfg.acc_fmt.subnormals and cfg.outer_fmt.emin < cfg.acc_fmt.emin
+            self._unpack_t = Unpack(cfg.acc_fmt, normalize=norm)
+            self._unpack_outer = Unpack(cfg.outer_fmt)
+            self._outer_add = AlignAdd(self._unpack_t.spec, self._unpack_outer.spec, cfg.outer_fmt)
+        super().__init__({
+            "valid": In(1), "first": In(1), "last": In(1),
+            "a": In(cfg.a_fmt.width), "b": In(cfg.b_fmt.width),
+            "init": In(cfg.outer_fmt.width), "init_en": In(1),
+            "result": Out(cfg.out_fmt.width), "result_valid": Out(1),
+        })
+
+    @property
+    def config(self) -> MACConfig:
+        return self._config
+
+    @property
+    def latency(self) -> int:
+        return self._config.mul_stages + (2 if self._config.chunk_size else 1)
+
+    @property
+    def widths(self) -> dict:
+        """Derived datapath widths (for the emission sidecar)."""
+        out = {
+            "product_sig": self._mul.spec.sig_width,
+            "product_exp_range": [self._mul.spec.exp_lo, self._mul.spec.exp_hi],
+            "sum_window": self._add.spec.width,
+        }
+        if self._config.chunk_size:
+            out["outer_sum_window"] = self._outer_add.spec.width
+        return out
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        stages = cfg.mul_stages
+
+        def reg(value, name, *, reset_less=True):
+            r = Signal.like(value, name=name, reset_less=reset_less)
+            m.d.sync += r.eq(value)
+            return r
+
+        # Control and init travel with the operands through the multiplier pipeline.
+        ctl = {"valid": self.valid, "first": self.first, "last": self.last,
+               "init_en": self.init_en, "init": self.init}
+
+        def delay(ctl, tag):
+            return {k: reg(v, f"{k}_{tag}", reset_less=(k != "valid")) for k, v in ctl.items()}
+
+        a_bits, b_bits = self.a, self.b
+        if stages >= 3:
+            a_bits, b_bits = reg(a_bits, "a_s0"), reg(b_bits, "b_s0")
+            ctl = delay(ctl, "s0")
+
+        m.submodules.unpack_a = ua = self._unpack_a
+        m.submodules.unpack_b = ub = self._unpack_b
+        m.d.comb += [ua.bits.eq(a_bits), ub.bits.eq(b_bits)]
+        a_val, b_val = ua.value, ub.value
+        if stages >= 2:
+            a_val, b_val = reg(a_val, "a_s1"), reg(b_val, "b_s1")
+            ctl = delay(ctl, "s1")
+
+        m.submodules.multiply = mul = self._mul
+        m.d.comb += [mul.a.eq(a_val), mul.b.eq(b_val)]
+        product = mul.product
+        if stages >= 1:
+            product = reg(product, "product_s2")
+            ctl = delay(ctl, "s2")
+
+        valid, first, last = ctl["valid"], ctl["first"], ctl["last"]
+        start = Mux(ctl["init_en"], ctl["init"], 0)
+
+        m.submodules.unpack_acc = uacc = self._unpack_acc
+        m.submodules.add = add = self._add
+        m.submodules.round = rnd = Round(add.spec, cfg.acc_fmt, cfg.rounding)
+        acc = Signal(cfg.acc_fmt.width, reset_less=True)
+        m.d.comb += [add.x.eq(product), add.y.eq(uacc.value), rnd.sum.eq(add.sum)]
+
+        final = Signal(cfg.outer_fmt.width)
+        result_valid = Signal()
+        if not cfg.chunk_size:
+            m.d.comb += uacc.bits.eq(Mux(first, start, acc))
+            with m.If(valid):
+                m.d.sync += acc.eq(rnd.bits)
+            m.d.sync += result_valid.eq(valid & last)
+            m.d.comb += final.eq(acc)
+        else:
+            size = cfg.chunk_size
+            chunk_start = Signal(init=1)      # the next beat opens a chunk (from +0)
+            in_first = Signal()               # the open chunk is its dot product's first
+            first_chunk = first | in_first
+            if size > 1:
+                count = Signal(range(size))
+                count_now = Mux(first, 0, count)
+                close = last | (count_now == size - 1)
+            else:
+                close = 1
+            m.d.comb += uacc.bits.eq(Mux(first | chunk_start, 0, acc))
+            init_reg = Signal(cfg.outer_fmt.width, reset_less=True)
+            with m.If(valid):
+                m.d.sync += [
+                    acc.eq(rnd.bits),
+                    chunk_start.eq(close),
+                    in_first.eq(first_chunk & ~close),
+                ]
+                if size > 1:
+                    m.d.sync += count.eq(Mux(close, 0, count_now + 1))
+                with m.If(first):
+                    m.d.sync += init_reg.eq(start)
+            # The closed chunk sits in `acc` for one cycle: add it to the outer accumulator.
+            pending = Signal()
+            m.d.sync += pending.eq(valid & close)
+            pend_first = reg(first_chunk, "pend_first")
+            pend_last = reg(last, "pend_last")
+            outer = Signal(cfg.outer_fmt.width, reset_less=True)
+            m.submodules.unpack_chunk = ut = self._unpack_t
+            m.submodules.unpack_outer = uo = self._unpack_outer
+            m.submodules.outer_add = oadd = self._outer_add
+            m.submodules.outer_round = ornd = Round(oadd.spec, cfg.outer_fmt, cfg.rounding)
+            m.d.comb += [
+                ut.bits.eq(acc),
+                uo.bits.eq(Mux(pend_first, init_reg, outer)),
+                oadd.x.eq(ut.value), oadd.y.eq(uo.value), ornd.sum.eq(oadd.sum),
+            ]
+            with m.If(pending):
+                m.d.sync += outer.eq(ornd.bits)
+            m.d.sync += result_valid.eq(pending & pend_last)
+            m.d.comb += final.eq(outer)
+
+        m.submodules.convert = conv = Convert(cfg.outer_fmt, cfg.out_fmt, cfg.rounding)
+        m.d.comb += [
+            conv.src.eq(final),
+            self.result.eq(conv.dst),
+            self.result_valid.eq(result_valid),
+        ]
+        return m
