@@ -2,6 +2,8 @@
 
 ``macgen generate mac [MAC options] [--workload NAME|FILE | --length N] [model options] -o DIR``
 
+``macgen generate array --rows R --cols C [--preload] [MAC options] [--workload ... | --length N] [model options] -o DIR``
+
 Without ``--acc-format`` the accumulator (and, without ``--chunk-size``, the
 chunk size) comes from the precision model (:func:`macgen.precision.decide_accumulator`)
 for the given accumulation length, or for the most demanding GEMM of a workload;
@@ -20,7 +22,7 @@ import json
 from . import UsageError, add_mac_options, mac_config_from_args
 
 __all__ = ["register", "add_output_options", "add_model_options", "add_workload_options",
-           "choose_mac_config", "emit_and_report"]
+           "choose_mac_config", "emit_and_report", "add_array_options"]
 
 
 # -- shared by the design kinds (mac, array) ------------------------------------
@@ -163,10 +165,46 @@ def _register_mac(kinds) -> None:
     p.set_defaults(func=run_mac)
 
 
+# -- macgen generate array ------------------------------------------------------
+
+def add_array_options(parser: argparse.ArgumentParser) -> None:
+    """``--rows``, ``--cols`` and ``--preload`` of :class:`macgen.config.ArrayConfig`."""
+    group = parser.add_argument_group("array")
+    group.add_argument("--rows", type=int, required=True, metavar="R", help="rows of PEs (1-64)")
+    group.add_argument("--cols", type=int, required=True, metavar="C", help="columns of PEs (1-64)")
+    group.add_argument("--preload", action="store_true",
+                       help="add init/init_en inputs so that a tile can start from C0 (A @ B + C0)")
+
+
+def run_array(args) -> int:
+    from ..config import ArrayConfig
+
+    mac, decision = choose_mac_config(args)
+    cfg = ArrayConfig(args.rows, args.cols, mac, preload=args.preload)
+    code = emit_and_report(cfg, args, decision=decision)
+    if not args.json:
+        print(f"{cfg.rows}x{cfg.cols} PEs of {mac.slug}" + (", C0 preload" if cfg.preload else ""))
+    return code
+
+
+def _register_array(kinds) -> None:
+    p = kinds.add_parser("array", help="an output-stationary systolic array of MACs",
+                         description="Emit the Verilog of a rows x cols output-stationary systolic "
+                                     "array of MAC units and its JSON sidecar. Without --acc-format "
+                                     "the precision model sizes the accumulator for --length or "
+                                     "--workload.")
+    add_array_options(p)
+    add_mac_options(p)
+    add_workload_options(p)
+    add_model_options(p)
+    add_output_options(p)
+    p.set_defaults(func=run_array)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("generate", help="emit Verilog and a JSON sidecar",
                                    description="Emit deterministic Verilog (<slug>.v) and its JSON "
                                                "sidecar (<slug>.json) for a design.")
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     _register_mac(kinds)
-    # `generate array` registers here with its own _register_array(kinds), reusing the helpers above.
+    _register_array(kinds)
