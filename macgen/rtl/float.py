@@ -31,7 +31,7 @@ from amaranth.utils import bits_for
 from ..formats import FloatFormat
 
 __all__ = [
-    "FloatSpec", "SumSpec", "float_layout", "sum_layout",
+    "FloatSpec", "SumSpec", "float_layout", "sum_layout", "unpack_spec", "product_spec", "add_spec",
     "Unpack", "Multiply", "AlignAdd", "Round", "Convert",
     "leading_zeros", "shift_right_sticky",
 ]
@@ -105,6 +105,47 @@ def sum_layout(exp_shape, width):
     ``sign`` (already the sign of an exact zero where ``vec`` is 0), ``inf``, ``nan``.
     """
     return data.StructLayout({"vec": width, "exp": exp_shape, "sign": 1, "inf": 1, "nan": 1})
+
+
+def unpack_spec(fmt: FloatFormat, *, normalize=False) -> FloatSpec:
+    """The :class:`FloatSpec` of :class:`Unpack` ``(fmt, normalize=normalize)``."""
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"Format must be a FloatFormat, not {fmt!r}")
+    normalize = bool(normalize) and fmt.subnormals
+    m = fmt.man_bits
+    lo = fmt.emin - (m if normalize else 0)
+    lead = 0 if (normalize or not fmt.subnormals) else m
+    return FloatSpec(lo, fmt.emax, m + 1, lead, fmt.inf_nan)
+
+
+def product_spec(a_spec: FloatSpec, b_spec: FloatSpec, *, product_man_bits=None) -> FloatSpec:
+    """The :class:`FloatSpec` of :class:`Multiply`'s product."""
+    if a_spec.lead or b_spec.lead:
+        raise ValueError("Multiply needs normalized operands (lead 0)")
+    width = a_spec.sig_width + b_spec.sig_width
+    lo = a_spec.exp_lo + b_spec.exp_lo + 1
+    hi = a_spec.exp_hi + b_spec.exp_hi + 1
+    specials = a_spec.specials or b_spec.specials
+    if product_man_bits is None:
+        return FloatSpec(lo, hi, width, 1, specials)
+    if not 1 <= product_man_bits <= width - 2:
+        raise ValueError(f"product_man_bits must be between 1 and {width - 2}, not {product_man_bits}")
+    return FloatSpec(lo - 1, hi + 1, product_man_bits + 1, 0, specials)
+
+
+def add_spec(x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat) -> SumSpec:
+    """The :class:`SumSpec` of :class:`AlignAdd` (window width and exponent range)."""
+    # An x with leading zeros is fine only where it can never be the larger operand
+    # with y's bits falling off the window: its (subnormal) exponent is y's lowest.
+    if x_spec.lead > 1 and x_spec.exp_lo > y_spec.exp_lo:
+        raise ValueError("AlignAdd needs x normalized (at most one leading zero) when its "
+                         "exponent can be below y's")
+    if y_spec.exp_lo < result_fmt.emin:
+        raise ValueError("AlignAdd needs y exponents at or above the result's emin")
+    precision = result_fmt.man_bits + 1
+    window = max(x_spec.sig_width + 2, y_spec.sig_width + 3, precision + 4)
+    return SumSpec(y_spec.exp_lo, max(x_spec.exp_hi, y_spec.exp_hi), window + 1,
+                   x_spec.specials or y_spec.specials)
 
 
 # -- combinational building blocks ---------------------------------------------------
@@ -192,10 +233,7 @@ class Unpack(wiring.Component):
             raise TypeError(f"Format must be a FloatFormat, not {fmt!r}")
         self._fmt = fmt
         self._normalize = bool(normalize) and fmt.subnormals
-        m = fmt.man_bits
-        lo = fmt.emin - (m if self._normalize else 0)
-        lead = 0 if (self._normalize or not fmt.subnormals) else m
-        self.spec = FloatSpec(lo, fmt.emax, m + 1, lead, fmt.inf_nan)
+        self.spec = unpack_spec(fmt, normalize=normalize)
         super().__init__({"bits": In(fmt.width), "value": Out(self.spec.layout)})
 
     def elaborate(self, platform):
@@ -226,7 +264,7 @@ class Unpack(wiring.Component):
         else:
             m.d.comb += [
                 v.zero.eq(sub),
-                v.sig.eq(Cat(frac, ~sub)),
+                v.sig.eq(Mux(sub, 0, Cat(frac, Const(1, 1)))),
                 v.exp.eq(Mux(sub, fmt.emin, field - fmt.bias)),
             ]
         return m
@@ -256,21 +294,10 @@ class Multiply(wiring.Component):
     """
 
     def __init__(self, a_spec: FloatSpec, b_spec: FloatSpec, *, product_man_bits=None, rounding="rne"):
-        if a_spec.lead or b_spec.lead:
-            raise ValueError("Multiply needs normalized operands (lead 0)")
         self._a_spec, self._b_spec = a_spec, b_spec
         self._pmb = product_man_bits
         self._rounding = rounding
-        width = a_spec.sig_width + b_spec.sig_width
-        lo = a_spec.exp_lo + b_spec.exp_lo + 1
-        hi = a_spec.exp_hi + b_spec.exp_hi + 1
-        specials = a_spec.specials or b_spec.specials
-        if product_man_bits is None:
-            self.spec = FloatSpec(lo, hi, width, 1, specials)
-        else:
-            if not 1 <= product_man_bits <= width - 2:
-                raise ValueError(f"product_man_bits must be between 1 and {width - 2}, not {product_man_bits}")
-            self.spec = FloatSpec(lo - 1, hi + 1, product_man_bits + 1, 0, specials)
+        self.spec = product_spec(a_spec, b_spec, product_man_bits=product_man_bits)
         super().__init__({
             "a": In(a_spec.layout), "b": In(b_spec.layout), "product": Out(self.spec.layout),
         })
@@ -338,15 +365,8 @@ class AlignAdd(wiring.Component):
     """
 
     def __init__(self, x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat):
-        if x_spec.lead > 1:
-            raise ValueError("AlignAdd needs x with at most one leading zero")
-        if y_spec.exp_lo < result_fmt.emin:
-            raise ValueError("AlignAdd needs y exponents at or above the result's emin")
         self._x_spec, self._y_spec = x_spec, y_spec
-        precision = result_fmt.man_bits + 1
-        window = max(x_spec.sig_width + 2, y_spec.sig_width + 3, precision + 4)
-        self.spec = SumSpec(y_spec.exp_lo, max(x_spec.exp_hi, y_spec.exp_hi), window + 1,
-                            x_spec.specials or y_spec.specials)
+        self.spec = add_spec(x_spec, y_spec, result_fmt)
         super().__init__({
             "x": In(x_spec.layout), "y": In(y_spec.layout), "sum": Out(self.spec.layout),
         })

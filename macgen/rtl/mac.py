@@ -7,7 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MACConfig
-from .float import AlignAdd, Convert, Multiply, Round, Unpack
+from .float import (AlignAdd, Convert, Multiply, Round, Unpack, add_spec, product_spec,
+                    unpack_spec)
 
 __all__ = ["MAC"]
 
@@ -59,22 +60,21 @@ class MAC(wiring.Component):
             raise TypeError(f"MAC configuration must be a MACConfig, not {config!r}")
         self._config = config
         cfg = config
-        # Stage plans are built here so that every width is known (and checked) at
-        # construction; elaborate() only instantiates them.
-        self._unpack_a = Unpack(cfg.a_fmt, normalize=True)
-        self._unpack_b = Unpack(cfg.b_fmt, normalize=True)
-        self._mul = Multiply(self._unpack_a.spec, self._unpack_b.spec,
-                             product_man_bits=cfg.product_man_bits, rounding=cfg.rounding)
-        self._unpack_acc = Unpack(cfg.acc_fmt)
-        self._add = AlignAdd(self._mul.spec, self._unpack_acc.spec, cfg.acc_fmt)
+        # Every stage's widths are derived (and checked) here; elaborate() only
+        # instantiates the stages.
+        self._a_spec = unpack_spec(cfg.a_fmt, normalize=True)
+        self._b_spec = unpack_spec(cfg.b_fmt, normalize=True)
+        self._p_spec = product_spec(self._a_spec, self._b_spec, product_man_bits=cfg.product_man_bits)
+        self._acc_spec = unpack_spec(cfg.acc_fmt)
+        self._sum_spec = add_spec(self._p_spec, self._acc_spec, cfg.acc_fmt)
         if cfg.chunk_size:
             # The chunk sum only needs normalizing when the outer format reaches below
             # the accumulator's subnormals (else a subnormal chunk sum is never the
             # larger operand of the outer addition).
-            norm = cfg.acc_fmt.subnormals and cfg.outer_fmt.emin < cfg.acc_fmt.emin
-            self._unpack_t = Unpack(cfg.acc_fmt, normalize=norm)
-            self._unpack_outer = Unpack(cfg.outer_fmt)
-            self._outer_add = AlignAdd(self._unpack_t.spec, self._unpack_outer.spec, cfg.outer_fmt)
+            self._t_norm = cfg.acc_fmt.subnormals and cfg.outer_fmt.emin < cfg.acc_fmt.emin
+            self._t_spec = unpack_spec(cfg.acc_fmt, normalize=self._t_norm)
+            self._outer_spec = unpack_spec(cfg.outer_fmt)
+            self._outer_sum_spec = add_spec(self._t_spec, self._outer_spec, cfg.outer_fmt)
         super().__init__({
             "valid": In(1), "first": In(1), "last": In(1),
             "a": In(cfg.a_fmt.width), "b": In(cfg.b_fmt.width),
@@ -94,12 +94,12 @@ class MAC(wiring.Component):
     def widths(self) -> dict:
         """Derived datapath widths (for the emission sidecar)."""
         out = {
-            "product_sig": self._mul.spec.sig_width,
-            "product_exp_range": [self._mul.spec.exp_lo, self._mul.spec.exp_hi],
-            "sum_window": self._add.spec.width,
+            "product_sig": self._p_spec.sig_width,
+            "product_exp_range": [self._p_spec.exp_lo, self._p_spec.exp_hi],
+            "sum_window": self._sum_spec.width,
         }
         if self._config.chunk_size:
-            out["outer_sum_window"] = self._outer_add.spec.width
+            out["outer_sum_window"] = self._outer_sum_spec.width
         return out
 
     def elaborate(self, platform):
@@ -124,15 +124,17 @@ class MAC(wiring.Component):
             a_bits, b_bits = reg(a_bits, "a_s0"), reg(b_bits, "b_s0")
             ctl = delay(ctl, "s0")
 
-        m.submodules.unpack_a = ua = self._unpack_a
-        m.submodules.unpack_b = ub = self._unpack_b
+        m.submodules.unpack_a = ua = Unpack(cfg.a_fmt, normalize=True)
+        m.submodules.unpack_b = ub = Unpack(cfg.b_fmt, normalize=True)
         m.d.comb += [ua.bits.eq(a_bits), ub.bits.eq(b_bits)]
         a_val, b_val = ua.value, ub.value
         if stages >= 2:
             a_val, b_val = reg(a_val, "a_s1"), reg(b_val, "b_s1")
             ctl = delay(ctl, "s1")
 
-        m.submodules.multiply = mul = self._mul
+        m.submodules.multiply = mul = Multiply(self._a_spec, self._b_spec,
+                                                   product_man_bits=cfg.product_man_bits,
+                                                   rounding=cfg.rounding)
         m.d.comb += [mul.a.eq(a_val), mul.b.eq(b_val)]
         product = mul.product
         if stages >= 1:
@@ -142,8 +144,8 @@ class MAC(wiring.Component):
         valid, first, last = ctl["valid"], ctl["first"], ctl["last"]
         start = Mux(ctl["init_en"], ctl["init"], 0)
 
-        m.submodules.unpack_acc = uacc = self._unpack_acc
-        m.submodules.add = add = self._add
+        m.submodules.unpack_acc = uacc = Unpack(cfg.acc_fmt)
+        m.submodules.add = add = AlignAdd(self._p_spec, self._acc_spec, cfg.acc_fmt)
         m.submodules.round = rnd = Round(add.spec, cfg.acc_fmt, cfg.rounding)
         acc = Signal(cfg.acc_fmt.width, reset_less=True)
         m.d.comb += [add.x.eq(product), add.y.eq(uacc.value), rnd.sum.eq(add.sum)]
@@ -185,9 +187,9 @@ class MAC(wiring.Component):
             pend_first = reg(first_chunk, "pend_first")
             pend_last = reg(last, "pend_last")
             outer = Signal(cfg.outer_fmt.width, reset_less=True)
-            m.submodules.unpack_chunk = ut = self._unpack_t
-            m.submodules.unpack_outer = uo = self._unpack_outer
-            m.submodules.outer_add = oadd = self._outer_add
+            m.submodules.unpack_chunk = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
+            m.submodules.unpack_outer = uo = Unpack(cfg.outer_fmt)
+            m.submodules.outer_add = oadd = AlignAdd(self._t_spec, self._outer_spec, cfg.outer_fmt)
             m.submodules.outer_round = ornd = Round(oadd.spec, cfg.outer_fmt, cfg.rounding)
             m.d.comb += [
                 ut.bits.eq(acc),
