@@ -3,6 +3,8 @@
 ``macgen verify mac [MAC options] [--vectors FILE] [--count N] [--seed S]
 [--sim icarus|verilator] [--build-dir DIR] [--json]``
 
+``macgen verify array --rows R --cols C [--preload] [MAC options] [--depth K] [--count N] ...``
+
 Random dot products (random lengths, chunk boundaries, random bubbles, back to
 back), or the fused multiply-adds of a Berkeley TestFloat ``<fmt>_mulAdd`` file
 as length-1 dot products with ``init = C``. Every result is compared bit for bit
@@ -139,10 +141,94 @@ def _register_mac(kinds) -> None:
     p.set_defaults(func=run_mac)
 
 
+# -- macgen verify array ----------------------------------------------------------
+
+ARRAY_DEFAULT_COUNT = 20
+
+
+def _array_depths(cfg, depth):
+    """Tile depths to draw from: ``depth`` if given, else short tiles (shorter than the
+    array's rows, which need bubbles), and depths around chunk boundaries."""
+    if depth is not None:
+        return (depth,)
+    L = cfg.mac.chunk_size
+    base = {1, 2, cfg.rows, cfg.rows + 3}
+    base |= {L - 1, L, L + 1, 2 * L + 1} if L else {17}
+    return tuple(sorted(k for k in base if k >= 1))
+
+
+def print_array_summary(summary, args) -> int:
+    """Print ``summary`` (a :class:`macgen.array_sim.ArraySimSummary`); return the exit code."""
+    data = summary.to_dict()
+    if args.json:
+        data["reports"] = data["reports"][:max(args.reports, 0)]
+        print(json.dumps(data, indent=2))
+        return 0 if summary.passed else 1
+    c = summary.check
+    print(f"{summary.top}: {summary.simulator}")
+    print(f"  {c.tiles:,} tiles, {c.elements:,} results, {summary.macs:,} MACs, "
+          f"{summary.cycles:,} cycles, latency {summary.latency}")
+    print(f"  mismatches vs golden model: {c.mismatches}")
+    for text in c.protocol[:max(args.reports, 0)]:
+        print(f"  protocol error: {text}")
+    print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
+          f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s)")
+    for text in c.reports[:max(args.reports, 0)]:
+        print()
+        print(text)
+    print("PASS" if summary.passed else "FAIL")
+    return 0 if summary.passed else 1
+
+
+def run_array(args) -> int:
+    from pathlib import Path
+
+    from .. import array_sim, simulate
+    from ..config import ArrayConfig
+
+    _positive("--count", args.count)
+    _positive("--depth", args.depth)
+    cfg = ArrayConfig(args.rows, args.cols, mac_config_from_args(args), preload=args.preload)
+    stim = array_sim.make_stimulus(cfg, args.count or ARRAY_DEFAULT_COUNT,
+                                   _array_depths(cfg, args.depth), seed=args.seed)
+    build = Path(args.build_dir) / cfg.slug
+    print(f"verifying {cfg.slug}: {len(stim.tiles):,} tiles ({stim.macs:,} MACs, {stim.cycles:,} "
+          f"cycles) with {args.sim} in {build}", file=sys.stderr, flush=True)
+    try:
+        summary = array_sim.verify_array(cfg, stim, simulator=args.sim, build_dir=build / args.sim,
+                                         max_reports=max(args.reports, 0))
+    except simulate.SimulationError as exc:
+        raise UsageError(str(exc)) from None
+    return print_array_summary(summary, args)
+
+
+def _register_array(kinds) -> None:
+    from .generate import add_array_options
+
+    p = kinds.add_parser("array", help="an output-stationary systolic array",
+                         description="Emit a systolic array, stream random tiles through it with "
+                                     "cocotb (back to back, with bubbles, optional C0 preload) and "
+                                     "compare every element bit for bit with golden.matmul and "
+                                     "every result row's cycle with the documented schedule.")
+    add_array_options(p)
+    group = add_mac_options(p)
+    for action in group._group_actions:
+        if action.dest == "acc_format":
+            action.help = "accumulator format (required)"
+    p.add_argument("--depth", type=int, default=None, metavar="K",
+                   help="depth of every tile (default: a mix of short tiles and depths around "
+                        "chunk boundaries)")
+    add_sim_options(p, default_count=ARRAY_DEFAULT_COUNT)
+    for action in p._actions:
+        if action.dest == "count":
+            action.help = f"random tiles to run (default: {ARRAY_DEFAULT_COUNT})"
+    p.set_defaults(func=run_array)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("verify", help="simulate the Verilog against the golden model",
                                    description="Simulate emitted Verilog with cocotb (Icarus or "
                                                "Verilator) and compare bit-exactly with the golden model.")
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     _register_mac(kinds)
-    # `verify array` registers here with its own _register_array(kinds), reusing the helpers above.
+    _register_array(kinds)
