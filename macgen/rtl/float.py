@@ -152,32 +152,18 @@ def add_spec(x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat) -> S
 
 
 def leading_zeros(m, value):
-    """Leading-zero count of ``value`` as a tree (``len(value)`` when it is zero).
+    """Leading-zero count of ``value`` (``len(value)`` when it is zero).
 
-    Intermediate nodes are signals added to ``m`` (so that the emitted netlist
-    shares them instead of repeating expressions).
+    Written as one priority expression: synthesis turns it into a compact encoder,
+    and the simulator evaluates it in a single step.
     """
     n = len(value)
-    size = 1
-    while size < n:
-        size *= 2
-    # Pad with ones below so that the count never exceeds n.
-    padded = Cat(Const((1 << (size - n)) - 1, size - n), value) if size > n else value
-
-    def tree(v, width):
-        if width == 1:
-            return ~v[0]
-        half = width // 2
-        hi = tree(v[half:], half)
-        lo = tree(v[:half], half)
-        node = Signal(bits_for(width), name=f"lz{width}")
-        if len(lo) == 1:
-            m.d.comb += node.eq(Mux(hi, Cat(~lo, lo), Cat(Const(0, 1), Const(0, 1))))
-        else:
-            m.d.comb += node.eq(Mux(hi[-1], Cat(lo[:-1], ~lo[-1], lo[-1]), Cat(hi[:-1], Const(0, 2))))
-        return node
-
-    return tree(padded, size)
+    count = Const(n, bits_for(n))
+    for i in range(n):
+        count = Mux(value[i], n - 1 - i, count)
+    node = Signal(bits_for(n), name="lz")
+    m.d.comb += node.eq(count)
+    return node
 
 
 def shift_right_sticky(m, value, amount):
@@ -186,22 +172,14 @@ def shift_right_sticky(m, value, amount):
     Returns a signal of ``value``'s width added to ``m``. ``amount`` may exceed the width.
     """
     width = len(value)
-    cur = value
-    sticky = Const(0, 1)
-    for k in range(len(amount)):
-        step = 1 << k
-        bit = amount[k]
-        if step >= width:
-            dropped = cur.any()
-            shifted = Const(0, width)
-        else:
-            dropped = cur[:step].any()
-            shifted = Cat(cur[step:], Const(0, step))
-        nxt = Signal(width, name=f"shr{k}")
-        flag = Signal(name=f"sticky{k}")
-        m.d.comb += [nxt.eq(Mux(bit, shifted, cur)), flag.eq(sticky | (bit & dropped))]
-        cur, sticky = nxt, flag
-    return cur | sticky
+    if (1 << len(amount)) - 1 > width:
+        # Beyond the width every bit is shifted out; clamp so that none is lost.
+        amount = Mux(amount > width, width, amount)
+    wide = Signal(2 * width, name="shr")
+    m.d.comb += wide.eq(Cat(Const(0, width), value) >> amount)
+    out = Signal(width, name="shr_sticky")
+    m.d.comb += out.eq(wide[width:] | wide[:width].any())
+    return out
 
 
 def _const_bits(value, width):
