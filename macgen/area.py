@@ -29,6 +29,7 @@ from .config import ArrayConfig, MACConfig
 __all__ = [
     "AreaReport", "YosysError", "area_of_verilog", "area_of", "yosys_command", "yosys_invocations",
     "HARDFLOAT_TRANSISTORS", "HARDFLOAT_ICE40_FP16", "hardfloat_reference", "SYNTH_DIR",
+    "METADATA_CELLS", "CMOS_GATES",
 ]
 
 #: Directory of the Yosys scripts (``area.ys``, ``ice40.ys``, ``ecp5.ys``).
@@ -45,8 +46,18 @@ HARDFLOAT_ICE40_FP16 = {"lut4": 1_319, "carry": 183, "dff": 16}
 _YOSYS_RUNS = 0
 
 
-class YosysError(RuntimeError):
-    """Yosys failed; the message is one line ending with Yosys's last error line."""
+class YosysError(RuntimeError, ValueError):
+    """Yosys failed; the message is one line ending with Yosys's last error line.
+
+    A :class:`RuntimeError`, and also a :class:`ValueError` so that the command
+    line reports it as one line with exit code 2 like any other bad design.
+    """
+
+
+#: Cell types that carry no hardware: Yosys's ``flatten`` leaves ``$scopeinfo``
+#: cells to record the flattened hierarchy; ``stat -tech cmos`` prices them at
+#: nothing (it prints ``N+``), and they are not counted as cells here.
+METADATA_CELLS = frozenset({"$scopeinfo"})
 
 
 def yosys_invocations() -> int:
@@ -91,7 +102,8 @@ class AreaReport:
     top : str
         Top module.
     cells : int
-        Cells after the generic flow's ``abc -g ...; opt_clean; stat`` (gates and flip-flops).
+        Cells after the generic flow's ``abc -g ...; opt_clean; stat`` (gates and flip-flops;
+        not the ``$scopeinfo`` metadata that flattening leaves, see :data:`METADATA_CELLS`).
     flip_flops : int
         Flip-flop bits (cells whose type contains ``DFF`` in that ``stat``).
     transistors : int
@@ -146,6 +158,31 @@ def _stat_totals(path: Path) -> tuple[dict, str]:
             raise YosysError(f"{path.name}: expected one flattened module, found {len(mods)}")
         total = mods[0]
     return total, version
+
+
+def _transistors(cmos: dict, name: str) -> int:
+    # Yosys writes "N+" when some cells have no CMOS price; that is exact when the
+    # only such cells are metadata. Gate-level cells have types "$_..._".
+    text = str(cmos.get("estimated_num_transistors", ""))
+    m = re.fullmatch(r"(\d+)(\+?)", text)
+    if not m:
+        raise YosysError(f"{name} has no transistor estimate ({text!r})")
+    if m.group(2):
+        types = cmos.get("num_cells_by_type", {})
+        unpriced = sorted(t for t in types if t not in METADATA_CELLS and not _is_cmos_gate(t))
+        if unpriced:
+            raise YosysError(f"{name}: stat -tech cmos cannot price cell type(s) {', '.join(unpriced)}")
+    return int(m.group(1))
+
+
+#: Cell types ``stat -tech cmos`` prices (Yosys's kernel/cost.h, CMOS gate costs).
+CMOS_GATES = frozenset({"$_BUF_", "$_NOT_", "$_AND_", "$_NAND_", "$_OR_", "$_NOR_", "$_ANDNOT_",
+                        "$_ORNOT_", "$_XOR_", "$_XNOR_", "$_AOI3_", "$_OAI3_", "$_AOI4_", "$_OAI4_",
+                        "$_MUX_", "$_NMUX_", "$_DFF_P_", "$_DFF_N_"})
+
+
+def _is_cmos_gate(cell_type: str) -> bool:
+    return cell_type in CMOS_GATES
 
 
 def _count(types: dict, pred) -> int:
@@ -222,12 +259,8 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
 
     gates, version = _stat_totals(work / f"{out}.gates.json")
     cmos, _ = _stat_totals(work / f"{out}.cmos.json")
-    types = dict(gates.get("num_cells_by_type", {}))
-    try:
-        transistors = int(cmos["estimated_num_transistors"])
-    except (KeyError, ValueError):
-        raise YosysError(f"{out}.cmos.json has no transistor estimate; is a cell outside "
-                         f"stat -tech cmos's library? ({sorted(cmos.get('num_cells_by_type', {}))})") from None
+    types = {t: n for t, n in gates.get("num_cells_by_type", {}).items() if t not in METADATA_CELLS}
+    transistors = _transistors(cmos, f"{out}.cmos.json")
     kw = {}
     if fpga:
         ice, _ = _stat_totals(work / f"{out}.ice40.json")
@@ -238,7 +271,7 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
         ecp_t = ecp.get("num_cells_by_type", {})
         kw.update(ecp5_lut4=ecp_t.get("LUT4", 0), ecp5_ccu2c=ecp_t.get("CCU2C", 0),
                   ecp5_dff=_count(ecp_t, lambda t: t == "TRELLIS_FF"))
-    return AreaReport(top=top, cells=int(gates["num_cells"]),
+    return AreaReport(top=top, cells=sum(types.values()),
                       flip_flops=_count(types, lambda t: "DFF" in t),
                       transistors=transistors, cell_types=types, yosys_version=version,
                       seconds=round(seconds, 3), **kw)

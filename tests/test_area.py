@@ -64,8 +64,9 @@ def test_area_parser_matches_yosys_json(adder8):
     gates = json.loads((work / "adder8.gates.json").read_text())["design"]
     cmos = json.loads((work / "adder8.cmos.json").read_text())["design"]
     ice = json.loads((work / "adder8.ice40.json").read_text())["design"]["num_cells_by_type"]
-    assert rep.cells == gates["num_cells"]
-    assert rep.cell_types == gates["num_cells_by_type"]
+    scopeinfo = gates["num_cells_by_type"].get("$scopeinfo", 0)
+    assert rep.cells == gates["num_cells"] - scopeinfo
+    assert rep.cell_types == {t: n for t, n in gates["num_cells_by_type"].items() if t != "$scopeinfo"}
     assert rep.transistors == int(cmos["estimated_num_transistors"])
     # After dfflegalize every flip-flop is a $_DFF_P_.
     assert cmos["num_cells_by_type"]["$_DFF_P_"] == 8
@@ -140,3 +141,59 @@ def test_cli_area_needs_accumulator(capsys):
     assert main(["area", "mac"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--acc-format" in err
+
+
+# Yosys 0.70's CMOS gate costs (kernel/cost.h), written out independently of macgen.area.
+YOSYS_CMOS_COST = {"$_BUF_": 1, "$_NOT_": 2, "$_AND_": 6, "$_NAND_": 4, "$_OR_": 6, "$_NOR_": 4,
+                   "$_ANDNOT_": 6, "$_ORNOT_": 6, "$_XOR_": 12, "$_XNOR_": 12, "$_AOI3_": 6, "$_OAI3_": 6,
+                   "$_AOI4_": 8, "$_OAI4_": 8, "$_MUX_": 12, "$_NMUX_": 10, "$_DFF_P_": 16, "$_DFF_N_": 16}
+
+
+@pytest.fixture(scope="module")
+def small_mac(tmp_path_factory):
+    """e5m2 x e5m2 -> e6m9 MAC through ``macgen area --json`` (generic flow only)."""
+    out = tmp_path_factory.mktemp("mac")
+    argv = ["area", "mac", "--acc-format", "e6m9", "--no-fpga", "--json", "-o", str(out)]
+    return out, argv
+
+
+def test_cli_area_mac_json(small_mac, capsys):
+    out, argv = small_mac
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    cfg = MACConfig("e5m2", "e5m2", "e6m9")
+    assert doc["slug"] == cfg.slug and doc["config"] == cfg.to_dict()
+    rep = AreaReport.from_dict(doc["area"])
+    # The accumulator alone is 1+6+9 register bits.
+    assert rep.flip_flops >= 16
+    assert rep.cells > 100 and rep.transistors > 1000
+    assert rep.ice40_lut4 is None
+    assert doc["hardfloat_reference"] is None
+    assert json.loads((out / f"{cfg.slug}.area.json").read_text()) == doc
+    # Flattening the MAC's hierarchy leaves $scopeinfo cells, which Yosys prices as "N+":
+    # the estimate must still equal the sum of Yosys's gate costs.
+    cmos = json.loads((out / f"{cfg.slug}.cmos.json").read_text())["design"]
+    types = cmos["num_cells_by_type"]
+    assert rep.transistors == sum(YOSYS_CMOS_COST[t] * n for t, n in types.items() if t != "$scopeinfo")
+    assert types["$_DFF_P_"] == rep.flip_flops
+
+
+def test_cli_area_table_quotes_hardfloat_reference():
+    from macgen.commands.area import format_report
+    cfg = MACConfig("fp16", "fp16", "fp16")
+    rep = AreaReport(top=cfg.slug, cells=2000, flip_flops=17, transistors=8840, ice40_lut4=1319 * 2,
+                     ice40_carry=100, ice40_dff=17, ecp5_lut4=1, ecp5_ccu2c=1, ecp5_dff=17)
+    text = format_report(cfg, rep, hardfloat_reference(cfg))
+    assert "17,680 transistors" in text and "ours/HardFloat = 0.50" in text
+    assert "1,319 LUT4, 183 carry, 16 FF" in text and "LUT4 = 2.00" in text
+    text = format_report(MACConfig("e5m2", "e5m2", "e6m9"), rep, None)
+    assert "HardFloat" not in text and "8,840" in text
+
+
+def test_yosys_error_is_reported_by_cli(tmp_path, capsys, monkeypatch):
+    def broken(*args, **kw):
+        raise YosysError("Yosys failed on x.v (top x): ERROR: boom")
+    monkeypatch.setattr(area, "area_of", broken)
+    assert main(["area", "mac", "--acc-format", "e6m9", "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == "macgen area: error: Yosys failed on x.v (top x): ERROR: boom\n"
