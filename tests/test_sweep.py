@@ -201,3 +201,26 @@ def test_cli_sweep_errors_are_one_line(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "sweep.csv").exists()
+
+
+def test_sweep_real_macs_killed_then_resumed(tmp_path):
+    # Three e5m2 x e5m2 MACs; the first run is "killed" after one point (point budget).
+    kw = dict(man_bits=[4, 5, 6], exp_bits=[6], chunks=[0], out_dir=tmp_path, reference=False,
+              length=64, mc_trials=32, seed=1, progress=None)
+    start = area.yosys_invocations()
+    first = run_sweep("e5m2", "e5m2", max_points=1, **kw)
+    assert not first.complete and area.yosys_invocations() == start + 1
+    assert not (tmp_path / "sweep.csv").exists()
+    res = run_sweep("e5m2", "e5m2", **kw)
+    assert res.complete and res.computed == 2 and res.cached == 1
+    assert area.yosys_invocations() == start + 3
+    rows = _read_csv(res.csv_path)
+    assert [r["acc_fmt"] for r in rows] == ["e6m4", "e6m5", "e6m6"]
+    transistors = [int(r["transistors"]) for r in rows]
+    # One more accumulator bit costs area.
+    assert transistors[0] < transistors[1] < transistors[2]
+    assert all(int(r["flip_flops"]) >= 1 + 6 + int(r["man_bits"]) for r in rows)
+    assert all(0 < float(r["vrr_mc"]) <= 1.5 and 0 < float(r["vrr"]) <= 1 for r in rows)
+    again = run_sweep("e5m2", "e5m2", **kw)
+    assert again.computed == 0 and area.yosys_invocations() == start + 3
+    assert _read_csv(again.csv_path) == rows
