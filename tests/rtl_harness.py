@@ -57,8 +57,9 @@ def _schedule(dots, bubble_prob, rng):
                 cycles.append((0, int(rng.integers(2)), int(rng.integers(2)),
                                int(rng.integers(1 << 16)), int(rng.integers(1 << 16)),
                                int(rng.integers(1 << 16)), int(rng.integers(2))))
-            init = dot.init if (i == 0 and dot.init is not None) else 0
             init_en = int(i == 0 and dot.init is not None)
+            # Where init_en is 0 the init input carries junk: it must be ignored.
+            init = dot.init if init_en else int(rng.integers(1 << 16))
             cycles.append((1, int(i == 0), int(i == n - 1), int(dot.a[i]), int(dot.b[i]),
                            int(init), init_en))
     return cycles

