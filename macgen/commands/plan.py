@@ -1,0 +1,249 @@
+"""``macgen plan``: size the accumulator for a workload's GEMMs (SPEC §3).
+
+For every layer and training GEMM: the accumulation length, the smallest
+accumulator mantissa without and with chunking, the chunk size, the exponent
+width, VRR and variance lost. Then the network-wide requirement per GEMM (what
+one shared MAC array must support) and the overall accumulator.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from . import FORMAT_HELP, UsageError
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "plan", help="accumulator precision for a workload (the ICLR 2019 model)",
+        description="Choose accumulator mantissa, exponent and chunk size for the training GEMMs "
+                    "of a network (Sakr et al., ICLR 2019; SPEC §3), or for one accumulation "
+                    "length.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--workload", metavar="NAME|FILE",
+                     help="built-in (resnet32-cifar10, resnet18-imagenet, alexnet-imagenet) or a "
+                          ".toml/.json layer file")
+    src.add_argument("--length", type=int, metavar="N", help="one accumulation length instead")
+    p.add_argument("--a-format", default="e5m2", metavar="FMT",
+                   help=f"multiplicand format (default: e5m2); {FORMAT_HELP}")
+    p.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
+    p.add_argument("--product-man-bits", type=int, default=None, metavar="P",
+                   help="product rounded to P fraction bits (default: exact, Ma+Mb+1)")
+    p.add_argument("--chunk", default="none", metavar="none|auto|N",
+                   help="chunk-based accumulation: none (default), auto (recommended per length), "
+                        "or a chunk size")
+    p.add_argument("--nzr", type=float, default=1.0, help="non-zero ratio in (0, 1] (default: 1)")
+    p.add_argument("--cutoff", type=float, default=50.0,
+                   help="largest tolerated variance lost, exclusive (default: 50)")
+    p.add_argument("--method", choices=("analytical", "simulated"), default="analytical",
+                   help="VRR from the formula or from golden-model Monte Carlo (default: analytical)")
+    p.add_argument("--compare", action="store_true",
+                   help="show analytical and simulated choices side by side")
+    p.add_argument("--trials", type=int, default=128,
+                   help="Monte-Carlo dot products per length (default: 128)")
+    p.add_argument("--seed", type=int, default=0, help="Monte-Carlo seed (default: 0)")
+    p.add_argument("--batch", type=int, default=None, help="override the workload's batch size")
+    p.add_argument("--gemms", default="fwd,bwd,grad", help="GEMMs to plan (default: fwd,bwd,grad)")
+    p.add_argument("--exp-bits", type=int, default=None, metavar="E",
+                   help="accumulator exponent width (default: the range rule)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="also write the v(n) figure with the workload's lengths marked")
+    p.set_defaults(func=run)
+
+
+def _parse_chunk(text):
+    t = text.strip().lower()
+    if t in ("none", "0"):
+        return 0
+    if t == "auto":
+        return "auto"
+    try:
+        value = int(t)
+    except ValueError:
+        raise UsageError(f"--chunk must be none, auto or a positive integer, not {text!r}") from None
+    if value < 0:
+        raise UsageError(f"--chunk must be none, auto or a positive integer, not {text!r}")
+    return value
+
+
+def _chunk_text(chunk):
+    return "none" if chunk == 0 else str(chunk)
+
+
+class _Planner:
+    """Cached decisions for one set of formats and options."""
+
+    def __init__(self, args, a_fmt, b_fmt, methods):
+        self.args, self.a_fmt, self.b_fmt, self.methods = args, a_fmt, b_fmt, methods
+        self._cache = {}
+
+    def decide(self, n, chunk, method):
+        from ..precision import decide_accumulator
+        key = (n, chunk, method)
+        if key not in self._cache:
+            a = self.args
+            if method == "simulated" and len(self._cache) and not a.json:
+                print(f"  simulating length {n} ...", file=sys.stderr, flush=True)
+            self._cache[key] = decide_accumulator(
+                n, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits, chunk=chunk,
+                nzr=a.nzr, cutoff=a.cutoff, method=method, exp_bits=a.exp_bits,
+                trials=a.trials, seed=a.seed)
+        return self._cache[key]
+
+    def shared(self, lengths, chunk, method):
+        """One MAC for all ``lengths``: the chunk chosen at the longest, the widest needs."""
+        n_max = max(lengths)
+        top = self.decide(n_max, chunk, method)
+        L = top.chunk_size
+        decisions = [self.decide(n, L if L < n else 0, method) for n in sorted(set(lengths))]
+        m_plain = max(d.m_acc_unchunked for d in decisions)
+        m_acc = max(d.m_acc for d in decisions)
+        if self.args.exp_bits is not None:
+            e = self.args.exp_bits
+        else:
+            from ..precision import acc_exponent_bits
+            e = acc_exponent_bits(self.a_fmt, self.b_fmt, n_max, man_bits=m_acc)
+        return {"max_length": n_max, "m_acc_unchunked": m_plain, "m_acc": m_acc,
+                "chunk_size": L, "exp_bits": e,
+                "acc_fmt": str(_acc_fmt(top.acc_fmt, e, m_acc))}
+
+
+def _acc_fmt(like, exp_bits, man_bits):
+    from ..formats import FloatFormat
+    offset = like.bias - ((1 << (like.exp_bits - 1)) - 1)
+    return FloatFormat(exp_bits, man_bits, bias=((1 << (exp_bits - 1)) - 1) + offset,
+                       subnormals=like.subnormals, inf_nan=like.inf_nan)
+
+
+def _rows_text(rows, compare):
+    head = ["layer", "gemm", "length", "m_acc", "m_acc(chunk)", "chunk", "exp", "VRR", "v"]
+    if compare:
+        head += ["sim m_acc", "sim m_acc(chunk)", "sim VRR"]
+    table = [head]
+    for r in rows:
+        d = r["decision"]
+        line = [r["layer"], r["gemm"], str(r["length"]), str(d["m_acc_unchunked"]),
+                str(d["m_acc"]) if d["chunk_size"] else "-", _chunk_text(d["chunk_size"]),
+                str(d["exp_bits"]), f"{d['vrr']:.8f}", f"{d['v']:.3g}"]
+        if compare:
+            s = r["simulated"]
+            line += [str(s["m_acc_unchunked"]), str(s["m_acc"]) if s["chunk_size"] else "-",
+                     f"{s['vrr']:.8f}"]
+        table.append(line)
+    return _format_table(table, right_from=2)
+
+
+def _format_table(table, right_from):
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    out = []
+    for k, row in enumerate(table):
+        cells = [c.ljust(w) if i < right_from else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        out.append("  ".join(cells).rstrip())
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def _summary_text(summary, methods):
+    head = ["gemm", "max length", "m_acc", "m_acc(chunk)", "chunk", "exp", "accumulator"]
+    table = [head]
+    for method in methods:
+        for gemm, s in summary[method].items():
+            label = gemm if len(methods) == 1 else f"{gemm} ({method[:3]})"
+            table.append([label, str(s["max_length"]), str(s["m_acc_unchunked"]),
+                          str(s["m_acc"]) if s["chunk_size"] else "-", _chunk_text(s["chunk_size"]),
+                          str(s["exp_bits"]), s["acc_fmt"]])
+    return _format_table(table, right_from=1)
+
+
+def run(args) -> int:
+    from ..formats import FloatFormat
+    from ..precision import product_frac_bits
+    from ..workloads import get_workload, parse_gemms
+
+    a_fmt = FloatFormat.parse(args.a_format)
+    b_fmt = FloatFormat.parse(args.b_format)
+    m_p = product_frac_bits(a_fmt, b_fmt, args.product_man_bits)
+    chunk = _parse_chunk(args.chunk)
+    gemms = parse_gemms(args.gemms)
+    if not 0.0 < args.nzr <= 1.0:
+        raise UsageError(f"--nzr must be in (0, 1], not {args.nzr}")
+    if not args.cutoff > 1.0:
+        raise UsageError(f"--cutoff must be greater than 1, not {args.cutoff}")
+    if args.trials < 2:
+        raise UsageError(f"--trials must be at least 2, not {args.trials}")
+    if args.plot is not None:
+        import os
+        from matplotlib.figure import Figure
+        ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
+        if ext not in Figure().canvas.get_supported_filetypes():
+            raise UsageError(f"--plot file must end in .png, .pdf or .svg, not {args.plot!r}")
+    if args.length is not None:
+        if args.batch is not None:
+            raise UsageError("--batch applies to --workload only")
+        if args.length < 1:
+            raise UsageError(f"--length must be at least 1, not {args.length}")
+        name, batch = f"length {args.length}", None
+        items = [("-", "dot", args.length)]
+    else:
+        if args.batch is not None and args.batch < 1:
+            raise UsageError(f"--batch must be at least 1, not {args.batch}")
+        wl = get_workload(args.workload, batch=args.batch)
+        name, batch = wl.name, wl.batch
+        items = [(layer.name, g, n) for layer, g, n in wl.lengths(gemms)]
+
+    methods = ("analytical", "simulated") if args.compare else (args.method,)
+    planner = _Planner(args, a_fmt, b_fmt, methods)
+    main_method = methods[0]
+    rows = []
+    for layer, gemm, n in items:
+        row = {"layer": layer, "gemm": gemm, "length": n,
+               "decision": planner.decide(n, chunk, main_method).to_dict()}
+        if args.compare:
+            row["simulated"] = planner.decide(n, chunk, "simulated").to_dict()
+        rows.append(row)
+
+    by_gemm = {}
+    for _, gemm, n in items:
+        by_gemm.setdefault(gemm, []).append(n)
+    summary = {}
+    for method in methods:
+        summary[method] = {g: planner.shared(ns, chunk, method) for g, ns in by_gemm.items()}
+        if len(by_gemm) > 1:
+            summary[method]["all"] = planner.shared([n for _, _, n in items], chunk, method)
+    overall = {m: summary[m]["all" if "all" in summary[m] else next(iter(by_gemm))] for m in methods}
+
+    if args.plot is not None:
+        from ..plots import plot_variance_lost
+        m_overall = overall[main_method]["m_acc_unchunked"]
+        plot_variance_lost(args.plot, m_p=m_p, m_accs=range(max(1, m_overall - 6), m_overall + 3),
+                           lengths=by_gemm, cutoff=args.cutoff, nzr=args.nzr,
+                           title=f"{name}: variance lost vs length ({a_fmt} x {b_fmt}, m_p = {m_p})")
+
+    if args.json:
+        out = {"workload": name, "batch": batch, "a_fmt": str(a_fmt), "b_fmt": str(b_fmt),
+               "m_p": m_p, "chunk": "auto" if chunk == "auto" else chunk, "nzr": args.nzr,
+               "cutoff": args.cutoff, "methods": list(methods), "gemms": list(gemms),
+               "rows": rows, "summary": summary, "overall": overall}
+        print(json.dumps(out, indent=2))
+        return 0
+
+    print(f"{name}" + (f", batch {batch}" if batch else "") +
+          f": {a_fmt} x {b_fmt} (m_p = {m_p}), chunk {chunk if chunk else 'none'}, "
+          f"nzr {args.nzr:g}, cutoff v < {args.cutoff:g}, {' vs '.join(methods)}")
+    print()
+    print(_rows_text(rows, args.compare))
+    print()
+    print("Network-wide (one shared MAC array; chunk chosen at the longest accumulation):")
+    print(_summary_text(summary, methods))
+    print()
+    for method in methods:
+        o = overall[method]
+        ck = f", chunk {o['chunk_size']}" if o["chunk_size"] else ", no chunking"
+        print(f"Overall accumulator ({method}): {o['acc_fmt']}{ck}"
+              + (f" (without chunking: m_acc {o['m_acc_unchunked']})" if o["chunk_size"] else ""))
+    if args.plot is not None:
+        print(f"Wrote {args.plot}")
+    return 0
