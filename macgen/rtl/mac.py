@@ -34,7 +34,8 @@ class MAC(wiring.Component):
 
     Latency: if the ``last`` beat is sampled at clock edge ``t``, ``result_valid``
     is high for the one cycle after edge ``t + latency - 1``, where
-    ``latency = mul_stages + 1`` without chunking and ``mul_stages + 2`` with it.
+    ``latency = mul_stages + 1`` (with or without chunking: the last chunk's outer
+    addition and round_OUT are combinational from registers in that cycle).
 
     Parameters
     ----------
@@ -88,7 +89,7 @@ class MAC(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return self._config.mul_stages + (2 if self._config.chunk_size else 1)
+        return self._config.mul_stages + 1
 
     @property
     def widths(self) -> dict:
@@ -156,35 +157,32 @@ class MAC(wiring.Component):
             m.d.comb += uacc.bits.eq(Mux(first, start, acc))
             with m.If(valid):
                 m.d.sync += acc.eq(rnd.bits)
-            m.d.sync += result_valid.eq(valid & last)
+            rv = Signal()
+            m.d.sync += rv.eq(valid & last)
+            m.d.comb += result_valid.eq(rv)
             m.d.comb += final.eq(acc)
         else:
             size = cfg.chunk_size
-            chunk_start = Signal(init=1)      # the next beat opens a chunk (from +0)
-            in_first = Signal()               # the open chunk is its dot product's first
-            first_chunk = first | in_first
+            # Housekeeping registers need no reset: the first beat of a dot product
+            # (first = 1) overrides all of them.
+            chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
             if size > 1:
-                count = Signal(range(size))
+                count = Signal(range(size), reset_less=True)
                 count_now = Mux(first, 0, count)
                 close = last | (count_now == size - 1)
             else:
                 close = 1
             m.d.comb += uacc.bits.eq(Mux(first | chunk_start, 0, acc))
-            init_reg = Signal(cfg.outer_fmt.width, reset_less=True)
             with m.If(valid):
-                m.d.sync += [
-                    acc.eq(rnd.bits),
-                    chunk_start.eq(close),
-                    in_first.eq(first_chunk & ~close),
-                ]
+                m.d.sync += [acc.eq(rnd.bits), chunk_start.eq(close)]
                 if size > 1:
                     m.d.sync += count.eq(Mux(close, 0, count_now + 1))
-                with m.If(first):
-                    m.d.sync += init_reg.eq(start)
-            # The closed chunk sits in `acc` for one cycle: add it to the outer accumulator.
+            # A closed chunk sits in `acc` for one cycle, in which it is added to the outer
+            # accumulator. The dot product's final sum is not stored: it is the result
+            # (through round_OUT) in that cycle, so the outer register is free to take
+            # the next dot product's init on a back-to-back first beat.
             pending = Signal()
             m.d.sync += pending.eq(valid & close)
-            pend_first = reg(first_chunk, "pend_first")
             pend_last = reg(last, "pend_last")
             outer = Signal(cfg.outer_fmt.width, reset_less=True)
             m.submodules.unpack_chunk = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
@@ -192,14 +190,17 @@ class MAC(wiring.Component):
             m.submodules.outer_add = oadd = AlignAdd(self._t_spec, self._outer_spec, cfg.outer_fmt)
             m.submodules.outer_round = ornd = Round(oadd.spec, cfg.outer_fmt, cfg.rounding)
             m.d.comb += [
-                ut.bits.eq(acc),
-                uo.bits.eq(Mux(pend_first, init_reg, outer)),
+                ut.bits.eq(acc), uo.bits.eq(outer),
                 oadd.x.eq(ut.value), oadd.y.eq(uo.value), ornd.sum.eq(oadd.sum),
             ]
-            with m.If(pending):
+            with m.If(valid & first):
+                m.d.sync += outer.eq(start)
+            with m.Elif(pending):
                 m.d.sync += outer.eq(ornd.bits)
-            m.d.sync += result_valid.eq(pending & pend_last)
-            m.d.comb += final.eq(outer)
+            m.d.comb += [
+                result_valid.eq(pending & pend_last),
+                final.eq(ornd.bits),
+            ]
 
         m.submodules.convert = conv = Convert(cfg.outer_fmt, cfg.out_fmt, cfg.rounding)
         m.d.comb += [
