@@ -552,24 +552,33 @@ def simulate_vrr(m_acc, a_fmt, b_fmt, n, *, chunk=0, trials=256, seed=0,
     NotImplementedError
         Formats whose products are not exact in float64.
     """
-    from . import golden
-    from .config import MACConfig
-
     a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
     m_acc = _int("Accumulator mantissa width", m_acc, minimum=1)
     n = _int("Accumulation length", n, minimum=1)
     chunk = _int("Chunk size", chunk, minimum=0)
     trials = _int("Trial count", trials, minimum=2)
     seed = _int("Seed", seed)
+    if product_man_bits is not None:
+        product_man_bits = _int("product_man_bits", product_man_bits)
+    if exp_bits is not None:
+        exp_bits = _int("Exponent width", exp_bits, minimum=2)
+    return _simulate(m_acc, a_fmt, b_fmt, n, chunk if 0 < chunk < n else 0, trials, seed,
+                     product_man_bits, exp_bits, rounding)
+
+
+@functools.lru_cache(maxsize=4096)
+def _simulate(m_acc, a_fmt, b_fmt, n, chunk, trials, seed, product_man_bits, exp_bits, rounding):
+    from . import golden
+    from .config import MACConfig
+
     if not _exact_products_ok(a_fmt, b_fmt):
         raise NotImplementedError(f"Simulation supports formats whose products are exact in "
                                   f"float64; {a_fmt} x {b_fmt} is not")
     if exp_bits is None:
         exp_bits = acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m_acc)
-    acc = _acc_format(a_fmt, b_fmt, _int("Exponent width", exp_bits), m_acc)
-    # The result is read in a wide format so that round_OUT adds no error of its own.
+    acc = _acc_format(a_fmt, b_fmt, exp_bits, m_acc)
     cfg = MACConfig(a_fmt, b_fmt, acc, rounding=rounding, product_man_bits=product_man_bits,
-                    chunk_size=chunk if 0 < chunk < n else 0)
+                    chunk_size=chunk)
     a, b, exact = _sim_data_cached(a_fmt, b_fmt, n, trials, seed)
     computed = cfg.out_fmt.decode(golden.dot(cfg, a, b))
     var_exact = float(np.var(exact))

@@ -13,6 +13,10 @@ import sys
 
 from . import FORMAT_HELP, UsageError
 
+#: Longest accumulation --method simulated / --compare will simulate by default: the
+#: golden model steps through a dot product one product at a time (~0.5 ms a step).
+SIM_MAX_LENGTH = 16384
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -40,9 +44,12 @@ def register(subparsers):
                    help="VRR from the formula or from golden-model Monte Carlo (default: analytical)")
     p.add_argument("--compare", action="store_true",
                    help="show analytical and simulated choices side by side")
-    p.add_argument("--trials", type=int, default=128,
-                   help="Monte-Carlo dot products per length (default: 128)")
+    p.add_argument("--trials", type=int, default=256,
+                   help="Monte-Carlo dot products per length (default: 256)")
     p.add_argument("--seed", type=int, default=0, help="Monte-Carlo seed (default: 0)")
+    p.add_argument("--sim-max-length", type=int, default=SIM_MAX_LENGTH, metavar="N",
+                   help=f"longest accumulation to simulate (default: {SIM_MAX_LENGTH}); --compare "
+                        f"shows '-' beyond it, --method simulated refuses")
     p.add_argument("--batch", type=int, default=None, help="override the workload's batch size")
     p.add_argument("--gemms", default="fwd,bwd,grad", help="GEMMs to plan (default: fwd,bwd,grad)")
     p.add_argument("--exp-bits", type=int, default=None, metavar="E",
@@ -84,8 +91,9 @@ class _Planner:
         key = (n, chunk, method)
         if key not in self._cache:
             a = self.args
-            if method == "simulated" and len(self._cache) and not a.json:
-                print(f"  simulating length {n} ...", file=sys.stderr, flush=True)
+            if method == "simulated":
+                print(f"macgen plan: simulating length {n}"
+                      + (f", chunk {chunk}" if chunk else "") + " ...", file=sys.stderr, flush=True)
             self._cache[key] = decide_accumulator(
                 n, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits, chunk=chunk,
                 nzr=a.nzr, cutoff=a.cutoff, method=method, exp_bits=a.exp_bits,
@@ -129,8 +137,11 @@ def _rows_text(rows, compare):
                 str(d["exp_bits"]), f"{d['vrr']:.8f}", f"{d['v']:.3g}"]
         if compare:
             s = r["simulated"]
-            line += [str(s["m_acc_unchunked"]), str(s["m_acc"]) if s["chunk_size"] else "-",
-                     f"{s['vrr']:.8f}"]
+            if s is None:
+                line += ["-", "-", "-"]
+            else:
+                line += [str(s["m_acc_unchunked"]), str(s["m_acc"]) if s["chunk_size"] else "-",
+                         f"{s['vrr']:.8f}"]
         table.append(line)
     return _format_table(table, right_from=2)
 
@@ -172,6 +183,8 @@ def run(args) -> int:
         raise UsageError(f"--nzr must be in (0, 1], not {args.nzr}")
     if not args.cutoff > 1.0:
         raise UsageError(f"--cutoff must be greater than 1, not {args.cutoff}")
+    if args.sim_max_length < 1:
+        raise UsageError(f"--sim-max-length must be at least 1, not {args.sim_max_length}")
     if args.trials < 2:
         raise UsageError(f"--trials must be at least 2, not {args.trials}")
     if args.plot is not None:
@@ -180,6 +193,9 @@ def run(args) -> int:
         ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
         if ext not in Figure().canvas.get_supported_filetypes():
             raise UsageError(f"--plot file must end in .png, .pdf or .svg, not {args.plot!r}")
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise UsageError(f"--plot directory {folder!r} does not exist")
     if args.length is not None:
         if args.batch is not None:
             raise UsageError("--batch applies to --workload only")
@@ -195,14 +211,22 @@ def run(args) -> int:
         items = [(layer.name, g, n) for layer, g, n in wl.lengths(gemms)]
 
     methods = ("analytical", "simulated") if args.compare else (args.method,)
+    longest = max(n for _, _, n in items)
+    if args.method == "simulated" and not args.compare and longest > args.sim_max_length:
+        raise UsageError(f"--method simulated needs lengths up to {args.sim_max_length} "
+                         f"(--sim-max-length), but this plan has {longest}; use --compare, "
+                         f"--gemms or a larger --sim-max-length")
+    if args.compare and longest > args.sim_max_length:
+        methods = ("analytical",)  # no network-wide simulated summary from a partial table
     planner = _Planner(args, a_fmt, b_fmt, methods)
-    main_method = methods[0]
+    main_method = "simulated" if args.method == "simulated" and not args.compare else "analytical"
     rows = []
     for layer, gemm, n in items:
         row = {"layer": layer, "gemm": gemm, "length": n,
                "decision": planner.decide(n, chunk, main_method).to_dict()}
         if args.compare:
-            row["simulated"] = planner.decide(n, chunk, "simulated").to_dict()
+            row["simulated"] = (planner.decide(n, chunk, "simulated").to_dict()
+                                if n <= args.sim_max_length else None)
         rows.append(row)
 
     by_gemm = {}
@@ -225,7 +249,8 @@ def run(args) -> int:
     if args.json:
         out = {"workload": name, "batch": batch, "a_fmt": str(a_fmt), "b_fmt": str(b_fmt),
                "m_p": m_p, "chunk": "auto" if chunk == "auto" else chunk, "nzr": args.nzr,
-               "cutoff": args.cutoff, "methods": list(methods), "gemms": list(gemms),
+               "cutoff": args.cutoff, "methods": list(methods), "compare": args.compare,
+               "gemms": list(gemms),
                "rows": rows, "summary": summary, "overall": overall}
         print(json.dumps(out, indent=2))
         return 0
@@ -235,6 +260,8 @@ def run(args) -> int:
           f"nzr {args.nzr:g}, cutoff v < {args.cutoff:g}, {' vs '.join(methods)}")
     print()
     print(_rows_text(rows, args.compare))
+    if args.compare and longest > args.sim_max_length:
+        print(f"('-': longer than --sim-max-length {args.sim_max_length}, not simulated)")
     print()
     print("Network-wide (one shared MAC array; chunk chosen at the longest accumulation):")
     print(_summary_text(summary, methods))
