@@ -336,3 +336,46 @@ def test_vrr_dips_in_m_acc_are_the_formulas():
     m = P.min_acc_mantissa(n, 5)
     assert all(n * (1 - P.vrr(k, 5, n)) >= math.log(50) for k in range(1, m))
     assert n * (1 - P.vrr(m, 5, n)) < math.log(50)
+
+
+# -- Monte-Carlo check (golden model) ------------------------------------------------------
+
+def test_simulate_vrr_swamping_and_exactness():
+    # 2 fraction bits swamp most of a 1024-term sum; 40 keep it essentially exact
+    assert P.simulate_vrr(2, "e5m2", "e5m2", 1024, trials=64, seed=3) < 0.9
+    assert P.simulate_vrr(40, "e5m2", "e5m2", 1024, trials=64, seed=3) == pytest.approx(1, abs=1e-10)
+
+
+def test_simulate_vrr_is_seeded():
+    a = P.simulate_vrr(6, "e5m2", "e5m2", 256, trials=32, seed=7)
+    assert a == P.simulate_vrr(6, "e5m2", "e5m2", 256, trials=32, seed=7)
+    assert a != P.simulate_vrr(6, "e5m2", "e5m2", 256, trials=32, seed=8)
+
+
+def test_simulate_vrr_uses_chunking():
+    plain = P.simulate_vrr(4, "e5m2", "e5m2", 512, trials=32, seed=1)
+    assert P.simulate_vrr(4, "e5m2", "e5m2", 512, chunk=512, trials=32, seed=1) == plain
+    assert P.simulate_vrr(4, "e5m2", "e5m2", 512, chunk=16, trials=32, seed=1) != plain
+
+
+def test_simulate_vrr_rejects_inexact_products():
+    f = FloatFormat(11, 30)
+    with pytest.raises(NotImplementedError):
+        P.simulate_vrr(10, f, f, 16, trials=4)
+    with pytest.raises(ValueError, match="Trial count must be at least 2, not 1"):
+        P.simulate_vrr(10, "e5m2", "e5m2", 16, trials=1)
+
+
+@pytest.mark.parametrize("n", [256, 1024, 4096])
+@pytest.mark.parametrize("chunk", [0, 64])
+def test_simulated_choice_agrees_with_analytical(n, chunk):
+    # var(computed)/var(exact) over 256 trials is noisy (about 1e-2 at these lengths,
+    # while the cutoff sits near 1 - 4/n), hence the two-bit tolerance.
+    an = P.decide_accumulator(n, "e5m2", "e5m2", chunk=chunk)
+    sim = P.decide_accumulator(n, "e5m2", "e5m2", chunk=chunk, method="simulated",
+                               trials=256, seed=0)
+    assert sim.method == "simulated" and sim.chunk_size == an.chunk_size
+    assert abs(sim.m_acc - an.m_acc) <= 2
+    assert abs(sim.m_acc_unchunked - an.m_acc_unchunked) <= 2
+    assert sim.vrr == P.simulate_vrr(sim.m_acc, "e5m2", "e5m2", n, chunk=chunk, trials=256,
+                                     seed=0)
