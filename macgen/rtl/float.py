@@ -151,17 +151,36 @@ def add_spec(x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat) -> S
 # -- combinational building blocks ---------------------------------------------------
 
 
-def leading_zeros(m, value):
+def _priority_lz(value, base, default):
+    # base + (leading zeros of value), or default when value is zero.
+    n = len(value)
+    count = default
+    for i in range(n):
+        count = Mux(value[i], base + n - 1 - i, count)
+    return count
+
+
+def leading_zeros(m, value, *, group=16):
     """Leading-zero count of ``value`` (``len(value)`` when it is zero).
 
-    Written as one priority expression: synthesis turns it into a compact encoder,
-    and the simulator evaluates it in a single step.
+    Priority expressions over groups of ``group`` bits, then over the groups:
+    synthesis turns them into compact encoders, and the simulator evaluates them in
+    two steps (a single flat expression would nest too deeply for wide values).
     """
     n = len(value)
-    count = Const(n, bits_for(n))
-    for i in range(n):
-        count = Mux(value[i], n - 1 - i, count)
-    node = Signal(bits_for(n), name="lz")
+    width = bits_for(n)
+    node = Signal(width, name="lz")
+    if n <= 2 * group:
+        m.d.comb += node.eq(_priority_lz(value, 0, n))
+        return node
+    count = Const(n, width)
+    # Groups from the least significant end; the top group may be shorter.
+    for lo in range(0, n, group):
+        hi = min(n, lo + group)
+        part = value[lo:hi]
+        sub = Signal(width, name=f"lz_{lo}")
+        m.d.comb += sub.eq(_priority_lz(part, n - hi, 0))
+        count = Mux(part.any(), sub, count)
     m.d.comb += node.eq(count)
     return node
 
