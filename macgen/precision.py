@@ -41,7 +41,8 @@ from .formats import FloatFormat
 
 __all__ = [
     "vrr", "vrr_chunked", "variance_lost", "min_acc_mantissa", "recommend_chunk",
-    "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "AccumulatorDecision",
+    "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "decide_shared",
+    "AccumulatorDecision",
     "product_frac_bits", "effective_length", "METHODS",
 ]
 
@@ -733,3 +734,61 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
                                m_acc_unchunked=m_plain, exp_bits=e, m_p=m_p, n=n, n_eff=n_eff,
                                nzr=nzr, vrr=r, v=variance_lost(r, n_eff), cutoff=cutoff,
                                method=method)
+
+
+def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nzr=1.0,
+                  cutoff=50.0, method="analytical", exp_bits=None, trials=256,
+                  seed=0) -> AccumulatorDecision:
+    """One accumulator for dot products of several lengths (one shared MAC array).
+
+    The chunk size is the one :func:`decide_accumulator` picks for the longest
+    length (``'auto'``: :func:`recommend_chunk` there); with it, ``m_acc`` is the
+    largest that any length needs (a length not longer than the chunk is not
+    chunked), ``m_acc_unchunked`` the largest without chunking, and the exponent
+    width the one for the longest length (or ``exp_bits``). ``n``, ``vrr`` and
+    ``v`` describe the longest length with the chosen widths.
+
+    Parameters
+    ----------
+    lengths : iterable of int
+        Accumulation lengths, at least one.
+    a_fmt, b_fmt, product_man_bits, chunk, nzr, cutoff, method, exp_bits, trials, seed
+        As for :func:`decide_accumulator`.
+
+    Returns
+    -------
+    AccumulatorDecision
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
+        raise TypeError(f"Lengths must be an iterable of integers, not {lengths!r}")
+    lengths = sorted({_int("Accumulation length", n, minimum=1) for n in lengths})
+    if not lengths:
+        raise ValueError("Lengths must name at least one accumulation length")
+    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    opts = dict(product_man_bits=product_man_bits, nzr=nzr, cutoff=cutoff, method=method,
+                exp_bits=exp_bits, trials=trials, seed=seed)
+    n_max = lengths[-1]
+    top = decide_accumulator(n_max, a_fmt, b_fmt, chunk=chunk, **opts)
+    L = top.chunk_size
+    decisions = [top] + [decide_accumulator(n, a_fmt, b_fmt, chunk=L if L < n else 0, **opts)
+                         for n in lengths[:-1]]
+    m_acc = max(d.m_acc for d in decisions)
+    m_plain = max(d.m_acc_unchunked for d in decisions)
+    e = top.exp_bits if exp_bits is not None else acc_exponent_bits(a_fmt, b_fmt, n_max,
+                                                                    man_bits=m_acc)
+    if m_acc == top.m_acc:
+        r = top.vrr
+    elif method == "simulated":
+        r = simulate_vrr(m_acc, a_fmt, b_fmt, n_max, chunk=L, trials=trials, seed=seed,
+                         product_man_bits=None if top.m_p == a_fmt.man_bits + b_fmt.man_bits + 1
+                         else top.m_p, exp_bits=e)
+    else:
+        r = _vrr_chunked(m_acc, top.m_p, n_max, L, top.nzr)
+    return AccumulatorDecision(acc_fmt=_acc_format(a_fmt, b_fmt, e, m_acc), chunk_size=L,
+                               m_acc=m_acc, m_acc_unchunked=m_plain, exp_bits=e, m_p=top.m_p,
+                               n=n_max, n_eff=top.n_eff, nzr=top.nzr, vrr=r,
+                               v=variance_lost(r, top.n_eff), cutoff=top.cutoff, method=method)

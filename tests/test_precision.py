@@ -379,3 +379,27 @@ def test_simulated_choice_agrees_with_analytical(n, chunk):
     assert abs(sim.m_acc_unchunked - an.m_acc_unchunked) <= 2
     assert sim.vrr == P.simulate_vrr(sim.m_acc, "e5m2", "e5m2", n, chunk=chunk, trials=256,
                                      seed=0)
+
+
+# -- one accumulator for several lengths ----------------------------------------------------
+
+@pytest.mark.parametrize("chunk", [None, 64, "auto"])
+def test_decide_shared_covers_every_length(chunk):
+    lengths = [147, 576, 4608, 50176, 64]
+    d = P.decide_shared(lengths, "e5m2", "e5m2", chunk=chunk)
+    top = P.decide_accumulator(50176, "e5m2", "e5m2", chunk=chunk)
+    assert d.n == 50176 and d.chunk_size == top.chunk_size
+    L = d.chunk_size
+    need = [P.min_acc_mantissa(n, 5, chunk=L if L < n else 0) for n in lengths]
+    assert d.m_acc == max(need)
+    assert d.m_acc_unchunked == max(P.min_acc_mantissa(n, 5) for n in lengths)
+    assert d.exp_bits == P.acc_exponent_bits("e5m2", "e5m2", 50176, man_bits=d.m_acc)
+    assert d.acc_fmt == FloatFormat(d.exp_bits, d.m_acc)
+    assert d.v < 50
+
+
+def test_decide_shared_rejects_empty():
+    with pytest.raises(ValueError, match="at least one"):
+        P.decide_shared([], "e5m2", "e5m2")
+    with pytest.raises(TypeError):
+        P.decide_shared(1024, "e5m2", "e5m2")

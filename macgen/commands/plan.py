@@ -101,28 +101,16 @@ class _Planner:
         return self._cache[key]
 
     def shared(self, lengths, chunk, method):
-        """One MAC for all ``lengths``: the chunk chosen at the longest, the widest needs."""
-        n_max = max(lengths)
-        top = self.decide(n_max, chunk, method)
-        L = top.chunk_size
-        decisions = [self.decide(n, L if L < n else 0, method) for n in sorted(set(lengths))]
-        m_plain = max(d.m_acc_unchunked for d in decisions)
-        m_acc = max(d.m_acc for d in decisions)
-        if self.args.exp_bits is not None:
-            e = self.args.exp_bits
-        else:
-            from ..precision import acc_exponent_bits
-            e = acc_exponent_bits(self.a_fmt, self.b_fmt, n_max, man_bits=m_acc)
-        return {"max_length": n_max, "m_acc_unchunked": m_plain, "m_acc": m_acc,
-                "chunk_size": L, "exp_bits": e,
-                "acc_fmt": str(_acc_fmt(top.acc_fmt, e, m_acc))}
-
-
-def _acc_fmt(like, exp_bits, man_bits):
-    from ..formats import FloatFormat
-    offset = like.bias - ((1 << (like.exp_bits - 1)) - 1)
-    return FloatFormat(exp_bits, man_bits, bias=((1 << (exp_bits - 1)) - 1) + offset,
-                       subnormals=like.subnormals, inf_nan=like.inf_nan)
+        """One MAC for all ``lengths`` (:func:`macgen.precision.decide_shared`)."""
+        from ..precision import decide_shared
+        a = self.args
+        if method == "simulated":
+            print(f"macgen plan: simulating the shared accumulator for {len(set(lengths))} "
+                  f"lengths ...", file=sys.stderr, flush=True)
+        d = decide_shared(lengths, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits,
+                          chunk=chunk, nzr=a.nzr, cutoff=a.cutoff, method=method,
+                          exp_bits=a.exp_bits, trials=a.trials, seed=a.seed)
+        return {"max_length": d.n, **d.to_dict()}
 
 
 def _rows_text(rows, compare):
