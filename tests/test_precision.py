@@ -69,7 +69,7 @@ def test_vrr_million_terms_is_fast():
     P._vrr.cache_clear()
     t = time.perf_counter()
     assert P.min_acc_mantissa(3_000_000, 5) >= 14
-    assert time.perf_counter() - t < 5.0
+    assert time.perf_counter() - t < 10.0  # about 1 s measured; margin for loaded CI
 
 
 @pytest.mark.parametrize("n,expected", [(1024, 7), (2304, 8), (4608, 9)])
@@ -403,3 +403,15 @@ def test_decide_shared_rejects_empty():
         P.decide_shared([], "e5m2", "e5m2")
     with pytest.raises(TypeError):
         P.decide_shared(1024, "e5m2", "e5m2")
+
+
+def test_vectorised_erf_erfc_accuracy():
+    import numpy as np
+    z = np.concatenate([np.linspace(0, 6, 20001), np.linspace(6, 27, 2001),
+                        [1e-300, 0.5, 1.0, 1.25, 2.0, 3.5]])
+    erfc, erf = P._erfc_erf(z)
+    ref_c = np.array([math.erfc(v) for v in z])
+    ref_e = np.array([math.erf(v) for v in z])
+    # relative below 1e-14 until erfc reaches float64's subnormal range (z > 26.5)
+    assert np.all(np.abs(erfc - ref_c) <= 1e-14 * ref_c + 1e-300)
+    assert np.all(np.abs(erf - ref_e) <= 1e-14 * ref_e)

@@ -186,3 +186,14 @@ def test_bad_toml_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(OSError):
         get_workload(str(tmp_path / "nope.toml"))
+
+
+def test_example_files_load():
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "examples" / "workloads"
+    cnn = load_workload(root / "small-cnn.toml")
+    assert (cnn.name, cnn.batch, len(cnn.layers)) == ("small-cnn", 64, 5)
+    # conv2: 5x5, 32 -> 64 at 16x16, B = 64
+    assert [cnn.layers[1].length(g, 64) for g in GEMMS] == [800, 1600, 64 * 256]
+    mlp = load_workload(root / "mlp.json")
+    assert [n for _, _, n in mlp.lengths()][:3] == [784, 1024, 512]
