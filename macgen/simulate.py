@@ -340,6 +340,9 @@ class SimSummary:
         The first mismatches, decoded (``golden.mismatch_report``).
     seconds, build_seconds, sim_seconds : float
         Wall-clock times (total, Verilog build, simulation).
+    sim_cpu_seconds : float
+        CPU time of the simulator process while driving the stimulus (simulator
+        and cocotb together): the load-independent measure of speed.
     build_dir : str
     source : str
     """
@@ -359,6 +362,7 @@ class SimSummary:
     seconds: float = 0.0
     build_seconds: float = 0.0
     sim_seconds: float = 0.0
+    sim_cpu_seconds: float = 0.0
     build_dir: str = ""
     source: str = ""
 
@@ -369,7 +373,13 @@ class SimSummary:
 
     @property
     def macs_per_second(self) -> float:
+        """MACs per wall-clock second of simulation (simulator start-up included)."""
         return self.products / self.sim_seconds if self.sim_seconds else 0.0
+
+    @property
+    def macs_per_cpu_second(self) -> float:
+        """MACs per CPU second of the simulator process while it drives the stimulus."""
+        return self.products / self.sim_cpu_seconds if self.sim_cpu_seconds else 0.0
 
     def to_dict(self) -> dict:
         return {
@@ -380,7 +390,9 @@ class SimSummary:
             "extra": self.extra, "mistimed": self.mistimed, "passed": self.passed,
             "reports": self.reports, "seconds": round(self.seconds, 3),
             "build_seconds": round(self.build_seconds, 3), "sim_seconds": round(self.sim_seconds, 3),
-            "macs_per_second": round(self.macs_per_second, 1), "build_dir": self.build_dir,
+            "sim_cpu_seconds": round(self.sim_cpu_seconds, 3),
+            "macs_per_second": round(self.macs_per_second, 1),
+            "macs_per_cpu_second": round(self.macs_per_cpu_second, 1), "build_dir": self.build_dir,
         }
 
 
@@ -521,6 +533,7 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     with np.load(results_path) as res:
         actual, received = res["actual"], int(res["received"])
         extra, off_time, cycles = int(res["extra"]), res["off_time"], int(res["cycles"])
+        cpu = float(res["cpu"])
     got = slice(0, received)
     bad = np.flatnonzero(actual[got] != expected[got])
     ref_bad = None
@@ -535,7 +548,7 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
         cycles=cycles, mismatches=int(len(bad)), reference_mismatches=ref_bad,
         missing=stim.count - received, extra=extra, mistimed=int(len(off_time)),
         latency=int(design.latency), reports=reports, seconds=t2 - t0, build_seconds=t1 - t0,
-        sim_seconds=t2 - t1, build_dir=str(build), source=stim.source)
+        sim_seconds=t2 - t1, sim_cpu_seconds=cpu, build_dir=str(build), source=stim.source)
 
 
 #: Products listed in full in a mismatch report (longer dot products are elided in the middle).

@@ -79,7 +79,8 @@ def print_summary(summary, args, *, unit: str = "dot products") -> int:
         print(f"  protocol errors: {summary.missing} results missing, {summary.extra} extra, "
               f"{summary.mistimed} not exactly {summary.latency} cycles after their last beat")
     print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
-          f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s)")
+          f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s; "
+          f"{summary.macs_per_cpu_second:,.0f} MACs per CPU second)")
     for text in summary.reports[:max(args.reports, 0)]:
         print()
         print(text)
