@@ -229,8 +229,11 @@ def run(args) -> int:
 
     if args.plot is not None:
         from ..plots import plot_variance_lost
-        m_overall = overall[main_method]["m_acc_unchunked"]
-        plot_variance_lost(args.plot, m_p=m_p, m_accs=range(max(1, m_overall - 6), m_overall + 3),
+        # one curve per width from the least to the most any row needs (at most 12)
+        needed = [r["decision"]["m_acc_unchunked"] for r in rows]
+        lo, hi = max(1, min(needed) - 1), max(needed) + 1
+        step = -(-(hi - lo + 1) // 12)
+        plot_variance_lost(args.plot, m_p=m_p, m_accs=range(lo, hi + 1, step),
                            lengths=by_gemm, cutoff=args.cutoff, nzr=args.nzr,
                            title=f"{name}: variance lost vs length ({a_fmt} x {b_fmt}, m_p = {m_p})")
 
