@@ -4,6 +4,8 @@ Yosys runs are slow (about 0.3 s for a tiny design, seconds for a MAC), so this
 file synthesises a handful of tiny designs and one small MAC.
 """
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -151,16 +153,18 @@ YOSYS_CMOS_COST = {"$_BUF_": 1, "$_NOT_": 2, "$_AND_": 6, "$_NAND_": 4, "$_OR_":
 
 @pytest.fixture(scope="module")
 def small_mac(tmp_path_factory):
-    """e5m2 x e5m2 -> e6m9 MAC through ``macgen area --json`` (generic flow only)."""
+    """e5m2 x e5m2 -> e6m9 MAC through ``macgen area --json`` (generic flow only): (dir, exit, stdout)."""
     out = tmp_path_factory.mktemp("mac")
-    argv = ["area", "mac", "--acc-format", "e6m9", "--no-fpga", "--json", "-o", str(out)]
-    return out, argv
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["area", "mac", "--acc-format", "e6m9", "--no-fpga", "--json", "-o", str(out)])
+    return out, code, buf.getvalue()
 
 
-def test_cli_area_mac_json(small_mac, capsys):
-    out, argv = small_mac
-    assert main(argv) == 0
-    doc = json.loads(capsys.readouterr().out)
+def test_cli_area_mac_json(small_mac):
+    out, code, stdout = small_mac
+    assert code == 0
+    doc = json.loads(stdout)
     cfg = MACConfig("e5m2", "e5m2", "e6m9")
     assert doc["slug"] == cfg.slug and doc["config"] == cfg.to_dict()
     rep = AreaReport.from_dict(doc["area"])
@@ -197,3 +201,15 @@ def test_yosys_error_is_reported_by_cli(tmp_path, capsys, monkeypatch):
     assert main(["area", "mac", "--acc-format", "e6m9", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == "macgen area: error: Yosys failed on x.v (top x): ERROR: boom\n"
+
+
+def test_cli_area_array_is_larger_than_its_pe(small_mac, tmp_path, capsys):
+    _, code, stdout = small_mac
+    assert code == 0
+    mac = json.loads(stdout)["area"]
+    assert main(["area", "array", "--rows", "1", "--cols", "1", "--acc-format", "e6m9", "--no-fpga",
+                 "--json", "-o", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["slug"] == ArrayConfig(1, 1, MACConfig("e5m2", "e5m2", "e6m9")).slug
+    assert doc["area"]["transistors"] > mac["transistors"]
+    assert doc["area"]["flip_flops"] >= mac["flip_flops"]

@@ -224,3 +224,14 @@ def test_sweep_real_macs_killed_then_resumed(tmp_path):
     again = run_sweep("e5m2", "e5m2", **kw)
     assert again.computed == 0 and area.yosys_invocations() == start + 3
     assert _read_csv(again.csv_path) == rows
+
+
+def test_cli_sweep_workload_uses_longest_accumulation(tmp_path, adder_designs, capsys):
+    from macgen.workloads import get_workload
+    longest = max(n for _, _, n in get_workload("resnet32-cifar10").lengths())
+    assert main(["sweep", "--workload", "resnet32-cifar10", "--man-bits", "3", "--exp-bits", "6",
+                 "--no-reference", "--no-plot", "-o", str(tmp_path)]) == 0
+    assert f"longest accumulation {longest}" in capsys.readouterr().err
+    (row,) = _read_csv(tmp_path / "sweep.csv")
+    assert int(row["length"]) == longest
+    assert not (tmp_path / "sweep.png").exists()
