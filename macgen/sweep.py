@@ -8,7 +8,8 @@ optionally, the Monte-Carlo VRR of the golden model).
 
 Resumable: each point's result is cached in ``<out>/cache/<slug>.json``, written
 atomically (temporary file + rename) as soon as the point is done; a rerun, or a
-sweep that was killed, recomputes nothing already cached. The CSV and the PNG
+sweep that was killed, recomputes nothing already cached (unless the generator's
+sources or the Yosys scripts changed since: :func:`generator_fingerprint`). The CSV and the PNG
 are written once, atomically, when every point is done, so they are never partial.
 """
 
@@ -27,7 +28,7 @@ from .config import MACConfig
 from .formats import FloatFormat
 
 __all__ = ["SweepResult", "parse_int_list", "sweep_configs", "reference_config", "run_sweep",
-           "CSV_COLUMNS"]
+           "generator_fingerprint", "CSV_COLUMNS"]
 
 #: Columns of ``sweep.csv``, in order.
 CSV_COLUMNS = (
@@ -109,6 +110,28 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def generator_fingerprint() -> str:
+    """Hash of what decides a point's area: the RTL, emission, configs and Yosys scripts.
+
+    Stored with every cached point; a point cached by another version of the
+    generator (or of the flows) is synthesised again.
+    """
+    import hashlib
+
+    from .area import SYNTH_DIR
+    pkg = Path(__file__).resolve().parent
+    files = sorted((pkg / "rtl").glob("*.py")) + [pkg / "emit.py", pkg / "config.py", pkg / "formats.py"]
+    files += sorted(SYNTH_DIR.glob("*.ys"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        try:
+            h.update(f.read_bytes())
+        except OSError:
+            h.update(b"missing")
+    return h.hexdigest()[:16]
+
+
 def _mc_key(n, trials, seed):
     return f"n{n}_t{trials}_s{seed}"
 
@@ -121,26 +144,32 @@ def _load_cache(path: Path) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("area"), dict) else None
 
 
-def _needs(cached, fpga, mc):
+def _needs(cached, fpga, mc, fingerprint):
+    if cached is not None and cached.get("generator") != fingerprint:
+        cached = None  # synthesised by another generator version: stale
     need_area = cached is None or (fpga and not cached.get("fpga"))
     need_mc = mc is not None and (cached is None or _mc_key(*mc) not in cached.get("mc", {}))
     return need_area, need_mc
 
 
-def _compute_point(cfg_dict: dict, out_dir: str, fpga: bool, mc, timeout) -> dict:
+def _compute_point(cfg_dict: dict, out_dir: str, fpga: bool, mc, timeout, fingerprint) -> dict:
     """Worker: synthesise one point (and its Monte-Carlo VRR), cache and return the record."""
     from .area import area_of
     cfg = MACConfig.from_dict(cfg_dict)
     out = Path(out_dir)
     cache_path = out / "cache" / f"{cfg.slug}.json"
     cached = _load_cache(cache_path)
-    need_area, need_mc = _needs(cached, fpga, mc)
-    record = cached or {"slug": cfg.slug, "config": cfg.to_dict(), "mc": {}}
-    record.setdefault("mc", {})
+    need_area, need_mc = _needs(cached, fpga, mc, fingerprint)
     if need_area:
+        fresh = cached is not None and cached.get("generator") == fingerprint
+        record = {"slug": cfg.slug, "config": cfg.to_dict(), "generator": fingerprint,
+                  "mc": dict(cached.get("mc", {})) if fresh else {}}
         report = area_of(cfg, out / "work" / cfg.slug, fpga=fpga, timeout=timeout)
         record["area"] = report.to_dict()
         record["fpga"] = fpga
+    else:
+        record = cached
+        record.setdefault("mc", {})
     if need_mc:
         from .precision import simulate_vrr
         n, trials, seed = mc
@@ -345,11 +374,12 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
 
     out = Path(out_dir)
     (out / "cache").mkdir(parents=True, exist_ok=True)
+    fingerprint = generator_fingerprint()
     result = SweepResult(decisions=decisions)
     records, todo = {}, []
     for cfg in configs:
         cached = _load_cache(out / "cache" / f"{cfg.slug}.json")
-        need_area, need_mc = _needs(cached, fpga, mc)
+        need_area, need_mc = _needs(cached, fpga, mc, fingerprint)
         if need_area or need_mc:
             todo.append(cfg)
         else:
@@ -374,7 +404,7 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
             result.computed += 1
         show(done, total, rec["slug"], rec)
 
-    args = lambda cfg: (cfg.to_dict(), str(out), fpga, mc, timeout)  # noqa: E731
+    args = lambda cfg: (cfg.to_dict(), str(out), fpga, mc, timeout, fingerprint)  # noqa: E731
     if jobs == 1 or len(todo) <= 1:
         for cfg in todo:
             finish(_compute_point(*args(cfg)))

@@ -235,3 +235,26 @@ def test_cli_sweep_workload_uses_longest_accumulation(tmp_path, adder_designs, c
     (row,) = _read_csv(tmp_path / "sweep.csv")
     assert int(row["length"]) == longest
     assert not (tmp_path / "sweep.png").exists()
+
+
+def test_sweep_cache_from_another_generator_is_stale(tmp_path, adder_designs, monkeypatch):
+    from macgen import sweep
+    kw = dict(man_bits=[3], exp_bits=[6], chunks=[0], out_dir=tmp_path, reference=False, progress=None)
+    assert run_sweep("e5m2", "e5m2", **kw).computed == 1
+    assert run_sweep("e5m2", "e5m2", **kw).computed == 0
+    monkeypatch.setattr(sweep, "generator_fingerprint", lambda: "another-rtl")
+    assert run_sweep("e5m2", "e5m2", **kw).computed == 1
+    assert run_sweep("e5m2", "e5m2", **kw).computed == 0
+
+
+def test_sweep_fpga_upgrade_keeps_monte_carlo(tmp_path, adder_designs, monkeypatch):
+    from macgen import precision
+    calls = []
+    monkeypatch.setattr(precision, "simulate_vrr", lambda *a, **k: calls.append(a) or 0.75)
+    kw = dict(man_bits=[3], exp_bits=[6], chunks=[0], out_dir=tmp_path, reference=False, progress=None,
+              length=16, mc_trials=4, plot=False)
+    first = run_sweep("e5m2", "e5m2", **kw)
+    assert first.rows[0]["vrr_mc"] == 0.75 and first.rows[0]["ice40_lut4"] is None
+    second = run_sweep("e5m2", "e5m2", fpga=True, **kw)
+    assert second.computed == 1 and len(calls) == 1
+    assert second.rows[0]["vrr_mc"] == 0.75 and second.rows[0]["ice40_lut4"] > 0
