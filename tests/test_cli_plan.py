@@ -93,7 +93,7 @@ def test_plan_workload_file(capsys, tmp_path):
 
 def test_plan_plot(capsys, tmp_path):
     path = tmp_path / "v.png"
-    code, out, _ = _run(capsys, "--workload", "resnet32-cifar10", "--plot", str(path))
+    code, out, _ = _run(capsys, "--workload", "resnet32-cifar10", "--gemms", "fwd,bwd", "--plot", str(path))
     assert code == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["v.png"]
