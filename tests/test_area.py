@@ -213,3 +213,14 @@ def test_cli_area_array_is_larger_than_its_pe(small_mac, tmp_path, capsys):
     assert doc["slug"] == ArrayConfig(1, 1, MACConfig("e5m2", "e5m2", "e6m9")).slug
     assert doc["area"]["transistors"] > mac["transistors"]
     assert doc["area"]["flip_flops"] >= mac["flip_flops"]
+
+
+def test_cli_area_length_lets_the_model_choose():
+    from macgen.cli import build_parser
+    from macgen.commands.area import _config
+    from macgen.precision import decide_accumulator
+    args = build_parser().parse_args(["area", "mac", "--length", "1024"])
+    assert _config(args).acc_fmt == decide_accumulator(1024, "e5m2", "e5m2").acc_fmt
+    args = build_parser().parse_args(["area", "array", "--rows", "3", "--cols", "2", "--acc-format", "bf16"])
+    cfg = _config(args)
+    assert (cfg.rows, cfg.cols, str(cfg.mac.acc_fmt)) == (3, 2, "e8m7")
