@@ -124,6 +124,20 @@ def test_run_bench_reports_a_mismatch_decoded(tmp_path):
     assert f"expected = 0x{int(expected[7]):04x}" in report and f"got = 0x{int(expected[7] ^ np.uint64(1)):04x}" in report
 
 
+@pytest.mark.sim
+def test_run_bench_checks_the_latency(tmp_path):
+    """A result one cycle off the latency the sidecar promises is a protocol error."""
+    cfg = MACConfig("fp16", "fp16", "fp16")
+    stim = simulate.random_stimulus(cfg, 12, seed=6)
+    design = emit(cfg, tmp_path / "rtl")
+    meta = json.loads(design.sidecar.read_text())
+    meta["latency"] += 1
+    design.sidecar.write_text(json.dumps(meta))
+    summary = simulate.run_bench(design, cfg, stim, build_dir=tmp_path)
+    assert summary.mismatches == 0 and summary.missing == 0
+    assert summary.mistimed == stim.count and not summary.passed
+
+
 def test_verify_mac_needs_an_accumulator(capsys):
     code, _, err = _run(capsys, "verify", "mac", "--count", "1")
     assert code == 2 and "--acc-format is required" in err and err.count("\n") == 1
