@@ -477,18 +477,22 @@ def dot(cfg, a, b, init=None):
 
 
 def _dot_flat(cfg, a, b, init):
-    """(rows, n) operands → outer/ACC accumulator bits per row."""
+    """(rows, n) operands → outer (or ACC) accumulator bits per row."""
     n = a.shape[1]
     L = cfg.chunk_size
     runner = _TableDot.get(cfg) or _GenericDot(cfg)
     if not L:
         return runner.run(init, a, b)
+    outer = _NarrowAdder.get(cfg.outer_fmt, cfg.acc_fmt, cfg.rounding)
     o = init
     zeros = np.zeros(a.shape[0], dtype=_U64)
     for start in range(0, n, L):
         t = runner.run(zeros, a[:, start:start + L], b[:, start:start + L])
-        o = _add(cfg.outer_fmt, cfg.rounding, _unpack(cfg.outer_fmt, o), _unpack(cfg.acc_fmt, t),
-                 _sig_bits(cfg.outer_fmt), _sig_bits(cfg.acc_fmt))
+        if outer is not None:
+            o = outer.add_codes(o, t)
+        else:
+            o = _add(cfg.outer_fmt, cfg.rounding, _unpack(cfg.outer_fmt, o), _unpack(cfg.acc_fmt, t),
+                     _sig_bits(cfg.outer_fmt), _sig_bits(cfg.acc_fmt))
     return o
 
 
@@ -508,12 +512,264 @@ class _GenericDot:
         return acc
 
 
-class _TableDot:
-    """Placeholder: replaced below by the table-driven fast path."""
+_LIMIT = 1000  # table exponents stay well inside float64's and int64's comfortable range
+
+
+class _Consts:
+    def __init__(self, dtype, **kw):
+        for k, v in kw.items():
+            setattr(self, k, dtype(v))
+
+
+class _NarrowAdder:
+    """``round_R(acc + x)`` by table look-ups, for a narrow result format R.
+
+    Applies when R is at most 16 bits wide, has subnormals and exponents within
+    +-1000, and the addends ``x`` come from a small table of exact values (the
+    products of all operand pairs, or the codes of another narrow format).
+
+    Every value is kept as a signed integer ``V`` with its leading one at bit
+    ``W`` plus the exponent of that bit. The smaller addend is shifted right by
+    at most ``D`` bits, exactly (its last bit stays at or above bit 0). Beyond
+    ``D`` it lies below the larger addend's last bit and below a quarter of the
+    result's quantum, where every value of the same sign rounds alike, so the
+    shift is clamped. The exact sum ``S`` has fewer than 53 bits: converting it
+    to float64 is exact and only serves to normalise it (the float's exponent
+    field is the bit length); the rounding is integer arithmetic on those bits.
+
+    Inf and NaN codes are not handled by :meth:`step` (callers mask them); an
+    infinite accumulator under ieee+rne is kept infinite by :meth:`step` itself
+    (it decodes as a value far beyond the range, so the sum overflows again).
+    """
+
+    _cache = {}
+
+    @classmethod
+    def get(cls, fmt, addend_fmt, rounding):
+        """An adder of ``addend_fmt`` codes into ``fmt``, or None if not applicable."""
+        key = (fmt, addend_fmt, rounding)
+        if key not in cls._cache:
+            adder = None
+            if addend_fmt.width <= 16 and cls.applies(fmt):
+                codes = np.arange(1 << addend_fmt.width, dtype=_U64)
+                x = _unpack(addend_fmt, codes)
+                adder = cls(fmt, rounding, x, addend_fmt.man_bits + 1)
+                if not adder.ok:
+                    adder = None
+            cls._cache[key] = adder
+        return cls._cache[key]
 
     @staticmethod
-    def get(cfg):
-        return None
+    def applies(fmt):
+        return (fmt.width <= 16 and fmt.subnormals
+                and fmt.emin - fmt.man_bits > -_LIMIT and fmt.emax < _LIMIT)
+
+    def __init__(self, fmt, rounding, addends, addend_bits):
+        self.fmt = fmt
+        self.rounding = rounding
+        M = fmt.man_bits
+        pmax = max(M + 1, addend_bits)
+        self.D = max(pmax, M + 4)
+        self.W = self.D + pmax - 1
+        self.ok = self.W + 2 <= 52
+        if not self.ok:
+            return
+        # float32/int32 halves the memory traffic when the sum fits 24 bits.
+        if self.W + 2 <= 24:
+            self.I, self.F, self.FM, self.FB, self.NB = np.int32, np.float32, 23, 127, 32
+        else:
+            self.I, self.F, self.FM, self.FB, self.NB = _I64, np.float64, 52, 1023, 64
+        self.special = addends.nan | addends.inf
+        self.VP, self.TP = self._normalise(addends.sign, addends.sig, addends.exp, self.special)
+        self.PS = (addends.sign << _U64(fmt.width - 1)).astype(self.I)
+        self.P_NAN = addends.nan
+        inf_bits = fmt.inf_bits if fmt.inf_nan else 0
+        self.P_INF_BITS = np.where(addends.inf, (addends.sign << _U64(fmt.width - 1)) | _U64(inf_bits),
+                                   _U64(0)).astype(_I64)
+        codes = np.arange(1 << fmt.width, dtype=_U64)
+        x = _unpack(fmt, codes)
+        self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
+        if fmt.inf_nan and rounding == "rne":
+            # An infinite accumulator stays infinite: a value far beyond the range.
+            self.TA = np.where(x.inf, 4 * _LIMIT - self.W - self.FB, self.TA).astype(self.I)
+            self.VA = np.where(x.inf, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
+        tops = self.TP[self.VP != 0].astype(_I64) + self.W + self.FB
+        self.ok = not len(tops) or int(np.abs(tops).max()) < 2 * _LIMIT
+        self.VAF = self.VA.astype(self.F)
+        self.VPF = self.VP.astype(self.F)
+        # Rounding constants (numpy scalars keep the in-place ops in one dtype).
+        FM, FB, NB = self.FM, self.FB, self.NB
+        self.HALF = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.I)
+        g = FM - M
+        big = fmt.inf_bits if (fmt.inf_nan and rounding == "rne") else fmt.max_finite_bits
+        self.const = _Consts(
+            self.I, f_one=FB, f_min=FB - self.D, s52=FM, s63=NB - 1, abs_mask=(1 << (NB - 1)) - 1, g=g,
+            one=1, bias=fmt.bias, half_m1=(1 << (g - 1)) - 1, M=M, big=big,
+            sign_bit=1 << (fmt.width - 1), mask52=(1 << FM) - 1, hidden=1 << FM)
+
+    def _normalise(self, sign, sig, exp, special):
+        """Signed value with its leading one at bit W, and that bit's exponent - W - FB."""
+        W = self.W
+        length = bit_length(sig)
+        live = (length > 0) & ~special
+        v = np.where(live, sig << (W + 1 - np.maximum(length, 1)).astype(_U64), _U64(0)).astype(_I64)
+        v = np.where(sign.astype(bool), -v, v)
+        top = np.where(live, exp + length - 1 - W - self.FB, _I64(-8 * _LIMIT))
+        return v.astype(self.I), top.astype(self.I)
+
+    def step(self, acc, vp, tp, ps):
+        """One rounded addition: ``acc`` result-format codes (int64) plus table entries.
+
+        ``vp`` are addend values as float64 (exact integers, leading one at bit W),
+        ``tp`` their exponents, ``ps`` their sign bits at the result's sign position.
+        """
+        fmt = self.fmt
+        M = fmt.man_bits
+        c = self.const
+        va = self.VAF.take(acc)
+        ta = self.TA.take(acc)
+        t = np.maximum(ta, tp)
+        # 2^-min(t - x, D) as float64 bits: exact power-of-two scaling.
+        sa = ta - t
+        sa += c.f_one
+        np.maximum(sa, c.f_min, out=sa)
+        sa <<= c.s52
+        va *= sa.view(self.F)
+        sp = tp - t
+        sp += c.f_one
+        np.maximum(sp, c.f_min, out=sp)
+        sp <<= c.s52
+        sv = vp * sp.view(self.F)
+        sv += va                       # exact: an integer below 2^(FM+1)
+        f = sv.view(self.I)
+        mag = f & c.abs_mask
+        # Normal results: round the float's own bits at the format's last place.
+        lsb = mag >> c.g
+        lsb &= c.one
+        field = mag >> c.s52
+        field += t
+        field += c.bias
+        if self.rounding == "rne":
+            mag += c.half_m1
+            mag += lsb
+        mag >>= c.g
+        t += c.bias
+        t <<= c.M
+        mag += t
+        np.minimum(mag, c.big, out=mag)
+        sign = f >> c.s63
+        sign &= c.sign_bit
+        mag |= sign
+        # Exact zeros and subnormal results (rare): redo those rows.
+        odd = field < c.one
+        odd |= sv == 0.0
+        if odd.any():
+            r = np.flatnonzero(odd)
+            mag[r] = self._slow_rows(acc[r], sv[r], field[r], ps[r])
+        return mag
+
+    def _slow_rows(self, acc, sv, field, ps):
+        c = self.const
+        f = sv.view(self.I)
+        absf = f & c.abs_mask
+        sig = (absf & c.mask52) | c.hidden
+        gs = np.minimum(c.one - field, c.M + 3) + c.g
+        if self.rounding == "rne":
+            kept = (sig + self.HALF.take(gs) + ((sig >> gs) & c.one)) >> gs
+        else:
+            kept = sig >> gs
+        kept |= (f >> c.s63) & c.sign_bit
+        return np.where(sv == 0.0, acc & ps, kept)
+
+    def add_codes(self, acc, x):
+        """``round(acc + x)`` for result-format codes ``acc`` and addend codes ``x``, specials included."""
+        fmt = self.fmt
+        acc = acc.astype(_I64)
+        x = x.astype(_I64)
+        bits = self.step(acc, self.VPF.take(x), self.TP.take(x), self.PS.take(x))
+        if fmt.inf_nan:
+            sp = self.special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
+            if sp.any():
+                bits[sp] = self.combine_special(acc[sp], x[sp])
+        return bits.astype(_U64)
+
+    def combine_special(self, cur, x):
+        """Result codes of ``cur + x`` where at least one side is inf or NaN."""
+        fmt = self.fmt
+        cu = cur.astype(_U64)
+        cur_nan = fmt.is_nan(cu)
+        cur_inf = fmt.is_inf(cu)
+        x_nan = self.P_NAN.take(x)
+        x_inf_bits = self.P_INF_BITS.take(x)
+        x_inf = x_inf_bits != 0
+        opposite = cur_inf & x_inf & (((cur ^ x_inf_bits) >> (fmt.width - 1)) & 1 == 1)
+        res = np.where(cur_inf, cur, x_inf_bits)
+        return np.where(cur_nan | x_nan | opposite, fmt.nan_bits, res)
+
+
+class _TableDot:
+    """Table-driven accumulation for narrow operands into a narrow accumulator.
+
+    Both operands at most 8 bits wide together 16 (the exact products of all
+    pairs form one table) and an accumulator that :class:`_NarrowAdder` covers.
+    Rows that hold NaN, or inf under rtz, are tracked in a mask and combined at
+    the (rare) steps where a product is inf or NaN.
+    """
+
+    _cache = {}
+
+    @classmethod
+    def get(cls, cfg):
+        key = (cfg.a_fmt, cfg.b_fmt, cfg.acc_fmt, cfg.product_man_bits, cfg.rounding)
+        if key not in cls._cache:
+            runner = None
+            if cfg.a_fmt.width + cfg.b_fmt.width <= 16 and _NarrowAdder.applies(cfg.acc_fmt):
+                runner = cls(cfg)
+                if not runner.adder.ok:
+                    runner = None
+            cls._cache[key] = runner
+        return cls._cache[key]
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        wb = cfg.b_fmt.width
+        idx = np.arange(1 << (cfg.a_fmt.width + wb), dtype=_U64)
+        p = _product(cfg.a_fmt, cfg.b_fmt, idx >> _U64(wb), idx & _U64((1 << wb) - 1),
+                     cfg.product_man_bits, cfg.rounding)
+        self.b_width = wb
+        self.adder = _NarrowAdder(cfg.acc_fmt, cfg.rounding, p, cfg.product_frac_bits + 1)
+
+    def run(self, acc, a, b):
+        fmt = self.cfg.acc_fmt
+        ad = self.adder
+        rows, n = a.shape
+        acc = np.asarray(acc, dtype=_U64).astype(_I64)
+        ieee = fmt.inf_nan
+        if ieee:
+            au = acc.astype(_U64)
+            spec_mask = fmt.is_nan(au) | fmt.is_inf(au)
+            spec_bits = np.where(fmt.is_nan(au), fmt.nan_bits, acc)
+        block = 64
+        for k0 in range(0, n, block):
+            k1 = min(n, k0 + block)
+            idx = ((a[:, k0:k1] << _U64(self.b_width)) | b[:, k0:k1]).astype(_I64).T.copy()
+            vp_blk = ad.VPF.take(idx)
+            tp_blk = ad.TP.take(idx)
+            ps_blk = ad.PS.take(idx)
+            if ieee:
+                spec_blk = ad.special.take(idx)
+                spec_any = spec_blk.any(axis=1)
+            for j in range(k1 - k0):
+                new = ad.step(acc, vp_blk[j], tp_blk[j], ps_blk[j])
+                if ieee and spec_any[j]:
+                    r = np.flatnonzero(spec_blk[j])
+                    cur = np.where(spec_mask[r], spec_bits[r], acc[r])
+                    spec_bits[r] = ad.combine_special(cur, idx[j, r])
+                    spec_mask[r] = True
+                acc = new.astype(_I64)
+        if ieee:
+            acc = np.where(spec_mask, spec_bits, acc)
+        return acc.astype(_U64)
 
 
 def matmul(cfg, A, B, C=None):
@@ -626,7 +882,7 @@ def mismatch_report(out_fmt, got, expected, inputs=None, *, limit=10, nan_equal=
     arrays = {k: (f, np.broadcast_to(_bits(v), got.shape)) for k, (f, v) in inputs.items()}
     lines = [f"{len(idx)} mismatch(es) of {got.size} in {out_fmt}:"]
     for pos in idx[:limit]:
-        pos = tuple(pos)
+        pos = tuple(int(i) for i in pos)
         lines.append(f"  at {pos if pos else '()'}:")
         for k, (f, v) in arrays.items():
             lines.append(f"    {k:>8} = {describe(f, v[pos])} [{f}]")

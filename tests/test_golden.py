@@ -1,0 +1,424 @@
+"""The golden model (macgen.golden) against independent oracles (tests/oracle.py).
+
+Vector counts (default run) are listed in the docstring of each test and
+summed in the module's closing comment.
+"""
+
+import numpy as np
+import pytest
+
+from macgen import golden
+from macgen.config import MACConfig
+from macgen.formats import BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, FloatFormat
+
+from oracle import (biased_fma_operands, decode, mpfr_mac_many, ref_convert, ref_dot, ref_fma,
+                    ref_mac, ref_matmul)
+
+F = FloatFormat.parse
+
+
+def assert_bits(fmt, got, expected, inputs=None, nan_equal=False):
+    got = np.asarray(got, dtype=np.uint64)
+    expected = np.asarray(expected, dtype=np.uint64)
+    assert got.shape == expected.shape
+    report = golden.mismatch_report(fmt, got, expected, inputs, nan_equal=nan_equal)
+    assert not report, report
+
+
+def all_codes(fmt):
+    return np.arange(1 << fmt.width, dtype=np.uint64)
+
+
+def acc_states(fmt, count, seed):
+    """Zeros, subnormals, min normal, max, inf, NaN and random codes of ``fmt``."""
+    M = fmt.man_bits
+    s = fmt.sign_bit
+    named = [0, s, 1, s | 1, (1 << M) - 1, 1 << M, s | (1 << M), fmt.max_finite_bits,
+             s | fmt.max_finite_bits, fmt.max_finite_bits - 1,
+             (fmt.bias << M), s | (fmt.bias << M), ((fmt.bias + 3) << M) | 5]
+    if fmt.inf_nan:
+        named += [fmt.inf_bits, s | fmt.inf_bits, fmt.nan_bits, s | fmt.nan_bits | 1]
+    rng = np.random.default_rng(seed)
+    rand = rng.integers(0, 1 << fmt.width, size=count - len(named), dtype=np.uint64)
+    return np.array(named, dtype=np.uint64), np.concatenate([np.array(named, dtype=np.uint64), rand])
+
+
+# -- tier 1: named corner cases -----------------------------------------------
+
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_fma_corner_cases_fp16(rounding):
+    enc = FP16.encode
+    one, two = int(enc(1.0)), int(enc(2.0))
+    z, nz = 0x0000, 0x8000
+    inf, ninf, nan = 0x7C00, 0xFC00, FP16.nan_bits
+    tiny = 0x0001
+    cases = [
+        # (a, b, c) -> expected, independent of any model
+        ((z, z, z), z), ((nz, z, nz), nz), ((nz, z, z), z), ((z, z, nz), z),
+        ((one, one, int(enc(-1.0))), z),               # exact cancellation: +0 in both modes
+        ((int(enc(-1.0)), one, one), z),
+        ((inf, z, one), nan), ((z, ninf, one), nan), ((inf, one, ninf), nan),
+        ((inf, one, inf), inf), ((ninf, one, one), ninf), ((one, one, 0x7E01), nan),
+        ((0xFE01, one, inf), nan),
+        ((tiny, tiny, z), z),                          # underflow keeps the sign
+        ((tiny, 0x8001, z), nz),
+        ((two, 0x7BFF, z), inf if rounding == "rne" else 0x7BFF),
+        ((int(enc(-2.0)), 0x7BFF, z), ninf if rounding == "rne" else 0xFBFF),
+    ]
+    for (a, b, c), want in cases:
+        got = int(golden.fma(FP16, a, b, c, rounding))
+        assert got == want, golden.describe(FP16, got) + " != " + golden.describe(FP16, want)
+
+
+def test_fma_nan_is_canonical():
+    """Every NaN produced is sign 0, exponent all ones, fraction 1 << (M-1)."""
+    for fmt in (FP16, BF16, FP32, FP8_E5M2, FP8_E4M3):
+        codes = all_codes(fmt) if fmt.width <= 8 else np.array(
+            [fmt.nan_bits | fmt.sign_bit | 1, fmt.inf_bits | 3, fmt.nan_bits], dtype=np.uint64)
+        nans = codes[fmt.is_nan(codes)]
+        out = golden.fma(fmt, nans, np.uint64(fmt.bias << fmt.man_bits), np.uint64(0))
+        assert (out == fmt.nan_bits).all()
+
+
+def test_describe_and_report():
+    assert golden.describe(FP16, 0x3C00) == "0x3c00 (+1.0 normal)"
+    assert golden.describe(FP16, 0x8000) == "0x8000 (-0 zero)"
+    assert golden.describe(FP16, 0x0001) == "0x0001 (+5.960464477539063e-08 subnormal)"
+    assert golden.describe(FP16, 0xFC00) == "0xfc00 (-inf inf)"
+    assert golden.describe(FP16, 0x7E00) == "0x7e00 (NaN nan)"
+    assert golden.describe(F("e4m3fn"), 0x7F) == "0x7f (+480.0 normal)"
+    text = golden.mismatch_report(FP16, [0x3C00, 0x4000], [0x3C00, 0x4001],
+                                  {"a": (FP8_E5M2, [0x3C, 0x40])})
+    assert "1 mismatch(es) of 2" in text and "at (1,)" in text
+    assert "0x40 (+2.0 normal) [e5m2]" in text
+    assert "got = 0x4000 (+2.0 normal)" in text and "expected = 0x4001" in text
+    assert golden.mismatch_report(FP16, [1, 2], [1, 2]) == ""
+    assert golden.mismatch_report(FP16, [0x7E00], [0xFE01], nan_equal=True) == ""
+    assert golden.mismatch_report(FP16, [0x7E00], [0xFE01]) != ""
+
+
+def test_api_errors():
+    cfg = MACConfig("e5m2", "e5m2", "e6m9")
+    with pytest.raises(TypeError, match="MACConfig"):
+        golden.mac("e6m9", 0, 0, 0)
+    with pytest.raises(TypeError, match="FloatFormat"):
+        golden.fma("fp16", 0, 0, 0)
+    with pytest.raises(ValueError, match="'rnd'"):
+        golden.add(FP16, 0, 0, rounding="rnd")
+    with pytest.raises(ValueError, match="at least 1, not 0"):
+        golden.dot(cfg, np.zeros((3, 0), np.uint64), np.zeros((3, 0), np.uint64))
+    with pytest.raises(ValueError, match="scalars"):
+        golden.dot(cfg, 0, 0)
+    with pytest.raises(ValueError, match="Inner dimensions must agree, not 3 and 4"):
+        golden.matmul(cfg, np.zeros((2, 3), np.uint64), np.zeros((4, 2), np.uint64))
+    with pytest.raises(ValueError, match="policy"):
+        golden.convert(FP16, F("e5m10fn"), 0)
+
+
+# -- tier 3: exhaustive 8-bit operands against MPFR -----------------------------
+
+def _product_classes(a_fmt, b_fmt):
+    """Group all operand pairs by their exact product (value, zero sign, specials)."""
+    da = [decode(a_fmt, i) for i in range(1 << a_fmt.width)]
+    db = [decode(b_fmt, i) for i in range(1 << b_fmt.width)]
+    keys = {}
+    cls = np.empty(1 << (a_fmt.width + b_fmt.width), dtype=np.int64)
+    reps = []
+    for i, (ka, sa, ma) in enumerate(da):
+        for j, (kb, sb, mb) in enumerate(db):
+            if "nan" in (ka, kb) or (ka == "inf" and kb == "num" and mb == 0) \
+                    or (kb == "inf" and ka == "num" and ma == 0):
+                key = ("nan",)
+            elif "inf" in (ka, kb):
+                key = ("inf", sa ^ sb)
+            else:
+                key = ("num", sa ^ sb, ma * mb)
+            k = keys.get(key)
+            if k is None:
+                k = keys[key] = len(reps)
+                reps.append((i, j))
+            cls[(i << b_fmt.width) | j] = k
+    return cls, np.array(reps, dtype=np.uint64)
+
+
+_CLASSES = {}
+
+
+@pytest.mark.parametrize("op_fmt", [FP8_E5M2, FP8_E4M3], ids=str)
+@pytest.mark.parametrize("acc_fmt", [F("e6m9"), FP32, FP16, FP8_E4M3], ids=str)
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_mac_exhaustive_fp8_pairs_vs_mpfr(op_fmt, acc_fmt, rounding):
+    """All 65,536 operand pairs x 24 accumulator states = 1,572,864 golden MACs per case
+    (16 cases: 25,165,824), checked against MPFR on every distinct exact product."""
+    if op_fmt not in _CLASSES:
+        _CLASSES[op_fmt] = _product_classes(op_fmt, op_fmt)
+    cls, reps = _CLASSES[op_fmt]
+    cfg = MACConfig(op_fmt, op_fmt, acc_fmt, rounding=rounding)
+    _, accs = acc_states(acc_fmt, 24, seed=hash((str(op_fmt), str(acc_fmt))) % 1000)
+    pairs = np.arange(1 << 16, dtype=np.uint64)
+    a, b = pairs >> np.uint64(8), pairs & np.uint64(0xFF)
+    got = golden.mac(cfg, accs[:, None], a[None, :], b[None, :])        # (24, 65536)
+    # Oracle: one MPFR call per (accumulator, distinct product).
+    n_cls = len(reps)
+    acc_rep = np.repeat(accs, n_cls)
+    a_rep = np.tile(reps[:, 0], len(accs))
+    b_rep = np.tile(reps[:, 1], len(accs))
+    want_cls = np.array(mpfr_mac_many(cfg, acc_rep, a_rep, b_rep), dtype=np.uint64).reshape(len(accs), n_cls)
+    want = want_cls[:, cls]
+    assert_bits(acc_fmt, got, want,
+                {"acc": (acc_fmt, accs[:, None]), "a": (op_fmt, a[None, :]), "b": (op_fmt, b[None, :])})
+
+
+# -- tier 2: biased random FMAs against MPFR --------------------------------------
+
+@pytest.mark.parametrize("fmt,count", [(FP16, 400_000), (BF16, 300_000), (FP32, 300_000)], ids=str)
+def test_fma_random_vs_mpfr(fmt, count):
+    """1,000,000 biased random FMAs in total (half RNE, half RTZ)."""
+    for i, rounding in enumerate(("rne", "rtz")):
+        a, b, c = biased_fma_operands(fmt, count // 2, seed=17 + i)
+        got = golden.fma(fmt, a, b, c, rounding)
+        want = np.array(mpfr_mac_many(MACConfig(fmt, fmt, fmt, rounding=rounding), c, a, b), dtype=np.uint64)
+        assert_bits(fmt, got, want, {"a": (fmt, a), "b": (fmt, b), "c": (fmt, c)})
+
+
+def test_biased_stimulus_covers_the_corners():
+    """The random FMA stimulus really contains what it claims (else the test above is weak)."""
+    a, b, c = biased_fma_operands(FP16, 20000, seed=17)
+    out = golden.fma(FP16, a, b, c)
+    for arr in (a, c):
+        assert FP16.is_subnormal(arr).sum() > 200
+        assert FP16.is_inf(arr).sum() > 100 and FP16.is_nan(arr).sum() > 100
+        assert FP16.is_zero(arr).sum() > 100
+    assert FP16.is_inf(out).sum() > 300                         # overflow
+    assert (FP16.is_subnormal(out) & ~FP16.is_subnormal(c)).sum() > 50
+    # Cancellation: results far smaller than the addend.
+    mag = np.abs(FP16.decode(out))
+    cm = np.abs(FP16.decode(c))
+    assert ((mag < cm / 256) & (mag > 0)).sum() > 200
+
+
+# -- finite formats, ftz, wide and extreme formats against Fractions -----------------
+
+_FRACTION_CASES = [
+    ("e4m3fn", "e4m3fn", "e4m3fn"), ("e5m10_ftz", "e5m10_ftz", "e5m10_ftz"),
+    ("e3m2fn_ftz", "e3m2fn_ftz", "e3m2fn_ftz"), ("e8m7_ftz", "e8m7_ftz", "e8m7_ftz"),
+    ("e4m3fn", "e4m3fn", "e6m9fn"), ("e5m2_ftz", "e5m2", "e6m9_ftz"), ("e5m2", "e5m2_ftz", "e4m3"),
+    ("e5m2_bias9", "e4m3_bias3", "e6m9_bias40"), ("e8m30", "e8m30", "e8m30"),   # 62-bit products
+    ("e11m52", "e11m52", "e11m52"), ("e3m58", "e3m58", "e3m58"), ("e13m2", "e13m2", "e4m3"),
+    ("e2m1", "e2m1", "e2m3"), ("e12m3", "e2m1", "e4m5"), ("e5m10", "e5m10", "e2m61"),
+    ("e7m3_bias-20", "e7m3_bias100", "e7m5"),
+]
+
+
+@pytest.mark.parametrize("names", _FRACTION_CASES, ids="-".join)
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_mac_vs_fraction(names, rounding):
+    """1,500 biased random MACs per case vs the Fraction reference (32 cases: 48,000)."""
+    a_fmt, b_fmt, acc_fmt = (F(n) for n in names)
+    cfg = MACConfig(a_fmt, b_fmt, acc_fmt, rounding=rounding)
+    n = 1500
+    a, _, _ = biased_fma_operands(a_fmt, n, seed=3)
+    _, b, _ = biased_fma_operands(b_fmt, n, seed=4)
+    _, _, c = biased_fma_operands(acc_fmt, n, seed=5)
+    got = golden.mac(cfg, c, a, b)
+    want = np.array([ref_mac(cfg, int(z), int(x), int(y)) for x, y, z in zip(a, b, c)], dtype=np.uint64)
+    assert_bits(acc_fmt, got, want, {"acc": (acc_fmt, c), "a": (a_fmt, a), "b": (b_fmt, b)})
+
+
+@pytest.mark.parametrize("src,dst", [("e5m10", "e4m3"), ("e8m23", "e5m10"), ("e4m3", "e5m2"),
+                                     ("e5m10", "e6m9_ftz"), ("e8m7", "e5m2_bias20"), ("e4m3fn", "e3m2fn"),
+                                     ("e5m2", "e5m2_ftz"), ("e11m52", "e8m23"), ("e2m61", "e11m52")])
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_convert_vs_fraction(src, dst, rounding):
+    """Every code of 8-bit sources, else 4,000 biased ones (18 cases)."""
+    src, dst = F(src), F(dst)
+    if src.width <= 8:
+        x = all_codes(src)
+    else:
+        x = np.concatenate(biased_fma_operands(src, 1400, seed=8))[:4000]
+    got = golden.convert(src, dst, x, rounding)
+    want = np.array([ref_convert(src, dst, int(v), rounding) for v in x], dtype=np.uint64)
+    assert_bits(dst, got, want, {"x": (src, x)})
+
+
+@pytest.mark.parametrize("fmt", [FP16, F("e4m3fn"), F("e5m10_ftz")], ids=str)
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_add_vs_fraction(fmt, rounding):
+    """5,000 biased random additions per case (6 cases: 30,000)."""
+    x, y, _ = biased_fma_operands(fmt, 5000, seed=11)
+    got = golden.add(fmt, x, y, rounding)
+    one = fmt.bias << fmt.man_bits
+    want = np.array([ref_fma(fmt, int(u), one, int(v), rounding) for u, v in zip(x, y)], dtype=np.uint64)
+    assert_bits(fmt, got, want, {"x": (fmt, x), "y": (fmt, y)})
+
+
+def test_exponent_extremes_do_not_overflow():
+    """Width-64 formats with exponents near 2^61 (too big for Fractions): hand-derived results."""
+    big = F("e62m1")                       # bias 2^61-1, emax 2^61-1, emin 2-2^61
+    tiny = F("e2m5")
+    one = big.bias << 1
+    cases = [
+        # (a_fmt, b_fmt, acc_fmt, acc, a, b, expected)
+        (big, big, big, 0, one, one, one),
+        (big, big, big, 0, big.max_finite_bits, big.max_finite_bits, big.inf_bits),
+        # 1.5 * 2^emax * 2^(emin-1) = 1.5 * 2^0
+        (big, big, big, 0, big.max_finite_bits, 1, one | 1),
+        (big, big, big, 0, 1, big.sign_bit | 1, big.sign_bit),          # underflow keeps the sign
+        (big, big, big, big.sign_bit | big.max_finite_bits, big.max_finite_bits, one, 0),  # exact: +0
+        (big, big, tiny, 0, one, one, tiny.bias << 5),
+        (big, big, tiny, 0, big.max_finite_bits, big.max_finite_bits, tiny.inf_bits),
+        (big, big, tiny, 0, 1, one, 0),
+        # (2 - 2^-5)^2 * 2^2 = 15.50390625 rounds to 16 = 2^4 with one fraction bit
+        (tiny, tiny, big, 0, tiny.max_finite_bits, tiny.max_finite_bits, (big.bias + 4) << 1),
+        # (2 - 2^-23) * 2^-2 (bias 2^40 > field range) times 1.0 into fp32
+        (F("e40m23_bias1099511627776"), F("e40m23"), FP32, 0,
+         F("e40m23_bias1099511627776").max_finite_bits, F("e40m23").bias << 23, 0x3EFFFFFF),
+    ]
+    for a_fmt, b_fmt, acc_fmt, c, a, b, want in cases:
+        got = int(golden.mac(MACConfig(a_fmt, b_fmt, acc_fmt), c, a, b))
+        assert got == want, (str(a_fmt), str(acc_fmt), hex(a), hex(b), hex(c), hex(got), hex(want))
+
+
+# -- dot products with chunking, outer/out formats, init, rounded products --------
+
+_DOT_CONFIGS = [
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9"),
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", chunk_size=4),
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", rounding="rtz", chunk_size=3),
+    dict(a_fmt="e4m3", b_fmt="e5m2", acc_fmt="e5m4", chunk_size=5, outer_fmt="e8m10", out_fmt="e5m2"),
+    dict(a_fmt="e4m3", b_fmt="e4m3", acc_fmt="e5m10", product_man_bits=4),
+    dict(a_fmt="e4m3", b_fmt="e4m3", acc_fmt="e5m3", product_man_bits=3, rounding="rtz", chunk_size=2),
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e4m3", out_fmt="e3m2"),
+    dict(a_fmt="e4m3fn", b_fmt="e4m3fn", acc_fmt="e5m6fn", chunk_size=4, outer_fmt="e6m9fn"),
+    dict(a_fmt="e5m2_ftz", b_fmt="e5m2", acc_fmt="e6m9_ftz", chunk_size=3),
+    dict(a_fmt="fp16", b_fmt="fp16", acc_fmt="fp32", chunk_size=4, out_fmt="bf16"),
+    dict(a_fmt="bf16", b_fmt="bf16", acc_fmt="e8m10", rounding="rtz", product_man_bits=9),
+    dict(a_fmt="fp16", b_fmt="e5m2", acc_fmt="e5m10", chunk_size=6, outer_fmt="e5m10"),
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", chunk_size=4, outer_fmt="fp32", rounding="rtz"),
+]
+
+
+def _dot_operands(cfg, rows, n, seed):
+    a, _, _ = biased_fma_operands(cfg.a_fmt, rows * n, seed=seed)
+    _, b, _ = biased_fma_operands(cfg.b_fmt, rows * n, seed=seed + 1)
+    rng = np.random.default_rng(seed)
+    # Mostly finite, moderately sized operands so that long sums stay interesting.
+    keep = rng.random(rows * n) < 0.6
+    ga = cfg.a_fmt.encode(rng.standard_normal(rows * n))
+    gb = cfg.b_fmt.encode(rng.standard_normal(rows * n) * 4)
+    a = np.where(keep, ga, a).reshape(rows, n)
+    b = np.where(keep, gb, b).reshape(rows, n)
+    _, _, init = biased_fma_operands(cfg.outer_fmt, rows, seed=seed + 2)
+    return a, b, init
+
+
+@pytest.mark.parametrize("kw", _DOT_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
+def test_dot_vs_fraction(kw):
+    """40 rows of length 1..23 with and without init, per config (13 configs: 2 x 520 dots)."""
+    cfg = MACConfig(**kw)
+    rows, n = 40, 23
+    a, b, init = _dot_operands(cfg, rows, n, seed=21)
+    lengths = 1 + np.arange(rows) % n
+    for use_init in (False, True):
+        got = np.array([golden.dot(cfg, a[i:i + 1, :lengths[i]], b[i:i + 1, :lengths[i]],
+                                   init[i] if use_init else None)[0] for i in range(rows)], dtype=np.uint64)
+        want = np.array([ref_dot(cfg, list(a[i, :lengths[i]]), list(b[i, :lengths[i]]),
+                                 init[i] if use_init else None) for i in range(rows)], dtype=np.uint64)
+        assert_bits(cfg.out_fmt, got, want, {"row": (FP32, np.arange(rows))})
+    # Batched call equals the row-by-row results (full length).
+    batched = golden.dot(cfg, a, b, init)
+    want = np.array([ref_dot(cfg, list(a[i]), list(b[i]), init[i]) for i in range(rows)], dtype=np.uint64)
+    assert_bits(cfg.out_fmt, batched, want)
+
+
+def test_matmul_vs_fraction():
+    cfg = MACConfig("e4m3", "e5m2", "e6m9", chunk_size=3, out_fmt="fp16")
+    rng = np.random.default_rng(5)
+    A = cfg.a_fmt.encode(rng.standard_normal((5, 7)))
+    B = cfg.b_fmt.encode(rng.standard_normal((7, 4)))
+    C = cfg.outer_fmt.encode(rng.standard_normal((5, 4)))
+    assert_bits(cfg.out_fmt, golden.matmul(cfg, A, B, C), ref_matmul(cfg, A, B, C))
+    assert_bits(cfg.out_fmt, golden.matmul(cfg, A, B), ref_matmul(cfg, A, B))
+
+
+def test_dot_chunking_changes_the_result():
+    """Chunked and unchunked sums differ on long swamping sums (the test can see chunking)."""
+    n = 256
+    a = np.full((1, n), FP8_E5M2.encode(1.0), dtype=np.uint64)
+    b = a.copy()
+    plain = golden.dot(MACConfig("e5m2", "e5m2", "e4m3"), a, b)
+    chunked = golden.dot(MACConfig("e5m2", "e5m2", "e4m3", chunk_size=16, outer_fmt="e8m10"), a, b)
+    assert FP8_E4M3.decode(plain)[0] == 16.0          # swamping: 16 + 1 rounds back to 16
+    assert F("e8m10").decode(chunked)[0] == 256.0
+
+
+# -- the table-driven fast path agrees with the general path ----------------------
+
+_FAST_CONFIGS = [
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9"),
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", rounding="rtz"),
+    dict(a_fmt="e4m3", b_fmt="e4m3", acc_fmt="e5m10"),                  # int64 kernel
+    dict(a_fmt="e4m3", b_fmt="e5m2", acc_fmt="e4m3", rounding="rtz"),
+    dict(a_fmt="e4m3fn", b_fmt="e4m3fn", acc_fmt="e5m7fn"),
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", product_man_bits=3),
+    dict(a_fmt="e2m5", b_fmt="e3m4", acc_fmt="e3m12"),
+]
+
+
+@pytest.mark.parametrize("kw", _FAST_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
+@pytest.mark.parametrize("data", ["random_codes", "gaussian"])
+def test_table_path_matches_general_path(kw, data):
+    """512 rows x 96 steps per case through both implementations (14 cases: 688,128 MACs each)."""
+    cfg = MACConfig(**kw)
+    fast = golden._TableDot.get(cfg)
+    assert fast is not None
+    rows, n = 512, 96
+    rng = np.random.default_rng(len(str(kw)))
+    if data == "random_codes":
+        a = rng.integers(0, 1 << cfg.a_fmt.width, size=(rows, n), dtype=np.uint64)
+        b = rng.integers(0, 1 << cfg.b_fmt.width, size=(rows, n), dtype=np.uint64)
+        init = rng.integers(0, 1 << cfg.acc_fmt.width, size=rows, dtype=np.uint64)
+    else:
+        a = cfg.a_fmt.encode(rng.standard_normal((rows, n)))
+        b = cfg.b_fmt.encode(rng.standard_normal((rows, n)) * rng.choice([1, 64, 1 / 64], size=(rows, 1)))
+        init = cfg.acc_fmt.encode(rng.standard_normal(rows))
+    got = fast.run(init, a, b)
+    want = golden._GenericDot(cfg).run(init, a, b)
+    assert_bits(cfg.acc_fmt, got, want, {"init": (cfg.acc_fmt, init)})
+
+
+def test_outer_table_adder_matches_general_add():
+    """Every e6m9 accumulator code against 8 random e6m9 chunk sums, both modes (1,048,576 adds)."""
+    fmt = F("e6m9")
+    rng = np.random.default_rng(9)
+    acc = all_codes(fmt)
+    for rounding in ("rne", "rtz"):
+        adder = golden._NarrowAdder.get(fmt, fmt, rounding)
+        for _ in range(8):
+            x = rng.integers(0, 1 << 16, size=acc.shape, dtype=np.uint64)
+            assert_bits(fmt, adder.add_codes(acc, x), golden.add(fmt, acc, x, rounding),
+                        {"acc": (fmt, acc), "x": (fmt, x)})
+
+
+# -- NumPy's IEEE arithmetic -----------------------------------------------------------
+
+def _np_bits(values, dtype):
+    return values.astype(dtype).view({np.float16: np.uint16, np.float32: np.uint32}[dtype]).astype(np.uint64)
+
+
+@pytest.mark.parametrize("fmt,dtype", [(FP16, np.float16), (FP32, np.float32)], ids=["fp16", "fp32"])
+def test_mul_add_vs_numpy(fmt, dtype):
+    """200,000 products and 200,000 sums per format against NumPy (NaN compared as NaN)."""
+    a, b, c = biased_fma_operands(fmt, 200_000, seed=31)
+    udt = {np.float16: np.uint16, np.float32: np.uint32}[dtype]
+    x, y, z = (v.astype(udt).view(dtype) for v in (a, b, c))
+    with np.errstate(all="ignore"):
+        prod = _np_bits(x * y, dtype)
+        total = _np_bits(x + z, dtype)
+    cfg = MACConfig(fmt, fmt, fmt)
+    # a*b exactly as mac(acc=-0): -0 + p is p for every p, including both zeros.
+    got_prod = golden.mac(cfg, np.uint64(fmt.sign_bit), a, b)
+    # a+c as mac(acc=c, a, 1.0).
+    got_sum = golden.mac(cfg, c, a, np.uint64(fmt.bias << fmt.man_bits))
+    assert_bits(fmt, got_prod, prod, {"a": (fmt, a), "b": (fmt, b)}, nan_equal=True)
+    assert_bits(fmt, got_sum, total, {"a": (fmt, a), "c": (fmt, c)}, nan_equal=True)
