@@ -57,7 +57,8 @@ class FloatFormat:
         Fraction width M, at least 1 (an IEEE-style NaN needs a fraction bit).
         ``1 + E + M`` must not exceed 64.
     bias : int, optional
-        Exponent bias; ``2**(E-1) - 1`` by default.
+        Exponent bias; ``2**(E-1) - 1`` by default, between ``-2**(E-1)`` and
+        ``2**E - 1``.
     subnormals : bool
         ``True``: exponent field 0 encodes subnormals. ``False`` ("ftz"): such
         inputs read as zero of the same sign, and results below the smallest
@@ -91,6 +92,10 @@ class FloatFormat:
         if 1 + e + m > 64:
             raise ValueError(f"Format width 1+{e}+{m} = {1 + e + m} exceeds 64 bits")
         bias = (1 << (e - 1)) - 1 if self.bias is None else _check_int("Bias", self.bias)
+        # Keeps every exponent (field - bias - M) well inside int64 for the golden model.
+        lo, hi = -(1 << (e - 1)), (1 << e) - 1
+        if not lo <= bias <= hi:
+            raise ValueError(f"Bias of a {e}-bit exponent must be between {lo} and {hi}, not {bias}")
         object.__setattr__(self, "exp_bits", e)
         object.__setattr__(self, "man_bits", m)
         object.__setattr__(self, "bias", bias)

@@ -270,9 +270,9 @@ def test_exponent_extremes_do_not_overflow():
         (big, big, tiny, 0, 1, one, 0),
         # (2 - 2^-5)^2 * 2^2 = 15.50390625 rounds to 16 = 2^4 with one fraction bit
         (tiny, tiny, big, 0, tiny.max_finite_bits, tiny.max_finite_bits, (big.bias + 4) << 1),
-        # (2 - 2^-23) * 2^-2 (bias 2^40 > field range) times 1.0 into fp32
-        (F("e40m23_bias1099511627776"), F("e40m23"), FP32, 0,
-         F("e40m23_bias1099511627776").max_finite_bits, F("e40m23").bias << 23, 0x3EFFFFFF),
+        # (2 - 2^-23) * 2^-1 (bias 2^40-1: all values below 1) times 1.0 into fp32
+        (F("e40m23_bias1099511627775"), F("e40m23"), FP32, 0,
+         F("e40m23_bias1099511627775").max_finite_bits, F("e40m23").bias << 23, 0x3F7FFFFF),
     ]
     for a_fmt, b_fmt, acc_fmt, c, a, b, want in cases:
         got = int(golden.mac(MACConfig(a_fmt, b_fmt, acc_fmt), c, a, b))
