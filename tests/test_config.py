@@ -52,7 +52,8 @@ def test_json_round_trip(kw):
 
 @pytest.mark.parametrize("kw,exc,match", [
     (dict(a_fmt=5), TypeError, "a_fmt must be a FloatFormat or a format name, not 5"),
-    (dict(b_fmt="e1m2"), ValueError, "'e1m2'"),
+    (dict(b_fmt="e1m2"), ValueError, "Exponent width must be at least 2, not 1"),
+    (dict(b_fmt="e5x2"), ValueError, "'e5x2'"),
     (dict(acc_fmt=None), TypeError, "acc_fmt must be a FloatFormat or a format name, not None"),
     (dict(rounding="rnu"), ValueError, "Rounding mode must be one of rne, rtz, not 'rnu'"),
     (dict(product_man_bits=0), ValueError, "product_man_bits must be between 1 and 4 .*, not 0"),
