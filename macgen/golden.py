@@ -579,13 +579,8 @@ class _NarrowAdder:
             self.I, self.F, self.FM, self.FB, self.NB = np.int32, np.float32, 23, 127, 32
         else:
             self.I, self.F, self.FM, self.FB, self.NB = _I64, np.float64, 52, 1023, 64
-        self.special = addends.nan | addends.inf
-        self.VP, self.TP = self._normalise(addends.sign, addends.sig, addends.exp, self.special)
-        self.PS = (addends.sign << _U64(fmt.width - 1)).astype(self.I)
-        self.P_NAN = addends.nan
-        inf_bits = fmt.inf_bits if fmt.inf_nan else 0
-        self.P_INF_BITS = np.where(addends.inf, (addends.sign << _U64(fmt.width - 1)) | _U64(inf_bits),
-                                   _U64(0)).astype(_I64)
+        (self.VPF, self.TP, self.PS, self.special, self.P_NAN,
+         self.P_INF_BITS) = self.addend_arrays(addends)
         codes = np.arange(1 << fmt.width, dtype=_U64)
         x = _unpack(fmt, codes)
         self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
@@ -593,10 +588,9 @@ class _NarrowAdder:
             # An infinite accumulator stays infinite: a value far beyond the range.
             self.TA = np.where(x.inf, 4 * _LIMIT - self.W - self.FB, self.TA).astype(self.I)
             self.VA = np.where(x.inf, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
-        tops = self.TP[self.VP != 0].astype(_I64) + self.W + self.FB
+        tops = self.TP[self.VPF != 0].astype(_I64) + self.W + self.FB
         self.ok = not len(tops) or int(np.abs(tops).max()) < 2 * _LIMIT
         self.VAF = self.VA.astype(self.F)
-        self.VPF = self.VP.astype(self.F)
         # Rounding constants (numpy scalars keep the in-place ops in one dtype).
         FM, FB, NB = self.FM, self.FB, self.NB
         self.HALF = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.I)
@@ -606,6 +600,16 @@ class _NarrowAdder:
             self.I, f_one=FB, f_min=FB - self.D, s52=FM, s63=NB - 1, abs_mask=(1 << (NB - 1)) - 1, g=g,
             one=1, bias=fmt.bias, half_m1=(1 << (g - 1)) - 1, M=M, big=big,
             sign_bit=1 << (fmt.width - 1), mask52=(1 << FM) - 1, hidden=1 << FM)
+
+    def addend_arrays(self, x):
+        """Kernel inputs for addends ``x`` (a :class:`_Val`): value, exponent, sign bit, specials."""
+        fmt = self.fmt
+        special = x.nan | x.inf
+        vp, tp = self._normalise(x.sign, x.sig, x.exp, special)
+        ps = (x.sign << _U64(fmt.width - 1)).astype(self.I)
+        inf_bits = fmt.inf_bits if fmt.inf_nan else 0
+        p_inf = np.where(x.inf, (x.sign << _U64(fmt.width - 1)) | _U64(inf_bits), _U64(0)).astype(_I64)
+        return vp.astype(self.F), tp, ps, special, x.nan, p_inf
 
     def _normalise(self, sign, sig, exp, special):
         """Signed value with its leading one at bit W, and that bit's exponent - W - FB."""
@@ -690,17 +694,16 @@ class _NarrowAdder:
         if fmt.inf_nan:
             sp = self.special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
             if sp.any():
-                bits[sp] = self.combine_special(acc[sp], x[sp])
+                xs = x[sp]
+                bits[sp] = self.combine_special(acc[sp], self.P_NAN.take(xs), self.P_INF_BITS.take(xs))
         return bits.astype(_U64)
 
-    def combine_special(self, cur, x):
+    def combine_special(self, cur, x_nan, x_inf_bits):
         """Result codes of ``cur + x`` where at least one side is inf or NaN."""
         fmt = self.fmt
         cu = cur.astype(_U64)
         cur_nan = fmt.is_nan(cu)
         cur_inf = fmt.is_inf(cu)
-        x_nan = self.P_NAN.take(x)
-        x_inf_bits = self.P_INF_BITS.take(x)
         x_inf = x_inf_bits != 0
         opposite = cur_inf & x_inf & (((cur ^ x_inf_bits) >> (fmt.width - 1)) & 1 == 1)
         res = np.where(cur_inf, cur, x_inf_bits)
@@ -708,12 +711,13 @@ class _NarrowAdder:
 
 
 class _TableDot:
-    """Table-driven accumulation for narrow operands into a narrow accumulator.
+    """Fast accumulation into a narrow accumulator (one :class:`_NarrowAdder` step per product).
 
-    Both operands at most 8 bits wide together 16 (the exact products of all
-    pairs form one table) and an accumulator that :class:`_NarrowAdder` covers.
-    Rows that hold NaN, or inf under rtz, are tracked in a mask and combined at
-    the (rare) steps where a product is inf or NaN.
+    Products come from a table of all operand pairs when both operands
+    together are at most 16 bits wide, else they are computed exactly per block
+    of 64 steps (e.g. fp16 x fp16). Rows that hold NaN, or inf under rtz, are
+    tracked in a mask and combined at the (rare) steps where a product is inf
+    or NaN; an infinite accumulator under rne stays infinite by itself.
     """
 
     _cache = {}
@@ -723,7 +727,10 @@ class _TableDot:
         key = (cfg.a_fmt, cfg.b_fmt, cfg.acc_fmt, cfg.product_man_bits, cfg.rounding)
         if key not in cls._cache:
             runner = None
-            if cfg.a_fmt.width + cfg.b_fmt.width <= 16 and _NarrowAdder.applies(cfg.acc_fmt):
+            a, b = cfg.a_fmt, cfg.b_fmt
+            bounded = (a.emax + b.emax + 2 < _LIMIT
+                       and a.emin - a.man_bits + b.emin - b.man_bits > -_LIMIT)
+            if bounded and _NarrowAdder.applies(cfg.acc_fmt):
                 runner = cls(cfg)
                 if not runner.adder.ok:
                     runner = None
@@ -733,11 +740,26 @@ class _TableDot:
     def __init__(self, cfg):
         self.cfg = cfg
         wb = cfg.b_fmt.width
-        idx = np.arange(1 << (cfg.a_fmt.width + wb), dtype=_U64)
-        p = _product(cfg.a_fmt, cfg.b_fmt, idx >> _U64(wb), idx & _U64((1 << wb) - 1),
-                     cfg.product_man_bits, cfg.rounding)
         self.b_width = wb
+        self.table = cfg.a_fmt.width + wb <= 16
+        if self.table:
+            idx = np.arange(1 << (cfg.a_fmt.width + wb), dtype=_U64)
+            p = _product(cfg.a_fmt, cfg.b_fmt, idx >> _U64(wb), idx & _U64((1 << wb) - 1),
+                         cfg.product_man_bits, cfg.rounding)
+        else:
+            p = _product(cfg.a_fmt, cfg.b_fmt, np.zeros(1, _U64), np.zeros(1, _U64))
         self.adder = _NarrowAdder(cfg.acc_fmt, cfg.rounding, p, cfg.product_frac_bits + 1)
+
+    def _block(self, a, b):
+        """Kernel inputs for a block of operands (transposed to steps x rows)."""
+        ad = self.adder
+        if self.table:
+            idx = ((a << _U64(self.b_width)) | b).astype(_I64).T.copy()
+            return (ad.VPF.take(idx), ad.TP.take(idx), ad.PS.take(idx), ad.special.take(idx),
+                    ad.P_NAN.take(idx), ad.P_INF_BITS.take(idx))
+        cfg = self.cfg
+        p = _product(cfg.a_fmt, cfg.b_fmt, a.T.copy(), b.T.copy(), cfg.product_man_bits, cfg.rounding)
+        return ad.addend_arrays(p)
 
     def run(self, acc, a, b):
         fmt = self.cfg.acc_fmt
@@ -752,19 +774,14 @@ class _TableDot:
         block = 64
         for k0 in range(0, n, block):
             k1 = min(n, k0 + block)
-            idx = ((a[:, k0:k1] << _U64(self.b_width)) | b[:, k0:k1]).astype(_I64).T.copy()
-            vp_blk = ad.VPF.take(idx)
-            tp_blk = ad.TP.take(idx)
-            ps_blk = ad.PS.take(idx)
-            if ieee:
-                spec_blk = ad.special.take(idx)
-                spec_any = spec_blk.any(axis=1)
+            vp_blk, tp_blk, ps_blk, spec_blk, nan_blk, inf_blk = self._block(a[:, k0:k1], b[:, k0:k1])
+            spec_any = spec_blk.any(axis=1) if ieee else np.zeros(k1 - k0, bool)
             for j in range(k1 - k0):
                 new = ad.step(acc, vp_blk[j], tp_blk[j], ps_blk[j])
-                if ieee and spec_any[j]:
+                if spec_any[j]:
                     r = np.flatnonzero(spec_blk[j])
                     cur = np.where(spec_mask[r], spec_bits[r], acc[r])
-                    spec_bits[r] = ad.combine_special(cur, idx[j, r])
+                    spec_bits[r] = ad.combine_special(cur, nan_blk[j, r], inf_blk[j, r])
                     spec_mask[r] = True
                 acc = new.astype(_I64)
         if ieee:

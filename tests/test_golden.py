@@ -362,13 +362,15 @@ _FAST_CONFIGS = [
     dict(a_fmt="e4m3fn", b_fmt="e4m3fn", acc_fmt="e5m7fn"),
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", product_man_bits=3),
     dict(a_fmt="e2m5", b_fmt="e3m4", acc_fmt="e3m12"),
+    dict(a_fmt="fp16", b_fmt="fp16", acc_fmt="fp16"),                    # products computed per block
+    dict(a_fmt="bf16", b_fmt="e4m3", acc_fmt="bf16", rounding="rtz"),
 ]
 
 
 @pytest.mark.parametrize("kw", _FAST_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
 @pytest.mark.parametrize("data", ["random_codes", "gaussian"])
 def test_table_path_matches_general_path(kw, data):
-    """512 rows x 96 steps per case through both implementations (14 cases: 688,128 MACs each)."""
+    """512 rows x 96 steps per case through both implementations (18 cases: 884,736 MACs each)."""
     cfg = MACConfig(**kw)
     fast = golden._TableDot.get(cfg)
     assert fast is not None
