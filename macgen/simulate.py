@@ -266,38 +266,32 @@ def testfloat_stimulus(cfg: MACConfig, a, b, c, result=None, *, source="vectors"
                     np.zeros(n, dtype=np.int64), reference=result, source=source)
 
 
-def _parse_testfloat(path, fmt: FloatFormat):
-    """``A B C RESULT [FLAGS]`` hex lines (blank lines and ``#`` comments skipped)."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            text = line.split("#", 1)[0].split()
-            if not text:
-                continue
-            if len(text) not in (4, 5):
-                raise ValueError(f"{path}:{number}: expected 'A B C RESULT [FLAGS]' in hex, "
-                                 f"not {line.strip()!r}")
-            try:
-                vals = [int(x, 16) for x in text[:4]]
-            except ValueError:
-                raise ValueError(f"{path}:{number}: not hexadecimal: {line.strip()!r}") from None
-            if any(v >> fmt.width for v in vals):
-                raise ValueError(f"{path}:{number}: value wider than {fmt} ({fmt.width} bits)")
-            rows.append(vals)
-    if not rows:
-        raise ValueError(f"{path} has no test vectors")
-    return np.array(rows, dtype=_U64).T
-
-
 def read_vectors(cfg: MACConfig, path) -> Stimulus:
     """Read a Berkeley TestFloat ``<fmt>_mulAdd`` file (``A B C RESULT [FLAGS]`` in hex).
 
-    The cases become length-1 dot products ``fma(A, B, C)`` with ``init = C``;
-    see :func:`testfloat_stimulus` for the configurations this accepts.
+    Parsed by :func:`macgen.vectors.read`; the cases become length-1 dot products
+    ``fma(A, B, C)`` with ``init = C``. See :func:`testfloat_stimulus` for the
+    configurations this accepts.
+
+    Raises
+    ------
+    ValueError
+        A configuration that is not an FMA, a malformed line (named with its
+        file and number), or a file without vectors.
+    OSError
+        The file cannot be read.
     """
+    from . import vectors
+
     _fma_config_check(cfg)
-    a, b, c, result = _parse_testfloat(path, cfg.a_fmt)
-    return testfloat_stimulus(cfg, a, b, c, result, source=str(path))
+    try:
+        cases = vectors.read(path, cfg.a_fmt)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    if not cases:
+        raise ValueError(f"{path} has no test vectors")
+    cols = np.array([(v.a, v.b, v.c, v.result) for v in cases], dtype=_U64).T
+    return testfloat_stimulus(cfg, cols[0], cols[1], cols[2], cols[3], source=str(path))
 
 
 def expected_results(cfg: MACConfig, stim: Stimulus) -> np.ndarray:

@@ -215,3 +215,13 @@ def test_verify_mac_vectors_need_one_format(tmp_path, capsys):
     code, _, err = _run(capsys, "verify", "mac", "--a-format", "e5m2", "--b-format", "e5m2",
                         "--acc-format", "e6m9", "--vectors", str(vectors), "--build-dir", str(tmp_path))
     assert code == 2 and "need one format for a, b and the accumulator" in err and err.count("\n") == 1
+
+
+def test_verify_mac_malformed_vector_file_is_one_line_exit_2(tmp_path, capsys):
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("3C00 3C00 0000 3C00 00\n3C00 zz 0000 3C00\n")
+    code, _, err = _run(capsys, "verify", "mac", "--a-format", "fp16", "--b-format", "fp16",
+                        "--acc-format", "fp16", "--vectors", str(vectors), "--build-dir", str(tmp_path / "b"))
+    assert code == 2 and err.count("\n") == 1
+    assert str(vectors) in err and "Line 2" in err
+    assert not (tmp_path / "b").exists()
