@@ -16,11 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# This script's directory holds benches named like stdlib modules (bench/array.py); keep it
+# off sys.path, which cocotb's runner hands to the simulator as PYTHONPATH.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from macgen import simulate
-from macgen.config import MACConfig
-from macgen.emit import emit
+import numpy as np  # noqa: E402
+
+from macgen import simulate  # noqa: E402
+from macgen.config import MACConfig  # noqa: E402
+from macgen.emit import emit  # noqa: E402
 
 
 def amaranth_run(cfg, stim, expected):
@@ -77,7 +81,7 @@ def amaranth_run(cfg, stim, expected):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=150, help="dot products (default: 150)")
+    parser.add_argument("--count", type=int, default=400, help="dot products (default: 400)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--build-dir", default="build/bench/sim")
     args = parser.parse_args(argv)
