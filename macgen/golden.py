@@ -40,15 +40,17 @@ format's range before any arithmetic (a value far above overflows either way, a
 value far below only acts as a sticky bit), so no exponent sum overflows int64
 for any valid format.
 
-:func:`dot` has a table-driven fast path for narrow operands (both at most 8
-bits wide, accumulator at most 16 bits): the exact products of all operand
-pairs and the decoded accumulator codes are looked up instead of computed.
+:func:`dot` has a fast path when the accumulator is at most 16 bits wide (with
+subnormals): accumulator codes are decoded by table look-up, products come from
+a table of all operand pairs when both operands together are at most 16 bits
+wide (else they are computed exactly per block of steps), and each step is a
+short sequence of integer operations (see ``_NarrowAdder``). It is checked
+against the general path in the tests.
 """
 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 

@@ -245,7 +245,7 @@ def _wide():
     global _WIDE
     if _WIDE is None:
         g = _gmpy2()
-        _WIDE = g.context(precision=4096, emax=g.get_emax_max(), emin=g.get_emin_min())
+        _WIDE = g.context(precision=128, emax=g.get_emax_max(), emin=g.get_emin_min())  # >= any significand (62 bits)
     return _WIDE
 
 
