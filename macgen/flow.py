@@ -1,0 +1,360 @@
+"""The one-shot flow: workload → plan → MAC and array → verify → area → report.
+
+:func:`run_flow` is what ``macgen flow`` (and ``make run``) calls. It writes into
+one output directory::
+
+    report.md, report.json      the report (tables, figures, the saving vs FP32)
+    variance_lost.png           v(n) for the workload's GEMMs (the paper's figure)
+    area_vs_precision.png       MAC area against accumulator mantissa width
+    rtl/<slug>.v, rtl/<slug>.json   the chosen MAC and array, Verilog + sidecar
+    work/                       simulation builds, Yosys runs and the sweep cache
+
+Bad input is rejected before anything is written. Reruns reuse the sweep's
+per-point cache, so only what changed is synthesised again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import ArrayConfig, MACConfig
+from .formats import FloatFormat
+
+__all__ = ["FlowOptions", "run_flow"]
+
+FP32_ACC = FloatFormat(8, 23)
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """Everything :func:`run_flow` needs; validated at construction.
+
+    Parameters
+    ----------
+    workload : str
+        Built-in name or a layer file (:func:`macgen.workloads.get_workload`).
+    a_fmt, b_fmt : FloatFormat or str
+    chunk : 'auto', 'none' or int
+        Chunking of the training MAC (``'auto'``: the model recommends).
+    rows, cols : int
+        Systolic array shape.
+    rounding : {'rne', 'rtz'}
+    nzr, cutoff : float
+        Precision-model options (SPEC §3).
+    batch : int or None
+        Overrides the workload's batch size.
+    mac_vectors, array_tiles : int
+        Bounded verification: random dot products through the MAC, random tiles
+        through the array (0 skips that simulation).
+    seed : int
+    simulator : {'icarus', 'verilator'}
+    sweep_span : int
+        The sweep covers ``m_acc - span .. m_acc + span`` around the training choice.
+    jobs : int
+        Parallel Yosys runs.
+    array_area : bool
+        Also synthesise the whole array (slow for large arrays).
+    """
+
+    workload: str = "resnet32-cifar10"
+    a_fmt: FloatFormat = FloatFormat(5, 2)
+    b_fmt: FloatFormat = FloatFormat(5, 2)
+    chunk: object = "auto"
+    rows: int = 4
+    cols: int = 4
+    rounding: str = "rne"
+    nzr: float = 1.0
+    cutoff: float = 50.0
+    batch: int | None = None
+    mac_vectors: int = 300
+    array_tiles: int = 6
+    seed: int = 1
+    simulator: str = "icarus"
+    sweep_span: int = 3
+    jobs: int = 2
+    array_area: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
+        object.__setattr__(self, "b_fmt", FloatFormat.parse(self.b_fmt))
+        chunk = self.chunk
+        if isinstance(chunk, str):
+            chunk = chunk.strip().lower()
+            if chunk not in ("auto", "none"):
+                try:
+                    chunk = int(chunk)
+                except ValueError:
+                    raise ValueError(f"Chunk must be auto, none or a positive integer, not {self.chunk!r}") from None
+        if chunk == "none":
+            chunk = 0
+        if not isinstance(chunk, str) and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
+            raise ValueError(f"Chunk must be auto, none or a positive integer, not {self.chunk!r}")
+        object.__setattr__(self, "chunk", chunk)
+        for name, low in (("rows", 1), ("cols", 1), ("mac_vectors", 0), ("array_tiles", 0),
+                          ("sweep_span", 0), ("jobs", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, not {value!r}")
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}, not {value}")
+        if self.rounding not in ("rne", "rtz"):
+            raise ValueError(f"Rounding mode must be rne or rtz, not {self.rounding!r}")
+        if self.simulator not in ("icarus", "verilator"):
+            raise ValueError(f"Simulator must be icarus or verilator, not {self.simulator!r}")
+        if not 0.0 < self.nzr <= 1.0:
+            raise ValueError(f"Non-zero ratio must be in (0, 1], not {self.nzr}")
+        if not self.cutoff > 1.0:
+            raise ValueError(f"Cutoff must be greater than 1, not {self.cutoff}")
+        if self.a_fmt.inf_nan != self.b_fmt.inf_nan:
+            raise ValueError(f"Operand formats {self.a_fmt} and {self.b_fmt} mix ieee and finite policies")
+
+
+@dataclass
+class _Log:
+    stream: object = None
+    start: float = field(default_factory=time.monotonic)
+
+    def __call__(self, text):
+        if self.stream is not None:
+            print(f"[flow {time.monotonic() - self.start:6.1f} s] {text}", file=self.stream, flush=True)
+
+
+def _plan(opts: FlowOptions, gemms):
+    from .precision import decide_shared
+    from .workloads import get_workload
+
+    wl = get_workload(opts.workload, batch=opts.batch)
+    items = wl.lengths(gemms)
+    common = dict(nzr=opts.nzr, cutoff=opts.cutoff)
+    from .precision import decide_accumulator
+    rows = []
+    for layer, gemm, n in items:
+        d = decide_accumulator(n, opts.a_fmt, opts.b_fmt, chunk=opts.chunk or None, **common)
+        rows.append({"layer": layer.name, "gemm": gemm, "length": n, "decision": d.to_dict()})
+    by_gemm = {}
+    for _, gemm, n in items:
+        by_gemm.setdefault(gemm, []).append(n)
+    shared = {g: decide_shared(ns, opts.a_fmt, opts.b_fmt, chunk=opts.chunk or None, **common)
+              for g, ns in by_gemm.items()}
+    return wl, rows, by_gemm, shared
+
+
+def _mac_config(opts, decision) -> MACConfig:
+    return MACConfig(opts.a_fmt, opts.b_fmt, decision.acc_fmt, rounding=opts.rounding,
+                     chunk_size=decision.chunk_size)
+
+
+def _table(head, rows, right_from=1):
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---" if i < right_from else "---:" for i in range(len(head))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str):
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
+    """Run the whole flow and write the report; returns the report as a dict.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad options or workload (before anything is written).
+    macgen.area.YosysError, macgen.simulate.SimulationError
+        A tool failed; files finished so far stay (the report is not written).
+    """
+    from .area import area_of, hardfloat_reference
+    from .emit import emit
+    from .plots import plot_variance_lost
+    from .precision import decide_shared
+    from .sweep import run_sweep
+
+    log = _Log(progress)
+    out = Path(out_dir)
+    # -- plan (validates the workload before anything is written) ------------
+    wl, rows, by_gemm, shared = _plan(opts, ("fwd", "bwd", "grad"))
+    all_lengths = [n for ns in by_gemm.values() for n in ns]
+    common = dict(nzr=opts.nzr, cutoff=opts.cutoff)
+    train = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, chunk=opts.chunk or None, **common)
+    train_plain = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, chunk=None, **common)
+    infer = shared["fwd"]
+    train_cfg = _mac_config(opts, train)
+    plain_cfg = _mac_config(opts, train_plain)
+    infer_cfg = _mac_config(opts, infer)
+    fp32_cfg = MACConfig(opts.a_fmt, opts.b_fmt, FP32_ACC if opts.a_fmt.inf_nan
+                         else FloatFormat(8, 23, inf_nan=False), rounding=opts.rounding)
+    array_cfg = ArrayConfig(opts.rows, opts.cols, train_cfg)
+    log(f"plan: {wl.name}, {len(rows)} GEMMs; training accumulator {train.acc_fmt} "
+        f"chunk {train.chunk_size or 'none'}, inference {infer.acc_fmt}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    rtl = out / "rtl"
+    figure_vn = out / "variance_lost.png"
+    m_hi = max(d.m_acc_unchunked for d in shared.values())
+    plot_variance_lost(figure_vn, m_p=train.m_p, m_accs=range(max(1, m_hi - 5), m_hi + 3),
+                       lengths=by_gemm, cutoff=opts.cutoff, nzr=opts.nzr,
+                       title=f"{wl.name}: variance lost vs accumulation length "
+                             f"({opts.a_fmt} x {opts.b_fmt}, m_p = {train.m_p})")
+
+    # -- generate ---------------------------------------------------------------
+    mac_files = emit(train_cfg, rtl, decision=train)
+    array_files = emit(array_cfg, rtl, decision=train)
+    log(f"generate: {mac_files.verilog.name} (latency {mac_files.latency}), {array_files.verilog.name}")
+
+    # -- verify -------------------------------------------------------------------
+    verification = {}
+    if opts.mac_vectors:
+        from .simulate import random_stimulus, run_bench
+        stim = random_stimulus(train_cfg, opts.mac_vectors, seed=opts.seed)
+        log(f"verify: {opts.mac_vectors} random dot products through the MAC ({opts.simulator})")
+        s = run_bench(mac_files, train_cfg, stim, simulator=opts.simulator,
+                      build_dir=work / "sim" / train_cfg.slug)
+        verification["mac"] = s.to_dict()
+    if opts.array_tiles:
+        from .array_sim import make_stimulus, run_array_bench
+        depths = sorted({1, 3, max(2, train.chunk_size + 3), 2 * max(train.chunk_size, 4) + 1})
+        stim = make_stimulus(array_cfg, opts.array_tiles, depths, opts.seed)
+        log(f"verify: {opts.array_tiles} random tiles through the {opts.rows}x{opts.cols} array")
+        s = run_array_bench(array_files, stim, simulator=opts.simulator,
+                            build_dir=work / "sim" / array_cfg.slug)
+        verification["array"] = s.to_dict()
+    failed = [k for k, v in verification.items() if not v["passed"]]
+
+    # -- area ---------------------------------------------------------------------
+    span = opts.sweep_span
+    m_lo = max(1, min(train.m_acc, train_plain.m_acc) - span)
+    chunks = sorted({0, train.chunk_size})
+    log(f"area: sweep m_acc {m_lo}..{train_plain.m_acc + span}, chunks {chunks}, "
+        f"exponent {train.exp_bits}, plus the FP32-accumulator reference")
+    sweep = run_sweep(opts.a_fmt, opts.b_fmt, man_bits=list(range(m_lo, max(train.m_acc, train_plain.m_acc) + span + 1)),
+                      exp_bits=[train.exp_bits], chunks=chunks, out_dir=work / "sweep",
+                      rounding=opts.rounding, length=max(all_lengths), jobs=opts.jobs,
+                      progress=progress)
+    figure_area = out / "area_vs_precision.png"
+    os.replace(sweep.png_path, figure_area) if sweep.png_path and sweep.png_path.exists() else None
+    areas = {}
+    swept = {row["slug"]: row for row in sweep.rows}
+    named = [("training (chosen)", train_cfg), ("training, no chunking", plain_cfg),
+             ("inference (FWD only)", infer_cfg), ("FP32 accumulator", fp32_cfg)]
+    for label, cfg in named:
+        # The sweep already synthesised most of these; only the chosen MAC also gets FPGA counts.
+        fpga = cfg == train_cfg
+        if cfg.slug in swept and not fpga:
+            row = swept[cfg.slug]
+            rep = {k: row[k] for k in ("transistors", "cells", "flip_flops")}
+        else:
+            log(f"area: {label}: {cfg.slug}" + (" (with iCE40/ECP5)" if fpga else ""))
+            rep = area_of(cfg, work / "area" / cfg.slug, fpga=fpga).to_dict()
+        areas[label] = {"config": cfg.to_dict(), "slug": cfg.slug, **rep}
+    if opts.array_area:
+        log(f"area: {array_cfg.slug}")
+        areas["array"] = {"config": array_cfg.to_dict(), "slug": array_cfg.slug,
+                          **area_of(array_cfg, work / "area" / array_cfg.slug, fpga=False).to_dict()}
+    base = areas["FP32 accumulator"]["transistors"]
+    savings = {k: round(base / v["transistors"], 3) for k, v in areas.items() if k != "array"}
+
+    report = {
+        "workload": wl.to_dict() | {"name": wl.name},
+        "options": {"a_fmt": str(opts.a_fmt), "b_fmt": str(opts.b_fmt), "chunk": opts.chunk,
+                    "rounding": opts.rounding, "nzr": opts.nzr, "cutoff": opts.cutoff,
+                    "array": [opts.rows, opts.cols], "simulator": opts.simulator, "seed": opts.seed},
+        "plan": {"rows": rows, "per_gemm": {g: d.to_dict() for g, d in shared.items()},
+                 "training": train.to_dict(), "training_unchunked": train_plain.to_dict(),
+                 "inference": infer.to_dict()},
+        "hardware": {"mac": mac_files.metadata, "array": {k: array_files.metadata[k]
+                     for k in ("top", "config", "latency") if k in array_files.metadata},
+                     "files": [str(p.relative_to(out)) for p in (mac_files.verilog, mac_files.sidecar,
+                                                                array_files.verilog, array_files.sidecar)]},
+        "verification": verification,
+        "area": areas,
+        "saving_vs_fp32": savings,
+        "hardfloat_reference": hardfloat_reference(train_cfg),
+        "sweep": sweep.rows,
+        "figures": {"variance_lost": figure_vn.name, "area_vs_precision": figure_area.name},
+        "passed": not failed,
+    }
+    _write_text(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
+    _write_text(out / "report.md", _markdown(report, opts))
+    log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
+    return report
+
+
+def _cycles(n):
+    return f"{n} cycle" + ("" if n == 1 else "s")
+
+
+def _markdown(r, opts) -> str:
+    wl = r["workload"]
+    plan = r["plan"]
+    t, i, p = plan["training"], plan["inference"], plan["training_unchunked"]
+    a = r["area"]
+    lines = [f"# macgen report: {wl['name']}", "",
+             f"Operands {opts.a_fmt} x {opts.b_fmt} (product fraction bits m_p = {t['m_p']}), "
+             f"rounding {opts.rounding}, batch {wl['batch']}, chunking {opts.chunk or 'none'}, "
+             f"non-zero ratio {opts.nzr:g}, cutoff v < {opts.cutoff:g}. "
+             "Accumulator precision from the variance-retention model of Sakr et al. (ICLR 2019), "
+             "SPEC §3.", "",
+             "## Accumulator choice", "",
+             _table(["plan", "longest n", "m_acc", "chunk", "exponent bits", "accumulator", "VRR", "v"],
+                    [[name, d["n"], d["m_acc"], d["chunk_size"] or "none", d["exp_bits"], d["acc_fmt"],
+                      f"{d['vrr']:.6f}", f"{d['v']:.3g}"]
+                     for name, d in (("training (FWD+BWD+GRAD)", t), ("training, no chunking", p),
+                                     ("inference (FWD only)", i))]), "",
+             "Per GEMM (one shared MAC array must meet the widest):", "",
+             _table(["GEMM", "longest n", "m_acc", "m_acc unchunked", "chunk", "accumulator"],
+                    [[g.upper(), d["n"], d["m_acc"], d["m_acc_unchunked"], d["chunk_size"] or "none",
+                      d["acc_fmt"]] for g, d in plan["per_gemm"].items()]), "",
+             f"![variance lost]({r['figures']['variance_lost']})", "",
+             "## Area (Yosys 0.70, SPEC §6 generic flow)", "",
+             _table(["MAC", "accumulator", "chunk", "transistors", "cells", "flip-flops", "FP32 / this"],
+                    [[k, v["config"]["acc_fmt"], v["config"]["chunk_size"] or "none",
+                      f"{v['transistors']:,}", f"{v['cells']:,}", v["flip_flops"],
+                      f"{r['saving_vs_fp32'][k]:.2f}x"] for k, v in a.items() if k != "array"]), "",
+             f"**The model-chosen training MAC needs {r['saving_vs_fp32']['training (chosen)']:.2f}x fewer "
+             f"estimated transistors than the same MAC with an e8m23 (FP32) accumulator; "
+             f"the inference MAC {r['saving_vs_fp32']['inference (FWD only)']:.2f}x.**", ""]
+    tc = a["training (chosen)"]
+    if tc.get("ice40_lut4") is not None:
+        lines += [f"FPGA (chosen MAC): iCE40 {tc['ice40_lut4']:,} LUT4 + {tc['ice40_carry']:,} carry, "
+                  f"ECP5 {tc['ecp5_lut4']:,} LUT4.", ""]
+    if "array" in a:
+        lines += [f"{opts.rows}x{opts.cols} array: {a['array']['transistors']:,} transistors, "
+                  f"{a['array']['flip_flops']:,} flip-flops.", ""]
+    lines += [f"![area vs precision]({r['figures']['area_vs_precision']})", "",
+              "## Verification (emitted Verilog vs the golden model, bit-exact)", ""]
+    ver = r["verification"]
+    if "mac" in ver:
+        v = ver["mac"]
+        lines.append(f"- MAC: {v['vectors']} dot products ({v['products']} MACs) on {v['simulator']}: "
+                     f"{v['mismatches']} mismatches, {v['missing'] + v['extra'] + v['mistimed']} protocol errors "
+                     f"({v['seconds']:.1f} s).")
+    if "array" in ver:
+        v = ver["array"]
+        lines.append(f"- {opts.rows}x{opts.cols} array: {v['tiles']} tiles ({v['macs']} MACs) on "
+                     f"{v['simulator']}: {v['mismatches']} mismatches, {len(v['protocol_errors'])} protocol errors "
+                     f"({v['seconds']:.1f} s).")
+    if not ver:
+        lines.append("- skipped (--mac-vectors 0 --array-tiles 0)")
+    hw = r["hardware"]
+    lines += ["", "## Generated hardware", "",
+              f"- MAC `{hw['mac']['top']}`, latency {_cycles(hw['mac']['latency'])}",
+              f"- {opts.rows}x{opts.cols} array `{hw['array']['top']}`, latency {_cycles(hw['array']['latency'])}",
+              "- files: " + ", ".join(f"`{f}`" for f in hw["files"]), "",
+              "## Plan per layer", "",
+              _table(["layer", "GEMM", "n", "m_acc", "m_acc (chunked)", "chunk", "exp", "VRR", "v"],
+                     [[row["layer"], row["gemm"].upper(), row["length"], row["decision"]["m_acc_unchunked"],
+                       row["decision"]["m_acc"] if row["decision"]["chunk_size"] else "-",
+                       row["decision"]["chunk_size"] or "none", row["decision"]["exp_bits"],
+                       f"{row['decision']['vrr']:.6f}", f"{row['decision']['v']:.3g}"]
+                      for row in plan["rows"]], right_from=2), ""]
+    return "\n".join(lines)
