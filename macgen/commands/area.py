@@ -80,6 +80,8 @@ def run(args) -> int:
     from ..area import area_of, hardfloat_reference
     cfg = _config(args)
     out = Path(args.out)
+    flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
+    print(f"area: synthesising {cfg.slug} with Yosys ({flows})...", file=sys.stderr, flush=True)
     report = area_of(cfg, out, fpga=args.fpga)
     ref = hardfloat_reference(cfg)
     doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
