@@ -20,6 +20,7 @@ row ``i`` is its last beat's cycle + the array's latency + ``i``
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -416,6 +417,12 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     with _sim_environment(simulator):
         runner = get_runner(simulator)
         args = ["-Wno-fatal"] if simulator == "verilator" else []
+        if simulator == "verilator":
+            # An 8x8 array is ~3 MB of Verilog and ~50 C++ files; gcc -Os on them takes
+            # far longer than the simulation saves (measured: -Os did not finish in 13 min
+            # on a loaded 2-core machine, -O0 did). _sim_environment restores MAKEFLAGS.
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [os.environ.get("MAKEFLAGS"),
+                                                             "OPT_FAST=-O0", "OPT_SLOW=-O0"]))
         try:
             runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
                          build_dir=build / simulator, build_args=args, log_file=build_log)
