@@ -626,8 +626,9 @@ class _NarrowAdder:
     def step(self, acc, vp, tp, ps):
         """One rounded addition: ``acc`` result-format codes (int64) plus table entries.
 
-        ``vp`` are addend values as float64 (exact integers, leading one at bit W),
-        ``tp`` their exponents, ``ps`` their sign bits at the result's sign position.
+        ``vp`` are addend values as floats (exact integers, leading one at bit W),
+        ``tp`` their exponents, ``ps(rows)`` gives the addends' sign bits at the
+        result's sign position for the given rows (only needed for exact zeros).
         """
         fmt = self.fmt
         M = fmt.man_bits
@@ -671,7 +672,7 @@ class _NarrowAdder:
         odd |= sv == 0.0
         if odd.any():
             r = np.flatnonzero(odd)
-            mag[r] = self._slow_rows(acc[r], sv[r], field[r], ps[r])
+            mag[r] = self._slow_rows(acc[r], sv[r], field[r], ps(r))
         return mag
 
     def _slow_rows(self, acc, sv, field, ps):
@@ -692,7 +693,7 @@ class _NarrowAdder:
         fmt = self.fmt
         acc = acc.astype(_I64)
         x = x.astype(_I64)
-        bits = self.step(acc, self.VPF.take(x), self.TP.take(x), self.PS.take(x))
+        bits = self.step(acc, self.VPF.take(x), self.TP.take(x), lambda r: self.PS.take(x[r]))
         if fmt.inf_nan:
             sp = self.special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
             if sp.any():
@@ -753,15 +754,23 @@ class _TableDot:
         self.adder = _NarrowAdder(cfg.acc_fmt, cfg.rounding, p, cfg.product_frac_bits + 1)
 
     def _block(self, a, b):
-        """Kernel inputs for a block of operands (transposed to steps x rows)."""
+        """Kernel inputs for a block of operands, transposed to (steps, rows).
+
+        Returns values, exponents, special mask and ``sign(j, rows)`` and
+        ``special_parts(j, rows)`` callables for the rare rows that need them.
+        """
         ad = self.adder
         if self.table:
-            idx = ((a << _U64(self.b_width)) | b).astype(_I64).T.copy()
-            return (ad.VPF.take(idx), ad.TP.take(idx), ad.PS.take(idx), ad.special.take(idx),
-                    ad.P_NAN.take(idx), ad.P_INF_BITS.take(idx))
+            # uint16 pair codes transpose cheaply; gathers want intp indices.
+            idx16 = (a.astype(np.uint16) << np.uint16(self.b_width)) | b.astype(np.uint16)
+            idx = idx16.T.copy().astype(np.intp)
+            return (ad.VPF.take(idx), ad.TP.take(idx), ad.special.take(idx),
+                    lambda j, r: ad.PS.take(idx[j, r]),
+                    lambda j, r: (ad.P_NAN.take(idx[j, r]), ad.P_INF_BITS.take(idx[j, r])))
         cfg = self.cfg
         p = _product(cfg.a_fmt, cfg.b_fmt, a.T.copy(), b.T.copy(), cfg.product_man_bits, cfg.rounding)
-        return ad.addend_arrays(p)
+        vp, tp, ps, special, p_nan, p_inf = ad.addend_arrays(p)
+        return (vp, tp, special, lambda j, r: ps[j, r], lambda j, r: (p_nan[j, r], p_inf[j, r]))
 
     def run(self, acc, a, b):
         fmt = self.cfg.acc_fmt
@@ -773,17 +782,17 @@ class _TableDot:
             au = acc.astype(_U64)
             spec_mask = fmt.is_nan(au) | fmt.is_inf(au)
             spec_bits = np.where(fmt.is_nan(au), fmt.nan_bits, acc)
-        block = 64
+        block = 32
         for k0 in range(0, n, block):
             k1 = min(n, k0 + block)
-            vp_blk, tp_blk, ps_blk, spec_blk, nan_blk, inf_blk = self._block(a[:, k0:k1], b[:, k0:k1])
+            vp_blk, tp_blk, spec_blk, sign_of, parts_of = self._block(a[:, k0:k1], b[:, k0:k1])
             spec_any = spec_blk.any(axis=1) if ieee else np.zeros(k1 - k0, bool)
             for j in range(k1 - k0):
-                new = ad.step(acc, vp_blk[j], tp_blk[j], ps_blk[j])
+                new = ad.step(acc, vp_blk[j], tp_blk[j], lambda r, j=j: sign_of(j, r))
                 if spec_any[j]:
                     r = np.flatnonzero(spec_blk[j])
                     cur = np.where(spec_mask[r], spec_bits[r], acc[r])
-                    spec_bits[r] = ad.combine_special(cur, nan_blk[j, r], inf_blk[j, r])
+                    spec_bits[r] = ad.combine_special(cur, *parts_of(j, r))
                     spec_mask[r] = True
                 acc = new.astype(_I64)
         if ieee:
