@@ -273,6 +273,13 @@ def _plot_bytes(rows, decisions, title) -> bytes:
     if decisions:
         ax.plot([], [], marker="*", ms=12, color="white", markeredgecolor="black", linestyle="none",
                 label="precision model's choice")
+        marked = {r["chunk_size"] for r in sweep if r["model_choice"]}
+        for chunk, d in sorted(decisions.items()):
+            if chunk not in marked:
+                where = "no chunking" if chunk == 0 else f"chunk {chunk}"
+                ax.plot([], [], linestyle="none", label=f"model, {where}: {d['acc_fmt']} (not swept)")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("accumulator fraction bits m_acc")
     ax.set_ylabel("estimated transistors (Yosys stat -tech cmos)")
     ax.set_title(title, fontsize=10)
