@@ -370,7 +370,7 @@ _FAST_CONFIGS = [
 @pytest.mark.parametrize("kw", _FAST_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
 @pytest.mark.parametrize("data", ["random_codes", "gaussian"])
 def test_table_path_matches_general_path(kw, data):
-    """512 rows x 96 steps per case through both implementations (18 cases: 884,736 MACs each)."""
+    """512 rows x 96 steps per case through both implementations (18 cases: 884,736 MACs in all)."""
     cfg = MACConfig(**kw)
     fast = golden._TableDot.get(cfg)
     assert fast is not None
