@@ -588,9 +588,9 @@ class _NarrowAdder:
         self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
         if fmt.inf_nan and rounding == "rne":
             # An infinite accumulator stays infinite: a value far beyond the range.
-            self.TA = np.where(x.inf, 4 * _LIMIT - self.W - self.FB, self.TA).astype(self.I)
+            self.TA = np.where(x.inf, 4 * _LIMIT - self.W - self.FB + fmt.bias, self.TA).astype(self.I)
             self.VA = np.where(x.inf, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
-        tops = self.TP[self.VPF != 0].astype(_I64) + self.W + self.FB
+        tops = self.TP[self.VPF != 0].astype(_I64) + self.W + self.FB - fmt.bias
         self.ok = not len(tops) or int(np.abs(tops).max()) < 2 * _LIMIT
         self.VAF = self.VA.astype(self.F)
         # Rounding constants (numpy scalars keep the in-place ops in one dtype).
@@ -614,13 +614,13 @@ class _NarrowAdder:
         return vp.astype(self.F), tp, ps, special, x.nan, p_inf
 
     def _normalise(self, sign, sig, exp, special):
-        """Signed value with its leading one at bit W, and that bit's exponent - W - FB."""
+        """Signed value with its leading one at bit W, and that bit's exponent - W - FB + bias."""
         W = self.W
         length = bit_length(sig)
         live = (length > 0) & ~special
         v = np.where(live, sig << (W + 1 - np.maximum(length, 1)).astype(_U64), _U64(0)).astype(_I64)
         v = np.where(sign.astype(bool), -v, v)
-        top = np.where(live, exp + length - 1 - W - self.FB, _I64(-8 * _LIMIT))
+        top = np.where(live, exp + length - 1 - W - self.FB + self.fmt.bias, _I64(-8 * _LIMIT))
         return v.astype(self.I), top.astype(self.I)
 
     def step(self, acc, vp, tp, ps):
@@ -654,13 +654,11 @@ class _NarrowAdder:
         lsb = mag >> c.g
         lsb &= c.one
         field = mag >> c.s52
-        field += t
-        field += c.bias
+        field += t                     # exponents carry the bias: this is the format's field
         if self.rounding == "rne":
             mag += c.half_m1
             mag += lsb
         mag >>= c.g
-        t += c.bias
         t <<= c.M
         mag += t
         np.minimum(mag, c.big, out=mag)
@@ -668,9 +666,9 @@ class _NarrowAdder:
         sign &= c.sign_bit
         mag |= sign
         # Exact zeros and subnormal results (rare): redo those rows.
-        odd = field < c.one
-        odd |= sv == 0.0
-        if odd.any():
+        if field.min() < c.one or not sv.all():
+            odd = field < c.one
+            odd |= sv == 0.0
             r = np.flatnonzero(odd)
             mag[r] = self._slow_rows(acc[r], sv[r], field[r], ps(r))
         return mag
