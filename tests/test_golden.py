@@ -364,13 +364,15 @@ _FAST_CONFIGS = [
     dict(a_fmt="e2m5", b_fmt="e3m4", acc_fmt="e3m12"),
     dict(a_fmt="fp16", b_fmt="fp16", acc_fmt="fp16"),                    # products computed per block
     dict(a_fmt="bf16", b_fmt="e4m3", acc_fmt="bf16", rounding="rtz"),
+    dict(a_fmt="e5m2_bias9", b_fmt="e4m3_bias3", acc_fmt="e6m9_bias40"),     # custom biases
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e5m6_bias-3", rounding="rtz"),  # mostly underflow
 ]
 
 
 @pytest.mark.parametrize("kw", _FAST_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
 @pytest.mark.parametrize("data", ["random_codes", "gaussian"])
 def test_table_path_matches_general_path(kw, data):
-    """512 rows x 96 steps per case through both implementations (18 cases: 884,736 MACs in all)."""
+    """512 rows x 96 steps per case through both implementations (22 cases: 1,081,344 MACs in all)."""
     cfg = MACConfig(**kw)
     fast = golden._TableDot.get(cfg)
     assert fast is not None
