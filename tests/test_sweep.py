@@ -14,9 +14,18 @@ from macgen import area
 from macgen.cli import main
 from macgen.config import MACConfig
 from macgen.formats import FloatFormat
-from macgen.sweep import CSV_COLUMNS, parse_int_list, reference_config, run_sweep, sweep_configs
+from macgen.sweep import (CSV_COLUMNS, generator_fingerprint, parse_int_list, reference_config, run_sweep,
+                          sweep_configs)
 
 from test_area import RegisteredAdder
+
+
+@pytest.fixture(autouse=True)
+def fixed_fingerprint(monkeypatch):
+    """Other engineers edit the RTL in this tree while tests run; a changing source
+    fingerprint would (rightly) invalidate the cache between two runs of a test."""
+    from macgen import sweep
+    monkeypatch.setattr(sweep, "generator_fingerprint", lambda: "test-generator")
 
 
 @pytest.fixture
@@ -240,6 +249,7 @@ def test_cli_sweep_workload_uses_longest_accumulation(tmp_path, adder_designs, c
 def test_sweep_cache_from_another_generator_is_stale(tmp_path, adder_designs, monkeypatch):
     from macgen import sweep
     kw = dict(man_bits=[3], exp_bits=[6], chunks=[0], out_dir=tmp_path, reference=False, progress=None)
+    assert len(generator_fingerprint()) == 16 and generator_fingerprint() != "another-rtl"
     assert run_sweep("e5m2", "e5m2", **kw).computed == 1
     assert run_sweep("e5m2", "e5m2", **kw).computed == 0
     monkeypatch.setattr(sweep, "generator_fingerprint", lambda: "another-rtl")
