@@ -256,6 +256,7 @@ def test_exponent_extremes_do_not_overflow():
     """Width-64 formats with exponents near 2^61 (too big for Fractions): hand-derived results."""
     big = F("e62m1")                       # bias 2^61-1, emax 2^61-1, emin 2-2^61
     tiny = F("e2m5")
+    neg = FloatFormat(62, 1, bias=-(1 << 61))
     one = big.bias << 1
     cases = [
         # (a_fmt, b_fmt, acc_fmt, acc, a, b, expected)
@@ -270,6 +271,12 @@ def test_exponent_extremes_do_not_overflow():
         (big, big, tiny, 0, 1, one, 0),
         # (2 - 2^-5)^2 * 2^2 = 15.50390625 rounds to 16 = 2^4 with one fraction bit
         (tiny, tiny, big, 0, tiny.max_finite_bits, tiny.max_finite_bits, (big.bias + 4) << 1),
+        # bias -2^61: exponents up to 1.5*2^62, so products of exponents exceed int64.
+        # min_sub^2 = 2^(2*2^61) = 2^(2^62): field 2^62 + bias = 2^61.
+        (neg, neg, neg, 0, 1, 1, 1 << 62),
+        (neg, neg, neg, 0, neg.max_finite_bits, neg.max_finite_bits, neg.inf_bits),
+        (neg, neg, tiny, 0, 1, 1, tiny.inf_bits),
+        (neg, tiny, tiny, 0, 1, 0, 0),
         # (2 - 2^-23) * 2^-1 (bias 2^40-1: all values below 1) times 1.0 into fp32
         (F("e40m23_bias1099511627775"), F("e40m23"), FP32, 0,
          F("e40m23_bias1099511627775").max_finite_bits, F("e40m23").bias << 23, 0x3F7FFFFF),
