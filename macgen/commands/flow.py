@@ -67,7 +67,8 @@ def run(args) -> int:
     t = report["plan"]["training"]
     print(f"{report['workload']['name']}: training accumulator {t['acc_fmt']}"
           f"{', chunk ' + str(t['chunk_size']) if t['chunk_size'] else ''}; "
-          f"{s['training (chosen)']:.2f}x fewer transistors than an FP32 accumulator "
-          f"(inference {s['inference (FWD only)']:.2f}x)")
+          f"area ratio FP32-accumulator MAC / chosen MAC {s['training (chosen)']:.2f}x "
+          f"(same chunking: {s['training (chosen) vs FP32 with the same chunking']:.2f}x; "
+          f"inference {s['inference (FWD only)']:.2f}x)")
     print(f"verification: {'passed' if report['passed'] else 'FAILED'}; report: {args.output}/report.md")
     return 0 if report["passed"] else 1
