@@ -40,7 +40,7 @@ format's range before any arithmetic (a value far above overflows either way, a
 value far below only acts as a sticky bit), so no exponent sum overflows int64
 for any valid format.
 
-:func:`dot` has a fast path when the accumulator is at most 16 bits wide (with
+:func:`dot` has a fast path when the accumulator is at most 20 bits wide (with
 subnormals): accumulator codes are decoded by table look-up, products come from
 a table of all operand pairs when both operands together are at most 16 bits
 wide (else they are computed exactly per block of steps), and each step is a
@@ -514,6 +514,7 @@ class _GenericDot:
         return acc
 
 
+_NARROW_WIDTH = 20  # widest accumulator decoded by table (2^20 codes)
 _LIMIT = 1000  # table exponents stay well inside float64's and int64's comfortable range
 
 
@@ -526,7 +527,7 @@ class _Consts:
 class _NarrowAdder:
     """``round_R(acc + x)`` by table look-ups, for a narrow result format R.
 
-    Applies when R is at most 16 bits wide, has subnormals and exponents within
+    Applies when R is at most 20 bits wide, has subnormals and exponents within
     +-1000, and the addends ``x`` come from a small table of exact values (the
     products of all operand pairs, or the codes of another narrow format).
 
@@ -552,7 +553,7 @@ class _NarrowAdder:
         key = (fmt, addend_fmt, rounding)
         if key not in cls._cache:
             adder = None
-            if addend_fmt.width <= 16 and cls.applies(fmt):
+            if addend_fmt.width <= _NARROW_WIDTH and cls.applies(fmt):
                 codes = np.arange(1 << addend_fmt.width, dtype=_U64)
                 x = _unpack(addend_fmt, codes)
                 adder = cls(fmt, rounding, x, addend_fmt.man_bits + 1)
@@ -563,7 +564,7 @@ class _NarrowAdder:
 
     @staticmethod
     def applies(fmt):
-        return (fmt.width <= 16 and fmt.subnormals
+        return (fmt.width <= _NARROW_WIDTH and fmt.subnormals
                 and fmt.emin - fmt.man_bits > -_LIMIT and fmt.emax < _LIMIT)
 
     def __init__(self, fmt, rounding, addends, addend_bits):

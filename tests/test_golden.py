@@ -302,6 +302,7 @@ _DOT_CONFIGS = [
     dict(a_fmt="bf16", b_fmt="bf16", acc_fmt="e8m10", rounding="rtz", product_man_bits=9),
     dict(a_fmt="fp16", b_fmt="e5m2", acc_fmt="e5m10", chunk_size=6, outer_fmt="e5m10"),
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", chunk_size=4, outer_fmt="fp32", rounding="rtz"),
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m13", chunk_size=4, outer_fmt="e7m12"),
 ]
 
 
@@ -321,7 +322,7 @@ def _dot_operands(cfg, rows, n, seed):
 
 @pytest.mark.parametrize("kw", _DOT_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
 def test_dot_vs_fraction(kw):
-    """40 rows of length 1..23 with and without init, per config (13 configs: 2 x 520 dots)."""
+    """40 rows of length 1..23 with and without init, then 40 full rows, per config (14 configs: 1,680 dots)."""
     cfg = MACConfig(**kw)
     rows, n = 40, 23
     a, b, init = _dot_operands(cfg, rows, n, seed=21)
@@ -373,13 +374,14 @@ _FAST_CONFIGS = [
     dict(a_fmt="bf16", b_fmt="e4m3", acc_fmt="bf16", rounding="rtz"),
     dict(a_fmt="e5m2_bias9", b_fmt="e4m3_bias3", acc_fmt="e6m9_bias40"),     # custom biases
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e5m6_bias-3", rounding="rtz"),  # mostly underflow
+    dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m13", chunk_size=8),          # 20-bit accumulator
 ]
 
 
 @pytest.mark.parametrize("kw", _FAST_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
 @pytest.mark.parametrize("data", ["random_codes", "gaussian"])
 def test_table_path_matches_general_path(kw, data):
-    """512 rows x 96 steps per case through both implementations (22 cases: 1,081,344 MACs in all)."""
+    """512 rows x 96 steps per case through both implementations (24 cases: 1,179,648 MACs in all)."""
     cfg = MACConfig(**kw)
     fast = golden._TableDot.get(cfg)
     assert fast is not None
