@@ -132,6 +132,40 @@ def corner_dots(cfg, rng):
     return dots
 
 
+def near_cancel_dots(cfg, count, rng):
+    """Length-1 dot products ``init + a*b`` at the edges of the alignment window.
+
+    ``a``, ``b`` with nearly all-ones (or nearly zero) fractions make products just
+    below (above) a power of two; ``init`` is, give or take a few ulps, minus the next
+    power of two or minus the product (deep cancellation: every product bit counts),
+    or minus a value just below p/4, p/8 or p/16 (the sum keeps its leading bit two
+    places down while the smaller operand's bits fall off the window). One bit less
+    window fails here.
+    """
+    A, B, O = cfg.a_fmt, cfg.b_fmt, cfg.outer_fmt
+    u = np.uint64
+    low = rng.random(count) < 0.4
+
+    def operand(fmt):
+        mask = (1 << fmt.man_bits) - 1
+        exp = rng.integers(fmt.bias - 2, fmt.bias + 3, count).astype(u) << u(fmt.man_bits)
+        tweak = rng.integers(0, 4, count).astype(u)
+        frac = np.where(low, tweak, u(mask) ^ tweak)
+        frac = np.where(rng.random(count) < 0.2, rng.integers(0, mask + 1, count).astype(u), frac)
+        sign = rng.integers(0, 2, count).astype(u) << u(fmt.width - 1)
+        return sign | exp | (frac & u(mask))
+
+    a, b = operand(A), operand(B)
+    p = A.decode(a) * B.decode(b)             # exact in float64 for these widths
+    power = np.sign(p) * np.exp2(np.ceil(np.log2(np.abs(p))))
+    below = p * np.exp2(-rng.integers(2, 5, count).astype(float)) * (1 - rng.random(count) * 2.0 ** -6)
+    kind = rng.integers(0, 3, count)
+    target = np.select([kind == 0, kind == 1], [power, p], below)
+    init = O.encode(-target).astype(np.int64) + rng.integers(-2, 3, count)
+    init = init.astype(u) & u((1 << O.width) - 1)
+    return [DotProduct([int(x)], [int(y)], int(z)) for x, y, z in zip(a, b, init)]
+
+
 def _check(cfg, dots, *, bubble_prob, seed):
     count, bad = check_against_golden(MAC(cfg), dots, bubble_prob=bubble_prob, seed=seed)
     assert count == len(dots)
@@ -225,6 +259,16 @@ def test_mac_random_dot_products(name):
     half = len(dots) // 2
     _check(cfg, dots[:half], bubble_prob=0.0, seed=3)       # back to back
     _check(cfg, dots[half:], bubble_prob=0.3, seed=4)       # bubbles, also inside dot products
+
+
+NEAR_CANCEL_CONFIGS = ["fp16_fma", "bf16", "e5m2_fp32", "rtz", "p3", "e4m3fn_e5m4fn", "fp16_fp32_s1"]
+
+
+@pytest.mark.parametrize("name", NEAR_CANCEL_CONFIGS)
+def test_mac_deep_cancellation(name):
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(4000 + NEAR_CANCEL_CONFIGS.index(name))
+    _check(cfg, near_cancel_dots(cfg, 1500, rng), bubble_prob=0.0, seed=10)
 
 
 def _exhaustive_pairs(cfg, inits, seed):

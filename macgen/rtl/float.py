@@ -142,8 +142,11 @@ def add_spec(x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat) -> S
                          "exponent can be below y's")
     if y_spec.exp_lo < result_fmt.emin:
         raise ValueError("AlignAdd needs y exponents at or above the result's emin")
+    # Window (above the bit-0 sticky position): no bit is lost where the operands can
+    # cancel (x shifted by up to 1 below a normal y, y by up to 2 below an x in [1, 4)),
+    # and where bits are lost the result keeps P bits and a round bit above bit 0.
     precision = result_fmt.man_bits + 1
-    window = max(x_spec.sig_width + 2, y_spec.sig_width + 3, precision + 4)
+    window = max(x_spec.sig_width + 1, y_spec.sig_width + 2, precision + 4)
     return SumSpec(y_spec.exp_lo, max(x_spec.exp_hi, y_spec.exp_hi), window + 1,
                    x_spec.specials or y_spec.specials)
 
@@ -343,10 +346,12 @@ class AlignAdd(wiring.Component):
     ``y`` is in the result format (its exponent is at least the format's ``emin``,
     zeros included), ``x`` has at most one leading zero. The operand with the
     larger exponent is placed at the top of a window of
-    ``max(len(x.sig) + 2, len(y.sig) + 3, P + 4)`` bits (``P`` the result
-    precision), the other is shifted right with a sticky bit, and the two are
-    added or subtracted; a negative difference is negated. This window keeps every
-    bit that can reach the rounding point, and the sticky bit sits below it.
+    ``max(len(x.sig) + 1, len(y.sig) + 2, P + 4)`` bits (``P`` the result
+    precision) plus a carry bit, the other is shifted right; bits shifted out of
+    the window are OR-ed into its bit 0 (which then means "a fraction of up to two
+    units of bit 0"), and the two are added or subtracted; a negative difference
+    is negated. Where the operands can cancel no bit is lost; where bits are lost
+    the result keeps ``P`` bits and a round bit above bit 0.
 
     Exact zeros follow SPEC §2: ``-0 + -0 = -0``, every other exact zero is +0.
 
