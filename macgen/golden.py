@@ -40,12 +40,14 @@ format's range before any arithmetic (a value far above overflows either way, a
 value far below only acts as a sticky bit), so no exponent sum overflows int64
 for any valid format.
 
-:func:`dot` has a fast path when the accumulator is at most 20 bits wide (with
-subnormals): accumulator codes are decoded by table look-up, products come from
-a table of all operand pairs when both operands together are at most 16 bits
-wide (else they are computed exactly per block of steps), and each step is a
-short sequence of integer operations (see ``_NarrowAdder``). It is checked
-against the general path in the tests.
+:func:`dot` has a fast path whenever each step's exact sum fits 52 bits (product
+and accumulator significands up to about 24 bits, e.g. e5m2 or bf16 operands
+into e6m9 or fp32): accumulator codes are decoded by table look-up (up to 20
+bits wide) or arithmetically, products come from a table of all operand pairs
+when both operands together are at most 16 bits wide (else they are computed
+exactly per block of steps), and each step is a short sequence of whole-array
+integer operations (see ``_NarrowAdder``). The tests check it against the
+general path above, bit for bit, specials included.
 """
 
 from __future__ import annotations
@@ -525,11 +527,13 @@ class _Consts:
 
 
 class _NarrowAdder:
-    """``round_R(acc + x)`` by table look-ups, for a narrow result format R.
+    """``round_R(acc + x)`` in a few whole-array integer operations.
 
-    Applies when R is at most 20 bits wide, has subnormals and exponents within
-    +-1000, and the addends ``x`` come from a small table of exact values (the
-    products of all operand pairs, or the codes of another narrow format).
+    Applies when R has subnormals and exponents within +-1000 and the window
+    below (``W + 2 <= 52`` bits) holds both significands. R's codes are decoded
+    by table (R at most 20 bits wide) or arithmetically; the addends ``x`` come
+    from a table of exact values (the products of all operand pairs, or the
+    codes of another format) or are computed by the caller (:meth:`addend_arrays`).
 
     Every value is kept as a signed integer ``V`` with its leading one at bit
     ``W`` plus the exponent of that bit. The smaller addend is shifted right by
@@ -564,8 +568,7 @@ class _NarrowAdder:
 
     @staticmethod
     def applies(fmt):
-        return (fmt.width <= _NARROW_WIDTH and fmt.subnormals
-                and fmt.emin - fmt.man_bits > -_LIMIT and fmt.emax < _LIMIT)
+        return fmt.subnormals and fmt.emin - fmt.man_bits > -_LIMIT and fmt.emax < _LIMIT
 
     def __init__(self, fmt, rounding, addends, addend_bits):
         self.fmt = fmt
@@ -584,16 +587,33 @@ class _NarrowAdder:
             self.I, self.F, self.FM, self.FB, self.NB = _I64, np.float64, 52, 1023, 64
         (self.VPF, self.TP, self.PS, self.special, self.P_NAN,
          self.P_INF_BITS) = self.addend_arrays(addends)
-        codes = np.arange(1 << fmt.width, dtype=_U64)
-        x = _unpack(fmt, codes)
-        self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
-        if fmt.inf_nan and rounding == "rne":
-            # An infinite accumulator stays infinite: a value far beyond the range.
-            self.TA = np.where(x.inf, 4 * _LIMIT - self.W - self.FB + fmt.bias, self.TA).astype(self.I)
-            self.VA = np.where(x.inf, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
+        # An infinite accumulator stays infinite under rne: a value far beyond the range.
+        inf_top = 4 * _LIMIT - self.W - self.FB + fmt.bias
+        keep_inf = fmt.inf_nan and rounding == "rne"
+        self.table_acc = fmt.width <= _NARROW_WIDTH
+        if self.table_acc:
+            codes = np.arange(1 << fmt.width, dtype=_U64)
+            x = _unpack(fmt, codes)
+            self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
+            if keep_inf:
+                self.TA = np.where(x.inf, inf_top, self.TA).astype(self.I)
+                self.VA = np.where(x.inf, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
+            self.VAF = self.VA.astype(self.F)
+        else:
+            # Wider accumulators are decoded arithmetically, unnormalised: the
+            # hidden-bit position maps to bit W (subnormals and zero sit in the
+            # lowest binade, which is as far down as any clamping needs).
+            fields = np.arange(1 << fmt.exp_bits, dtype=_I64)
+            taf = np.maximum(fields, 1) - self.W - self.FB
+            if keep_inf:
+                taf[-1] = inf_top
+            self.TAF = taf.astype(self.I)
+            self.HID = np.where(fields > 0, 1 << M, 0).astype(_I64)
+            self.SCALE = self.F(2.0 ** (self.W - M))
+            self.dec = _Consts(_I64, M=M, emask=(1 << fmt.exp_bits) - 1, fmask=(1 << M) - 1,
+                               sshift=fmt.width - 1, fsign=self.NB - 1)
         tops = self.TP[self.VPF != 0].astype(_I64) + self.W + self.FB - fmt.bias
         self.ok = not len(tops) or int(np.abs(tops).max()) < 2 * _LIMIT
-        self.VAF = self.VA.astype(self.F)
         # Rounding constants (numpy scalars keep the in-place ops in one dtype).
         FM, FB, NB = self.FM, self.FB, self.NB
         self.HALF = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.I)
@@ -634,8 +654,11 @@ class _NarrowAdder:
         fmt = self.fmt
         M = fmt.man_bits
         c = self.const
-        va = self.VAF.take(acc)
-        ta = self.TA.take(acc)
+        if self.table_acc:
+            va = self.VAF.take(acc)
+            ta = self.TA.take(acc)
+        else:
+            va, ta = self._decode(acc)
         t = np.maximum(ta, tp)
         # 2^-min(t - x, D) as float64 bits: exact power-of-two scaling.
         sa = ta - t
@@ -673,6 +696,21 @@ class _NarrowAdder:
             r = np.flatnonzero(odd)
             mag[r] = self._slow_rows(acc[r], sv[r], field[r], ps(r))
         return mag
+
+    def _decode(self, acc):
+        """Accumulator codes (int64) to kernel values without tables (wide formats)."""
+        d = self.dec
+        field = acc >> d.M
+        field &= d.emask
+        sig = acc & d.fmask
+        sig |= self.HID.take(field)
+        va = sig.astype(self.F)
+        va *= self.SCALE
+        neg = acc >> d.sshift
+        neg <<= d.fsign
+        vb = va.view(self.I)
+        vb |= neg.astype(self.I)
+        return va, self.TAF.take(field)
 
     def _slow_rows(self, acc, sv, field, ps):
         c = self.const

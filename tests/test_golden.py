@@ -375,13 +375,17 @@ _FAST_CONFIGS = [
     dict(a_fmt="e5m2_bias9", b_fmt="e4m3_bias3", acc_fmt="e6m9_bias40"),     # custom biases
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e5m6_bias-3", rounding="rtz"),  # mostly underflow
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m13", chunk_size=8),          # 20-bit accumulator
+    dict(a_fmt="bf16", b_fmt="bf16", acc_fmt="fp32"),                         # decoded arithmetically
+    dict(a_fmt="fp16", b_fmt="fp16", acc_fmt="fp32", rounding="rtz"),
+    dict(a_fmt="e5m2", b_fmt="e4m3", acc_fmt="e8m15"),
+    dict(a_fmt="e4m3fn", b_fmt="e4m3fn", acc_fmt="e8m17fn", rounding="rtz"),
 ]
 
 
 @pytest.mark.parametrize("kw", _FAST_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
 @pytest.mark.parametrize("data", ["random_codes", "gaussian"])
 def test_table_path_matches_general_path(kw, data):
-    """512 rows x 96 steps per case through both implementations (24 cases: 1,179,648 MACs in all)."""
+    """512 rows x 96 steps per case through both implementations (32 cases: 1,572,864 MACs in all)."""
     cfg = MACConfig(**kw)
     fast = golden._TableDot.get(cfg)
     assert fast is not None
