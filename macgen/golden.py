@@ -42,7 +42,7 @@ for any valid format.
 
 :func:`dot` has a fast path whenever each step's exact sum fits 52 bits (product
 and accumulator significands up to about 24 bits, e.g. e5m2 or bf16 operands
-into e6m9 or fp32): accumulator codes are decoded by table look-up (up to 20
+into e6m9 or fp32): accumulator codes are decoded by table look-up (up to 16
 bits wide) or arithmetically, products come from a table of all operand pairs
 when both operands together are at most 16 bits wide (else they are computed
 exactly per block of steps), and each step is a short sequence of whole-array
@@ -516,7 +516,7 @@ class _GenericDot:
         return acc
 
 
-_NARROW_WIDTH = 20  # widest accumulator decoded by table (2^20 codes)
+_NARROW_WIDTH = 16  # widest format decoded by table (wider ones arithmetically)
 _LIMIT = 1000  # table exponents stay well inside float64's and int64's comfortable range
 
 
@@ -531,7 +531,7 @@ class _NarrowAdder:
 
     Applies when R has subnormals and exponents within +-1000 and the window
     below (``W + 2 <= 52`` bits) holds both significands. R's codes are decoded
-    by table (R at most 20 bits wide) or arithmetically; the addends ``x`` come
+    by table (R at most 16 bits wide) or arithmetically; the addends ``x`` come
     from a table of exact values (the products of all operand pairs, or the
     codes of another format) or are computed by the caller (:meth:`addend_arrays`).
 
