@@ -237,7 +237,11 @@ def emit(component_or_config, out_dir, *, decision=None) -> EmitResult:
     slug = component.config.slug
     # Everything in memory first, so an elaboration error writes nothing.
     meta = sidecar_dict(component, decision=decision)
-    text = verilog.convert(component, name=slug, emit_src=False)
+    if callable(getattr(component, "convert_verilog", None)):
+        # Components that emit faster themselves (the array emits its PE module once).
+        text = component.convert_verilog(slug)
+    else:
+        text = verilog.convert(component, name=slug, emit_src=False)
     if not text.endswith("\n"):
         text += "\n"
     sidecar_text = json.dumps(meta, indent=2) + "\n"

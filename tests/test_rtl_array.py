@@ -158,3 +158,18 @@ def test_array_config_preload_field():
     assert ArrayConfig.from_dict(old) == plain
     with pytest.raises(TypeError, match="preload must be a bool, not 1"):
         ArrayConfig(4, 2, mac, preload=1)
+
+
+def test_array_convert_verilog_emits_the_pe_once():
+    # Fast emission: one PE module, rows*cols instances, same top-level ports.
+    cfg = ArrayConfig(2, 3, CONFIGS["e5m2-c4"], preload=True)
+    arr = SystolicArray(cfg)
+    text = arr.convert_verilog("top")
+    assert text.count("module top__pe(") == 1
+    assert text.count("top__pe pe_") == 6
+    black_box = SystolicArray(cfg, pe_module="top__pe")
+    assert black_box.signature == arr.signature and black_box.latency == arr.latency
+    ports = lambda c: c.metadata.as_json()["interface"]["members"]
+    assert ports(black_box) == ports(arr)
+    with pytest.raises(TypeError, match="PE module name must be a string, not 1"):
+        SystolicArray(cfg, pe_module=1)

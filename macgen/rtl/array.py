@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,6 +24,25 @@ def _mac_class():
         return _pe_override
     from . import MAC  # late: macgen.rtl imports this module
     return MAC
+
+
+class _PEPorts:
+    """The MAC's ports as plain signals, for a PE instantiated as a Verilog module."""
+
+    def __init__(self, cfg, name):
+        self.valid, self.first, self.last = (Signal(name=f"{name}_{n}") for n in ("valid", "first", "last"))
+        self.a = Signal(cfg.a_fmt.width, name=f"{name}_a")
+        self.b = Signal(cfg.b_fmt.width, name=f"{name}_b")
+        self.init = Signal(cfg.outer_fmt.width, name=f"{name}_init")
+        self.init_en = Signal(name=f"{name}_init_en")
+        self.result = Signal(cfg.out_fmt.width, name=f"{name}_result")
+        self.result_valid = Signal(name=f"{name}_result_valid")
+
+    def instance(self, module):
+        return Instance(module, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                        **{f"i_{n}": getattr(self, n) for n in
+                           ("valid", "first", "last", "a", "b", "init", "init_en")},
+                        **{f"o_{n}": getattr(self, n) for n in ("result", "result_valid")})
 
 
 def _delay(m, signal, cycles, name):
@@ -91,6 +110,10 @@ class SystolicArray(wiring.Component):
     ----------
     cfg : ArrayConfig
         Shape, PE configuration and the preload switch.
+    pe_module : str, optional
+        Instantiate the PEs as this Verilog module (a :class:`macgen.rtl.MAC`
+        emitted separately, see :meth:`convert_verilog`) instead of as
+        Amaranth components. Such an array can only be converted to Verilog.
 
     Members
     -------
@@ -121,18 +144,27 @@ class SystolicArray(wiring.Component):
     Raises
     ------
     TypeError
-        If ``cfg`` is not an :class:`~macgen.config.ArrayConfig`.
+        If ``cfg`` is not an :class:`~macgen.config.ArrayConfig`, or
+        ``pe_module`` not a string.
     """
 
-    def __init__(self, cfg: ArrayConfig):
+    def __init__(self, cfg: ArrayConfig, *, pe_module: str | None = None):
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"Array configuration must be an ArrayConfig, not {cfg!r}")
+        if pe_module is not None and not isinstance(pe_module, str):
+            raise TypeError(f"PE module name must be a string, not {pe_module!r}")
         self._config = cfg
+        self._pe_module = pe_module
         mac_cls = _mac_class()
         # Build the PEs now: their latency is part of the array's, and a MAC that
-        # rejects the configuration should do so at construction.
-        self._pes = [[mac_cls(cfg.mac) for _ in range(cfg.cols)] for _ in range(cfg.rows)]
-        self._pe_latency = self._pes[0][0].latency
+        # rejects the configuration should do so at construction. With pe_module,
+        # the PEs are instances of that (separately emitted) Verilog module.
+        if pe_module is None:
+            self._pes = [[mac_cls(cfg.mac) for _ in range(cfg.cols)] for _ in range(cfg.rows)]
+            self._pe_latency = self._pes[0][0].latency
+        else:
+            self._pes = None
+            self._pe_latency = mac_cls(cfg.mac).latency
         mac = cfg.mac
         members = {
             "valid": In(1),
@@ -168,15 +200,42 @@ class SystolicArray(wiring.Component):
         """Latency of one processing element (the MAC)."""
         return self._pe_latency
 
+    def convert_verilog(self, name: str) -> str:
+        """Verilog of the array with top module ``name``, fast for large arrays.
+
+        Amaranth elaborates every PE separately (the time grows with
+        ``rows * cols``); here the MAC is emitted once, as module
+        ``<name>__pe``, and the array instantiates it ``rows * cols`` times.
+        The ports and the behaviour are the same as
+        ``amaranth.back.verilog.convert(self, name=name)``.
+        """
+        from amaranth.back import verilog
+
+        # This component stands for the design being converted: count it as used
+        # (Amaranth's own flag; elaborating it would cost what this method saves).
+        self._MustUse__used = True
+        pe_name = f"{name}__pe"
+        top = SystolicArray(self._config, pe_module=pe_name)
+        text = verilog.convert(top, name=name, emit_src=False)
+        pe = verilog.convert(_mac_class()(self._config.mac), name=pe_name, emit_src=False)
+        return text.rstrip("\n") + "\n\n" + pe
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         rows, cols = cfg.rows, cfg.cols
         preload = cfg.preload
 
-        for i in range(rows):
-            for j in range(cols):
-                m.submodules[f"pe_{i}_{j}"] = self._pes[i][j]
+        if self._pe_module is None:
+            pes = self._pes
+            for i in range(rows):
+                for j in range(cols):
+                    m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+        else:
+            pes = [[_PEPorts(cfg.mac, f"pe_{i}_{j}") for j in range(cols)] for i in range(rows)]
+            for i in range(rows):
+                for j in range(cols):
+                    m.submodules[f"pe_{i}_{j}"] = pes[i][j].instance(self._pe_module)
 
         # Input stage: row i (operand and framing) late by i cycles, column j by j.
         # The framing bits travel as one vector with row 0's operands.
@@ -194,7 +253,7 @@ class SystolicArray(wiring.Component):
         b_here = list(col_b)
         for i in range(rows):
             for j in range(cols):
-                pe = self._pes[i][j]
+                pe = pes[i][j]
                 a_ij, b_ij, ctrl_ij = a_here[i], b_here[j], ctrl_here[i]
                 m.d.comb += [
                     pe.a.eq(a_ij),
@@ -229,16 +288,16 @@ class SystolicArray(wiring.Component):
         for j in range(cols):
             bus = 0
             for i in range(rows):
-                pe = self._pes[i][j]
+                pe = pes[i][j]
                 bus = bus | (pe.result & pe.result_valid.replicate(out_w))
             col = Signal(out_w, name=f"drain_{j}")
             m.d.sync += col.eq(bus)
             m.d.comb += self.result[j].eq(_delay(m, col, cols - 1 - j, f"drain_{j}"))
         # Row framing follows column 0's path: the same cycle as result[0].
         flags_in = Cat(
-            Cat(self._pes[i][0].result_valid for i in range(rows)).any(),
-            self._pes[0][0].result_valid,
-            self._pes[rows - 1][0].result_valid,
+            Cat(pes[i][0].result_valid for i in range(rows)).any(),
+            pes[0][0].result_valid,
+            pes[rows - 1][0].result_valid,
         )
         flags = Signal(3, name="drain_flags")
         m.d.sync += flags.eq(flags_in)
