@@ -106,6 +106,14 @@ class SystolicArray(wiring.Component):
     registers to meet ``PE(i, j)``'s first beat (``rows*cols*(rows+cols-2)/2``
     registers of ``outer_fmt`` in all, which is why preload is optional).
 
+    Registers besides the PEs: the input skew (``rows*(rows-1)/2`` words of
+    ``a``, ``cols*(cols-1)/2`` of ``b``, plus the framing bits), one ``a``
+    and framing register per PE hop to the right and one ``b`` register per
+    hop down, and the drain (``cols*(cols+1)/2`` words of ``out_fmt`` and 3
+    flag bits per stage). Emission to Verilog (:meth:`convert_verilog`, used by
+    :func:`macgen.emit.emit`) writes the MAC once as a module and instantiates
+    it ``rows * cols`` times.
+
     Parameters
     ----------
     cfg : ArrayConfig
