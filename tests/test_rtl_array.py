@@ -173,3 +173,23 @@ def test_array_convert_verilog_emits_the_pe_once():
     assert ports(black_box) == ports(arr)
     with pytest.raises(TypeError, match="PE module name must be a string, not 1"):
         SystolicArray(cfg, pe_module=1)
+
+
+def test_cli_generate_array_writes_verilog_and_sidecar(tmp_path, capsys):
+    from macgen.cli import main
+
+    out = tmp_path / "out"
+    assert main(["generate", "array", "--rows", "2", "--cols", "3", "--preload", "--acc-format", "e6m9",
+                 "--chunk-size", "4", "-o", str(out)]) == 0
+    cfg = ArrayConfig(2, 3, MACConfig("e5m2", "e5m2", "e6m9", chunk_size=4), preload=True)
+    sidecar = json.loads((out / f"{cfg.slug}.json").read_text())
+    assert ArrayConfig.from_dict(sidecar["config"]) == cfg
+    assert sidecar["latency"] == SystolicArray(cfg).latency
+    assert {p["name"] for p in sidecar["ports"]} >= {"a", "b", "init", "init_en", "result", "result_valid"}
+    assert f"module {cfg.slug}(" in (out / f"{cfg.slug}.v").read_text()
+    # Bad shape: one-line error, exit code 2, nothing written.
+    bad = tmp_path / "bad"
+    assert main(["generate", "array", "--rows", "0", "--cols", "3", "--acc-format", "e6m9",
+                 "-o", str(bad)]) == 2
+    assert "rows must be between 1 and 64, not 0" in capsys.readouterr().err
+    assert not bad.exists()
