@@ -204,10 +204,6 @@ def shift_right_sticky(m, value, amount):
     return out
 
 
-def _const_bits(value, width):
-    return Const(value & ((1 << width) - 1), width)
-
-
 # -- stages ---------------------------------------------------------------------------
 
 

@@ -37,6 +37,11 @@ class MAC(wiring.Component):
     ``latency = mul_stages + 1`` (with or without chunking: the last chunk's outer
     addition and round_OUT are combinational from registers in that cycle).
 
+    Pipeline: ``mul_stages`` registers sit in the multiplier path at stage
+    boundaries: 1 after the multiplier, 2 also after unpacking, 3 also on the
+    inputs; control, ``init`` and ``init_en`` travel alongside. The accumulate loop
+    (align/add, normalize, round into ACC) closes in one cycle.
+
     Parameters
     ----------
     config : MACConfig
