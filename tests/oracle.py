@@ -1,15 +1,18 @@
 """Independent oracles for macgen's arithmetic (SPEC §2), for tests and benches.
 
 Import from tests as ``from oracle import ...`` (pytest puts ``tests/`` on the
-path). Nothing here uses :mod:`macgen.golden` or :func:`macgen.formats.round_pack`:
-these are the references the golden model is checked against.
+path). The references use neither :mod:`macgen.golden` nor
+:func:`macgen.formats.round_pack`: they are what the golden model is checked
+against. (Only the stimulus generator uses ``FloatFormat.encode``, to place
+operands near ``-a*b``.) All bit patterns are Python ints or uint64 arrays.
 
 Two references:
 
 * **Fraction** (exact rationals, scalar, any format incl. finite and ftz):
   :func:`decode`, :func:`round_exact`, :func:`ref_product`, :func:`ref_add`,
   :func:`ref_mac`, :func:`ref_fma`, :func:`ref_convert`, :func:`ref_dot`.
-  A straightforward transcription of SPEC §2.
+  A straightforward transcription of SPEC §2. Exponents become powers of two,
+  so keep to formats with exponent fields up to about 15 bits (not e62m1).
 * **gmpy2/MPFR** (ieee formats with subnormals, RNE or RTZ):
   :func:`mpfr_context`, :func:`to_mpfr`, :func:`from_mpfr`, :func:`mpfr_fma`,
   :func:`mpfr_mac`, :func:`mpfr_mac_many`. Specials and zero signs are handled explicitly in the
@@ -21,9 +24,11 @@ Stimulus and vectors:
 
 * :func:`biased_fma_operands` -- biased random ``(a, b, c)`` bit patterns for
   FMA tests (close exponents, cancellation, subnormals, overflow, specials).
-* :func:`gen_testfloat_vectors` (alias ``testfloat_fma_vectors``) -- TestFloat-format ``A B C RESULT FLAGS``
-  lines computed with gmpy2 (flags: TestFloat's bits, invalid 0x10,
-  overflow 0x04, underflow 0x02, inexact 0x01).
+* :func:`gen_testfloat_vectors` (alias ``testfloat_fma_vectors``) --
+  TestFloat-format ``A B C RESULT FLAGS`` lines for ``<fmt>_mulAdd``, computed
+  with gmpy2 (flags: TestFloat's bits, invalid 0x10, overflow 0x04, underflow
+  0x02, inexact 0x01; best effort, replay ignores them).
+* :func:`same_bits` -- bit equality with any two NaNs equal.
 
 Values decoded by :func:`decode` are tuples ``(kind, sign, magnitude)`` with
 ``kind`` in ``{'num', 'inf', 'nan'}``, ``sign`` 0/1 and ``magnitude`` a
