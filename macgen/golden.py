@@ -717,7 +717,8 @@ class _NarrowAdder:
         f = sv.view(self.I)
         absf = f & c.abs_mask
         sig = (absf & c.mask52) | c.hidden
-        gs = np.minimum(c.one - field, c.M + 3) + c.g
+        # Subnormal rows shift further; exact-zero rows (any field) are replaced below.
+        gs = np.clip(c.one - field, 0, c.M + 3) + c.g
         if self.rounding == "rne":
             kept = (sig + self.HALF.take(gs) + ((sig >> gs) & c.one)) >> gs
         else:

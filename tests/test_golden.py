@@ -404,6 +404,16 @@ def test_table_path_matches_general_path(kw, data):
     assert_bits(cfg.acc_fmt, got, want, {"init": (cfg.acc_fmt, init)})
 
 
+def test_fast_path_exact_cancellation_of_large_values():
+    """2^100 + 2^50 * -2^50 is exactly +0; the rare-row path once indexed out of range here."""
+    cfg = MACConfig("bf16", "bf16", "bf16")
+    assert golden._TableDot.get(cfg) is not None
+    big, half = BF16.encode(2.0 ** 100), BF16.encode(2.0 ** 50)
+    neg = BF16.encode(-(2.0 ** 50))
+    out = golden.dot(cfg, np.array([[half], [half]]), np.array([[neg], [half]]), np.array([big, big]))
+    assert out.tolist() == [0, int(BF16.encode(2.0 ** 101))]
+
+
 def test_outer_table_adder_matches_general_add():
     """Every e6m9 accumulator code against 8 random e6m9 chunk sums, both modes (1,048,576 adds)."""
     fmt = F("e6m9")
