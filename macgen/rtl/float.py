@@ -191,7 +191,7 @@ def leading_zeros(m, value, *, group=16):
 def shift_right_sticky(m, value, amount):
     """Shift ``value`` right by ``amount``; bits shifted out are OR-ed into bit 0.
 
-    Returns a signal of ``value``'s width added to ``m``. ``amount`` may exceed the width.
+    Returns a value of ``value``'s width. ``amount`` may exceed the width.
     """
     width = len(value)
     if (1 << len(amount)) - 1 > width:
@@ -199,9 +199,7 @@ def shift_right_sticky(m, value, amount):
         amount = Mux(amount > width, width, amount)
     wide = Signal(2 * width, name="shr")
     m.d.comb += wide.eq(Cat(Const(0, width), value) >> amount)
-    out = Signal(width, name="shr_sticky")
-    m.d.comb += out.eq(wide[width:] | wide[:width].any())
-    return out
+    return wide[width:] | wide[:width].any()
 
 
 # -- stages ---------------------------------------------------------------------------
@@ -390,8 +388,7 @@ class AlignAdd(wiring.Component):
         ]
         big = Mux(x_big, place(x.sig, xs.sig_width), place(y.sig, ys.sig_width))
         small = Mux(x_big, place(y.sig, ys.sig_width), place(x.sig, xs.sig_width))
-        small_aligned = Signal(wv)
-        m.d.comb += small_aligned.eq(shift_right_sticky(m, small, dist))
+        small_aligned = shift_right_sticky(m, small, dist)
 
         sub = x.sign ^ y.sign
         raw = Signal(wv + 1)
