@@ -405,13 +405,14 @@ def test_table_path_matches_general_path(kw, data):
 
 
 def test_fast_path_exact_cancellation_of_large_values():
-    """2^100 + 2^50 * -2^50 is exactly +0; the rare-row path once indexed out of range here."""
-    cfg = MACConfig("bf16", "bf16", "bf16")
-    assert golden._TableDot.get(cfg) is not None
-    big, half = BF16.encode(2.0 ** 100), BF16.encode(2.0 ** 50)
-    neg = BF16.encode(-(2.0 ** 50))
-    out = golden.dot(cfg, np.array([[half], [half]]), np.array([[neg], [half]]), np.array([big, big]))
-    assert out.tolist() == [0, int(BF16.encode(2.0 ** 101))]
+    """2^100 + 2^99 * -2 is exactly +0; the rare-row path once indexed out of range here."""
+    e2m1 = F("e2m1")
+    for cfg in (MACConfig(BF16, e2m1, BF16), MACConfig("e8m7fn", "e2m1fn", "e8m7fn", rounding="rtz")):
+        assert golden._TableDot.get(cfg) is not None
+        big, a = cfg.acc_fmt.encode(2.0 ** 100), cfg.a_fmt.encode(2.0 ** 99)
+        minus2, plus2 = cfg.b_fmt.encode(-2.0), cfg.b_fmt.encode(2.0)
+        out = golden.dot(cfg, np.array([[a], [a]]), np.array([[minus2], [plus2]]), np.array([big, big]))
+        assert out.tolist() == [0, int(cfg.acc_fmt.encode(2.0 ** 101))]
 
 
 def test_outer_table_adder_matches_general_add():
