@@ -404,6 +404,38 @@ def test_table_path_matches_general_path(kw, data):
     assert_bits(cfg.acc_fmt, got, want, {"init": (cfg.acc_fmt, init)})
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fast_path_random_configs(seed):
+    """~25 random fast-path configs per seed (ieee/finite, ftz operands, custom biases, rounded
+    products), 200 rows x 32 steps of random codes and of scaled Gaussians each, vs the general path."""
+    rng = np.random.default_rng(seed)
+    ops = ["e5m2", "e4m3", "e2m1", "e3m2", "e5m2_ftz", "e4m3_bias3", "e5m10", "e8m7", "e6m1"]
+    accs = ["e6m9", "e5m10", "e4m3", "e8m7", "e8m23", "e6m13", "e3m4", "e5m6_bias20", "e7m12_bias-5", "e9m14"]
+    checked = 0
+    while checked < 25:
+        a_name, b_name, acc_name = rng.choice(ops), rng.choice(ops), rng.choice(accs)
+        if rng.random() < 0.25:
+            a_name, b_name, acc_name = (n.split("_")[0] + "fn" for n in (a_name, b_name, acc_name))
+        fa, fb = F(a_name), F(b_name)
+        kw = dict(rounding=str(rng.choice(["rne", "rtz"])))
+        if rng.random() < 0.3:
+            kw["product_man_bits"] = int(rng.integers(1, fa.man_bits + fb.man_bits + 1))
+        cfg = MACConfig(fa, fb, acc_name, **kw)
+        fast = golden._TableDot.get(cfg)
+        if fast is None:
+            continue
+        checked += 1
+        rows, n = 200, 32
+        a = rng.integers(0, 1 << fa.width, size=(rows, n), dtype=np.uint64)
+        b = rng.integers(0, 1 << fb.width, size=(rows, n), dtype=np.uint64)
+        scale = float(rng.choice([1.0, 1e3, 1e-3]))
+        gauss = np.where(rng.random((rows, n)) < 0.8, fa.encode(rng.standard_normal((rows, n)) * scale), a)
+        init = rng.integers(0, 1 << cfg.acc_fmt.width, size=rows, dtype=np.uint64)
+        for x in (a, gauss):
+            assert_bits(cfg.acc_fmt, fast.run(init, x, b), golden._GenericDot(cfg).run(init, x, b),
+                        {"init": (cfg.acc_fmt, init)})
+
+
 def test_fast_path_exact_cancellation_of_large_values():
     """2^100 + 2^99 * -2 is exactly +0; the rare-row path once indexed out of range here."""
     e2m1 = F("e2m1")
