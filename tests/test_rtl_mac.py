@@ -261,7 +261,8 @@ def test_mac_random_dot_products(name):
     _check(cfg, dots[half:], bubble_prob=0.3, seed=4)       # bubbles, also inside dot products
 
 
-NEAR_CANCEL_CONFIGS = ["fp16_fma", "bf16", "e5m2_fp32", "rtz", "p3", "e4m3fn_e5m4fn", "fp16_fp32_s1"]
+NEAR_CANCEL_CONFIGS = ["fp16_fma", "bf16", "e5m2_e6m9", "e5m2_fp32", "rtz", "p3", "e4m3fn_e5m4fn",
+                       "fp16_fp32_s1", "e5m2_e6m9_c64_fp32", "e5m2_e6m9_c1", "rtz_c4_fp32"]
 
 
 @pytest.mark.parametrize("name", NEAR_CANCEL_CONFIGS)
