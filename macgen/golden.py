@@ -72,7 +72,9 @@ _MARGIN = 4        # clamp window beyond a format's range (see _clamp_window)
 # -- small helpers -------------------------------------------------------------
 
 def _bits(x):
-    return np.asarray(x).astype(_U64)
+    """Bit patterns as uint64 (no copy when they already are)."""
+    x = np.asarray(x)
+    return x if x.dtype == _U64 else x.astype(_U64)
 
 
 def _check_rounding(rounding):
