@@ -7,7 +7,7 @@ jobs on a shared machine slow the wall clock) for
 
 * e5m2 x e5m2 -> e6m9 dot products, no chunking (table-driven fast path);
 * the same with chunk size 64;
-* an fp16 FMA dot product (fp16 operands and accumulator: general uint64 path);
+* an fp16 FMA dot product (fp16 operands and accumulator: products computed per block);
 
 and, for each shape, NumPy float32 ``einsum('bn,bn->b', a, b)`` (the same
 batched dot products, ``a @ b``-style: neither bit-exact nor sequential) plus
@@ -63,7 +63,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--n", type=int, default=1024)
     parser.add_argument("--fp16-n", type=int, default=128,
-                        help="dot length of the fp16 case (general path, slower)")
+                        help="dot length of the fp16 case (slower: products computed, not looked up)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
