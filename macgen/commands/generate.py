@@ -74,10 +74,10 @@ def choose_mac_config(args):
     """The MAC configuration from the options, and the model's decision (or ``None``).
 
     An explicit ``--acc-format`` wins (no model run). Otherwise the model sizes
-    the accumulator for ``--length`` or for the most demanding GEMM of
-    ``--workload``: the decision with the most accumulator fraction bits (then
-    exponent bits, then length). Its chunk size is used unless ``--chunk-size``
-    is given.
+    the accumulator for ``--length``, or for every GEMM of ``--workload`` at once
+    (:func:`macgen.precision.decide_shared`: the chunk chosen at the longest
+    length, the widest mantissa any length needs). Its chunk size is used unless
+    ``--chunk-size`` is given.
 
     Returns
     -------
@@ -90,7 +90,7 @@ def choose_mac_config(args):
     if getattr(args, "length", None) is None and getattr(args, "workload", None) is None:
         raise UsageError("give --acc-format, or --length N / --workload NAME for the precision "
                          "model to choose the accumulator")
-    from ..precision import decide_accumulator
+    from ..precision import decide_accumulator, decide_shared
 
     if args.chunk_size is not None:
         chunk = args.chunk_size
@@ -101,19 +101,9 @@ def choose_mac_config(args):
     if args.length is not None:
         decision = decide_accumulator(args.length, args.a_format, args.b_format, chunk=chunk, **opts)
     else:
-        lengths = _workload_lengths(args.workload, args.batch)
-        if chunk == "auto":
-            # One MAC serves every GEMM, so one chunk size: the one for the longest.
-            chunk = decide_accumulator(lengths[-1], args.a_format, args.b_format, chunk="auto",
-                                       **opts).chunk_size
-        decisions = [decide_accumulator(n, args.a_format, args.b_format, chunk=chunk, **opts)
-                     for n in lengths]
-        decision = max(decisions, key=lambda d: (d.m_acc, d.exp_bits, d.n))
-        widest = max(d.exp_bits for d in decisions)
-        if widest > decision.exp_bits:
-            opts["exp_bits"] = widest
-            decision = decide_accumulator(decision.n, args.a_format, args.b_format,
-                                          chunk=chunk, **opts)
+        # One MAC serves every GEMM of the workload: the model's shared decision.
+        decision = decide_shared(_workload_lengths(args.workload, args.batch), args.a_format,
+                                 args.b_format, chunk=chunk, **opts)
     chunk_size = args.chunk_size if args.chunk_size is not None else decision.chunk_size
     return mac_config_from_args(args, acc_fmt=decision.acc_fmt, chunk_size=chunk_size), decision
 
