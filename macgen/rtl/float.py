@@ -32,7 +32,7 @@ from ..formats import FloatFormat
 
 __all__ = [
     "FloatSpec", "SumSpec", "float_layout", "sum_layout", "unpack_spec", "product_spec", "add_spec",
-    "Unpack", "Multiply", "AlignAdd", "Round", "Convert",
+    "Unpack", "Multiply", "AlignAdd", "Round", "Convert", "PackExact", "packs_exactly",
     "leading_zeros", "shift_right_sticky",
 ]
 
@@ -555,4 +555,66 @@ class Convert(wiring.Component):
         else:
             m.d.comb += [s.vec.eq(placed), s.exp.eq(x.exp)]
         m.d.comb += self.dst.eq(rnd.bits)
+        return m
+
+
+def packs_exactly(spec: FloatSpec, fmt: FloatFormat) -> bool:
+    """Whether every value of ``spec`` is exactly a normal (or zero, inf, NaN) of ``fmt``.
+
+    Then :class:`PackExact` converts it without rounding: its significand (after at
+    most ``spec.lead <= 1`` normalizing shift) fits in ``fmt``'s precision and its
+    exponent range lies inside ``fmt``'s normal range.
+    """
+    if spec.lead > 1 or (spec.specials and not fmt.inf_nan):
+        return False
+    return (spec.sig_width - 1 <= fmt.man_bits and spec.exp_lo - spec.lead >= fmt.emin
+            and spec.exp_hi <= fmt.emax)
+
+
+class PackExact(wiring.Component):
+    """``round_fmt(+0 + x)`` of an unpacked value that ``fmt`` holds exactly (see
+    :func:`packs_exactly`): a normalizing shift of at most one bit and a re-biased
+    exponent. ±0 gives +0 (``+0 + -0 = +0``), NaN the canonical NaN, inf passes.
+
+    Members
+    -------
+    value : In(spec.layout)
+    bits : Out(fmt.width)
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is not exactly representable in ``fmt``.
+    """
+
+    def __init__(self, spec: FloatSpec, fmt: FloatFormat):
+        if not packs_exactly(spec, fmt):
+            raise ValueError(f"Values of {spec} are not all exactly representable in {fmt}")
+        self._spec, self._fmt = spec, fmt
+        super().__init__({"value": In(spec.layout), "bits": Out(fmt.width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, fmt, v = self._spec, self._fmt, self.value
+        W, M = spec.sig_width, fmt.man_bits
+        if spec.lead:
+            top = v.sig[-1]
+            frac = Mux(top, v.sig[:W - 1], v.sig[:W - 2] << 1)[:W - 1]
+            exp = v.exp - 1 + top
+        else:
+            frac, exp = v.sig[:W - 1], v.exp
+        field = Signal(fmt.exp_bits)
+        m.d.comb += field.eq(exp + fmt.bias)
+        body = Signal(fmt.width - 1)
+        sign = Signal()
+        m.d.comb += [
+            body.eq(Mux(v.zero, 0, Cat(Const(0, M - (W - 1)), frac, field))),
+            sign.eq(v.sign & ~v.zero),
+        ]
+        if spec.specials:
+            with m.If(v.inf):
+                m.d.comb += body.eq(fmt.inf_bits)
+            with m.If(v.nan):
+                m.d.comb += [body.eq(fmt.nan_bits), sign.eq(0)]
+        m.d.comb += self.bits.eq(Cat(body, sign))
         return m

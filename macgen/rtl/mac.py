@@ -7,8 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MACConfig
-from .float import (AlignAdd, Convert, Multiply, Round, Unpack, add_spec, product_spec,
-                    unpack_spec)
+from .float import (AlignAdd, Convert, FloatSpec, Multiply, PackExact, Round, Unpack, add_spec,
+                    packs_exactly, product_spec, unpack_spec)
 
 __all__ = ["MAC"]
 
@@ -72,8 +72,23 @@ class MAC(wiring.Component):
         self._b_spec = unpack_spec(cfg.b_fmt, normalize=True)
         self._p_spec = product_spec(self._a_spec, self._b_spec, product_man_bits=cfg.product_man_bits)
         self._acc_spec = unpack_spec(cfg.acc_fmt)
-        self._sum_spec = add_spec(self._p_spec, self._acc_spec, cfg.acc_fmt)
-        if cfg.chunk_size:
+        # Shared datapath (see the class docstring): one align/add/round for the inner
+        # and the outer accumulation when the outer format is the accumulator's and
+        # every product is exactly an accumulator value (chunk-opening beats then
+        # only pack the product).
+        self._shared = bool(cfg.chunk_size) and cfg.outer_fmt == cfg.acc_fmt and \
+            packs_exactly(self._p_spec, cfg.acc_fmt)
+        if self._shared:
+            p, a = self._p_spec, self._acc_spec
+            # The adder's x operand is the product or the outer accumulator (acc bits,
+            # not normalized: its exponent is then never below y's lowest).
+            self._x_spec = FloatSpec(min(p.exp_lo, a.exp_lo), max(p.exp_hi, a.exp_hi),
+                                     max(p.sig_width, a.sig_width), max(p.lead, a.lead),
+                                     p.specials or a.specials)
+        else:
+            self._x_spec = self._p_spec
+        self._sum_spec = add_spec(self._x_spec, self._acc_spec, cfg.acc_fmt)
+        if cfg.chunk_size and not self._shared:
             # The chunk sum only needs normalizing when the outer format reaches below
             # the accumulator's subnormals (else a subnormal chunk sum is never the
             # larger operand of the outer addition).
@@ -104,7 +119,7 @@ class MAC(wiring.Component):
             "product_exp_range": [self._p_spec.exp_lo, self._p_spec.exp_hi],
             "sum_window": self._sum_spec.width,
         }
-        if self._config.chunk_size:
+        if self._config.chunk_size and not self._shared:
             out["outer_sum_window"] = self._outer_sum_spec.width
         return out
 
@@ -151,14 +166,18 @@ class MAC(wiring.Component):
         start = Mux(ctl["init_en"], ctl["init"], 0)
 
         m.submodules.unpack_acc = uacc = Unpack(cfg.acc_fmt)
-        m.submodules.add = add = AlignAdd(self._p_spec, self._acc_spec, cfg.acc_fmt)
+        m.submodules.add = add = AlignAdd(self._x_spec, self._acc_spec, cfg.acc_fmt)
         m.submodules.round = rnd = Round(add.spec, cfg.acc_fmt, cfg.rounding)
         acc = Signal(cfg.acc_fmt.width, reset_less=True)
-        m.d.comb += [add.x.eq(product), add.y.eq(uacc.value), rnd.sum.eq(add.sum)]
+        m.d.comb += [add.y.eq(uacc.value), rnd.sum.eq(add.sum)]
 
         final = Signal(cfg.outer_fmt.width)
         result_valid = Signal()
-        if not cfg.chunk_size:
+        if self._shared:
+            self._elaborate_shared(m, valid, first, last, start, product, uacc, add, rnd, acc,
+                                   final, result_valid)
+        elif not cfg.chunk_size:
+            m.d.comb += add.x.eq(product)
             m.d.comb += uacc.bits.eq(Mux(first, start, acc))
             with m.If(valid):
                 m.d.sync += acc.eq(rnd.bits)
@@ -167,6 +186,7 @@ class MAC(wiring.Component):
             m.d.comb += result_valid.eq(rv)
             m.d.comb += final.eq(acc)
         else:
+            m.d.comb += add.x.eq(product)
             size = cfg.chunk_size
             # Housekeeping registers need no reset: the first beat of a dot product
             # (first = 1) overrides all of them.
@@ -214,3 +234,57 @@ class MAC(wiring.Component):
             self.result_valid.eq(result_valid),
         ]
         return m
+
+    def _elaborate_shared(self, m, valid, first, last, start, product, uacc, add, rnd, acc,
+                          final, result_valid):
+        cfg = self._config
+        size = cfg.chunk_size
+        # Housekeeping registers need no reset: the first beat of a dot product
+        # (first = 1) overrides all of them.
+        chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
+        if size > 1:
+            count = Signal(range(size), reset_less=True)
+            count_now = Mux(first, 0, count)
+            close = last | (count_now == size - 1)
+        else:
+            close = 1
+        opens = first | chunk_start
+        # A chunk-opening beat computes t_1 = round_ACC(+0 + p) = p exactly: packing only.
+        m.submodules.pack_product = pack = PackExact(self._p_spec, cfg.acc_fmt)
+        m.d.comb += pack.value.eq(product)
+        # A closed chunk t sits in `acc` for one cycle (`pending`), in which the only beat
+        # that can arrive opens a chunk: the adder is free for o' = round(o + t), with
+        # the outer accumulator as x and t as y. The dot product's final sum is not
+        # stored: it is the result (through round_OUT) in that cycle, so the outer
+        # register is free to take the next dot product's init on a back-to-back first beat.
+        pending = Signal()
+        m.d.sync += pending.eq(valid & close)
+        pend_last = Signal(reset_less=True)
+        m.d.sync += pend_last.eq(last)
+        outer = Signal(cfg.outer_fmt.width, reset_less=True)
+        m.submodules.unpack_outer = uo = Unpack(cfg.outer_fmt)
+        m.d.comb += [uo.bits.eq(outer), uacc.bits.eq(acc)]
+        x, xs, ps = add.x, self._x_spec, self._p_spec
+        shift = xs.sig_width - ps.sig_width
+        o = uo.value
+        m.d.comb += [
+            x.sig.eq(Mux(pending, o.sig, product.sig << shift)),
+            x.exp.eq(Mux(pending, o.exp, product.exp)),
+            x.sign.eq(Mux(pending, o.sign, product.sign)),
+            x.zero.eq(Mux(pending, o.zero, product.zero)),
+        ]
+        if xs.specials:
+            m.d.comb += [x.inf.eq(Mux(pending, o.inf, product.inf)),
+                         x.nan.eq(Mux(pending, o.nan, product.nan))]
+        with m.If(valid):
+            m.d.sync += [acc.eq(Mux(opens, pack.bits, rnd.bits)), chunk_start.eq(close)]
+            if size > 1:
+                m.d.sync += count.eq(Mux(close, 0, count_now + 1))
+        with m.If(valid & first):
+            m.d.sync += outer.eq(start)
+        with m.Elif(pending):
+            m.d.sync += outer.eq(rnd.bits)
+        m.d.comb += [
+            result_valid.eq(pending & pend_last),
+            final.eq(rnd.bits),
+        ]
