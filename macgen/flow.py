@@ -59,6 +59,8 @@ class FlowOptions:
         Parallel Yosys runs.
     array_area : bool
         Also synthesise the whole array (slow for large arrays).
+    fpga : bool
+        iCE40/ECP5 LUT counts for the chosen MAC (adds a minute or two of Yosys).
     """
 
     workload: str = "resnet32-cifar10"
@@ -78,6 +80,7 @@ class FlowOptions:
     sweep_span: int = 3
     jobs: int = 2
     array_area: bool = False
+    fpga: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
@@ -253,7 +256,7 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
         named.append(("FP32 accumulator, same chunking", fp32_same_cfg))
     for label, cfg in named:
         # The sweep already synthesised most of these; only the chosen MAC also gets FPGA counts.
-        fpga = cfg == train_cfg
+        fpga = opts.fpga and cfg == train_cfg
         if cfg.slug in swept and not fpga:
             row = swept[cfg.slug]
             rep = {k: row[k] for k in ("transistors", "cells", "flip_flops")}

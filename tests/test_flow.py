@@ -1,0 +1,85 @@
+"""The one-shot flow (``macgen flow``) end to end on a tiny workload."""
+
+import json
+
+import pytest
+
+from macgen import area
+from macgen.cli import main
+from macgen.flow import FlowOptions, run_flow
+
+TINY = {"name": "tiny", "batch": 16,
+        "layers": [{"name": "fc1", "type": "fc", "in_features": 48, "out_features": 24},
+                   {"name": "fc2", "type": "fc", "in_features": 24, "out_features": 10}]}
+
+
+@pytest.fixture
+def tiny_workload(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return str(path)
+
+
+def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path):
+    out = tmp_path / "out"
+    opts = FlowOptions(workload=tiny_workload, rows=2, cols=2, mac_vectors=20, array_tiles=2,
+                       sweep_span=1, jobs=1, fpga=False)
+    before = area.yosys_invocations()
+    report = run_flow(opts, out, progress=None)
+    first_runs = area.yosys_invocations() - before
+
+    for name in ("report.md", "report.json", "variance_lost.png", "area_vs_precision.png"):
+        assert (out / name).stat().st_size > 0, name
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["passed"] is True
+    ver = on_disk["verification"]
+    assert ver["mac"]["vectors"] == 20 and ver["mac"]["mismatches"] == 0
+    assert ver["array"]["tiles"] == 2 and ver["array"]["mismatches"] == 0
+
+    # The plan: the longest GEMM is FWD of fc1 (48); the training choice covers every GEMM.
+    plan = on_disk["plan"]
+    assert plan["training"]["n"] == 48
+    assert plan["training"]["m_acc"] >= max(r["decision"]["m_acc"] for r in plan["rows"]
+                                            if r["decision"]["chunk_size"] in (0, plan["training"]["chunk_size"]))
+    assert {r["gemm"] for r in plan["rows"]} == {"fwd", "bwd", "grad"}
+
+    # Ratios are the transistor counts' ratios, and the generated files exist.
+    areas = on_disk["area"]
+    base = areas["FP32 accumulator"]["transistors"]
+    for label, entry in areas.items():
+        assert on_disk["saving_vs_fp32"][label] == pytest.approx(base / entry["transistors"], rel=1e-3)
+    for rel in on_disk["hardware"]["files"]:
+        assert (out / rel).is_file()
+    text = (out / "report.md").read_text()
+    assert "## Area" in text and "## Verification" in text and "0 mismatches" in text
+    assert report["saving_vs_fp32"] == on_disk["saving_vs_fp32"]
+
+    # A rerun reuses the sweep's cache: only the MACs outside the sweep grid are synthesised again.
+    swept = {row["slug"] for row in on_disk["sweep"]}
+    outside = sum(1 for entry in areas.values() if entry["slug"] not in swept)
+    before = area.yosys_invocations()
+    run_flow(opts, out, progress=None)
+    assert area.yosys_invocations() - before == outside < first_runs
+
+
+def test_cli_flow_bad_workload_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["flow", "--workload", "no-such-net", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and "no-such-net" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--array", "4by4"], "--array"),
+    (["--chunk", "sometimes"], "Chunk"),
+    (["--nzr", "1.5"], "Non-zero ratio"),
+    (["--a-format", "e1m2"], "Exponent width"),
+])
+def test_cli_flow_bad_options_exit_2(tmp_path, capsys, args, word):
+    out = tmp_path / "out"
+    rc = main(["flow", *args, "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and word in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
