@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 JOBS   ?= 2
 
-.PHONY: all run test regress bench lint venv iverilog clean
+.PHONY: all run test regress bench testfloat venv iverilog clean
 
 all: test
 
@@ -39,8 +39,18 @@ test: $(STAMP) iverilog
 regress: $(STAMP) iverilog
 	$(PY) -m pytest -n $(JOBS) -q -m slow
 
-bench: $(STAMP)
+bench: $(STAMP) iverilog
 	$(PY) bench/run_all.py
+
+# 20,000 fp16 fma vectors in Berkeley TestFloat's text format, computed with MPFR (gmpy2),
+# for `macgen verify mac ... --vectors build/f16_mulAdd.txt`.
+testfloat: build/f16_mulAdd.txt
+build/f16_mulAdd.txt: $(STAMP)
+	mkdir -p build
+	$(PY) -c "import sys; sys.path.insert(0, 'tests'); from oracle import gen_testfloat_vectors; \
+	  from macgen.formats import FP16; \
+	  open('$@.tmp', 'w').write('\n'.join(gen_testfloat_vectors(FP16, 20000, seed=2026)) + '\n')"
+	mv $@.tmp $@
 
 clean:
 	rm -rf build $(OUT) .pytest_cache
