@@ -51,7 +51,21 @@ CONFIGS = {
     "s3_c4_out": MACConfig("e4m3", "e5m2", "e6m9", mul_stages=3, chunk_size=4, outer_fmt="fp16",
                            out_fmt="bf16"),
     "fp16_fp32_s1": MACConfig("fp16", "fp16", "fp32", mul_stages=1),
+    # Shared inner/outer datapath (outer = acc, every product exact in acc).
+    "sh_e7m13_c2048": MACConfig("e5m2", "e5m2", "e7m13", chunk_size=2048),
+    "sh_e7m9_c1": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=1),
+    "sh_e7m9_c2": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=2),
+    "sh_e7m5_c3": MACConfig("e5m2", "e5m2", "e7m5", chunk_size=3),
+    "sh_e7m9_c64_out": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=64, out_fmt="e5m2"),
+    "sh_rtz_c4": MACConfig("e5m2", "e4m3", "e7m9", chunk_size=4, rounding="rtz"),
+    "sh_ftz_c3": MACConfig("e5m2_ftz", "e5m2_ftz", "e7m9_ftz", chunk_size=3),
+    "sh_fn_c2": MACConfig("e4m3fn", "e4m3fn", "e6m8fn", chunk_size=2, out_fmt="e4m3fn"),
+    "sh_p3_s2_c5": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=5, product_man_bits=3, mul_stages=2),
+    "sh_s3_c2": MACConfig("e4m3", "e4m3", "e6m9", chunk_size=2, mul_stages=3),
 }
+
+# Configurations expected to use the shared datapath; every other chunked one falls back.
+SHARED = {name for name in CONFIGS if name.startswith("sh_")}
 
 
 # -- stimulus ------------------------------------------------------------------------------
@@ -92,12 +106,12 @@ def biased_bits(fmt: FloatFormat, n, rng):
     return (sign | body).astype(u)
 
 
-def biased_dots(cfg, count, rng, max_len):
-    """Dot products of random lengths 1..max_len; a third of them cancel (the second half
-    negates the first), half start from a random init."""
+def biased_dots(cfg, count, rng, max_len, *, lengths=None):
+    """Dot products of random lengths 1..max_len (or the given ``lengths``); a third of
+    them cancel (the second half negates the first), half start from a random init."""
     dots = []
-    for _ in range(count):
-        n = int(rng.integers(1, max_len + 1))
+    for k in range(count if lengths is None else len(lengths)):
+        n = int(rng.integers(1, max_len + 1)) if lengths is None else lengths[k]
         a = biased_bits(cfg.a_fmt, n, rng)
         b = biased_bits(cfg.b_fmt, n, rng)
         if n >= 2 and rng.random() < 0.3:
@@ -192,6 +206,7 @@ def test_mac_ports_and_latency(name):
         assert len(port) == 1
     with pytest.raises(AttributeError):
         mac.latency = 3
+    assert mac.widths["shared_adder"] == (name in SHARED)
 
 
 # -- named cases with hand-derived expectations (SPEC §2), independent of the golden model -----
@@ -251,7 +266,14 @@ def test_mac_corner_cases(name):
 def test_mac_random_dot_products(name):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(2000 + sorted(CONFIGS).index(name))
-    if cfg.chunk_size >= 16:
+    if cfg.chunk_size >= 1024:
+        # A few dot products around the chunk size (closing a chunk inside them, a short
+        # last chunk, exactly one chunk), then short ones.
+        L = cfg.chunk_size
+        long = biased_dots(cfg, 0, rng, 0, lengths=[L + 5, L, 2 * L + 1, L - 1])
+        short = biased_dots(cfg, 200, rng, max_len=10)
+        dots = long[:2] + short[:100] + long[2:] + short[100:]
+    elif cfg.chunk_size >= 16:
         # Long dot products so that chunks close inside them (and the last one is short).
         dots = biased_dots(cfg, 12, rng, max_len=3 * cfg.chunk_size)
     else:
@@ -262,7 +284,20 @@ def test_mac_random_dot_products(name):
 
 
 NEAR_CANCEL_CONFIGS = ["fp16_fma", "bf16", "e5m2_e6m9", "e5m2_fp32", "rtz", "p3", "e4m3fn_e5m4fn",
-                       "fp16_fp32_s1", "e5m2_e6m9_c64_fp32", "e5m2_e6m9_c1", "rtz_c4_fp32"]
+                       "fp16_fp32_s1", "e5m2_e6m9_c64_fp32", "e5m2_e6m9_c1", "rtz_c4_fp32",
+                       "sh_e7m13_c2048", "sh_e7m9_c1", "sh_rtz_c4", "sh_fn_c2"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CONFIGS if CONFIGS[n].chunk_size))
+def test_mac_chunked_back_to_back_short(name):
+    """Length-1 and length-2 dot products back to back (a chunk closes on every beat or
+    every other one; the first beat of a dot product meets the previous one's final outer
+    addition), with and without bubbles, half of them with an init."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(5000 + sorted(CONFIGS).index(name))
+    dots = biased_dots(cfg, 0, rng, 0, lengths=[int(n) for n in rng.integers(1, 3, 300)])
+    _check(cfg, dots[:200], bubble_prob=0.0, seed=11)
+    _check(cfg, dots[200:], bubble_prob=0.4, seed=12)
 
 
 @pytest.mark.parametrize("name", NEAR_CANCEL_CONFIGS)

@@ -118,6 +118,7 @@ class MAC(wiring.Component):
             "product_sig": self._p_spec.sig_width,
             "product_exp_range": [self._p_spec.exp_lo, self._p_spec.exp_hi],
             "sum_window": self._sum_spec.width,
+            "shared_adder": self._shared,
         }
         if self._config.chunk_size and not self._shared:
             out["outer_sum_window"] = self._outer_sum_spec.width
