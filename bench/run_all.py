@@ -10,11 +10,15 @@ benchmark's wall time, into the summary file. ``--full`` includes the slow parts
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+# bench/array.py is named like the stdlib module: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
