@@ -165,6 +165,20 @@ class MAC(wiring.Component):
 
         valid, first, last = ctl["valid"], ctl["first"], ctl["last"]
         start = Mux(ctl["init_en"], ctl["init"], 0)
+        # A bubble adds -0 (acc + -0 = acc exactly, for every acc the loop can hold: it
+        # only holds rounded values, NaN canonical), so the accumulator needs no enable.
+        # In a bubble `first` is junk: it only counts with `valid`.
+        first = valid & first
+        bubble_p = Signal.like(product, name="product_or_neg_zero")
+        m.d.comb += [
+            bubble_p.sig.eq(Mux(valid, product.sig, 0)),
+            bubble_p.exp.eq(product.exp),
+            bubble_p.sign.eq(product.sign | ~valid),
+            bubble_p.zero.eq(product.zero | ~valid),
+        ]
+        if self._p_spec.specials:
+            m.d.comb += [bubble_p.inf.eq(product.inf & valid), bubble_p.nan.eq(product.nan & valid)]
+        product = bubble_p
 
         m.submodules.unpack_acc = uacc = Unpack(cfg.acc_fmt)
         m.submodules.add = add = AlignAdd(self._x_spec, self._acc_spec, cfg.acc_fmt)
@@ -180,8 +194,7 @@ class MAC(wiring.Component):
         elif not cfg.chunk_size:
             m.d.comb += add.x.eq(product)
             m.d.comb += uacc.bits.eq(Mux(first, start, acc))
-            with m.If(valid):
-                m.d.sync += acc.eq(rnd.bits)
+            m.d.sync += acc.eq(rnd.bits)
             rv = Signal()
             m.d.sync += rv.eq(valid & last)
             m.d.comb += result_valid.eq(rv)
@@ -249,7 +262,7 @@ class MAC(wiring.Component):
             close = last | (count_now == size - 1)
         else:
             close = 1
-        opens = first | chunk_start
+        opens = first | chunk_start           # (bubbles after a close write a dead acc)
         # A chunk-opening beat computes t_1 = round_ACC(+0 + p) = p exactly: packing only.
         m.submodules.pack_product = pack = PackExact(self._p_spec, cfg.acc_fmt)
         m.d.comb += pack.value.eq(product)
@@ -277,8 +290,9 @@ class MAC(wiring.Component):
         if xs.specials:
             m.d.comb += [x.inf.eq(Mux(pending, o.inf, product.inf)),
                          x.nan.eq(Mux(pending, o.nan, product.nan))]
+        m.d.sync += acc.eq(Mux(opens, pack.bits, rnd.bits))
         with m.If(valid):
-            m.d.sync += [acc.eq(Mux(opens, pack.bits, rnd.bits)), chunk_start.eq(close)]
+            m.d.sync += chunk_start.eq(close)
             if size > 1:
                 m.d.sync += count.eq(Mux(close, 0, count_now + 1))
         with m.If(valid & first):
