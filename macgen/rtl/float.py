@@ -462,8 +462,11 @@ class Round(wiring.Component):
         norm = Signal(wv)
         m.d.comb += norm.eq(s.vec << shift)
         e_lo, e_hi = spec.exp_lo + 1 - wv, spec.exp_hi + 2
-        e_top = Signal(_exp_shape(e_lo, e_hi))
-        m.d.comb += e_top.eq(s.exp + 1 - shift)
+        # Exponents from here on carry the format's bias (one constant folded into the
+        # normalizing subtraction instead of a separate re-biasing adder).
+        bias = fmt.bias
+        e_top = Signal(_exp_shape(e_lo + bias, e_hi + bias))
+        m.d.comb += e_top.eq(s.exp + (1 + bias) - shift)
 
         sig = norm[wv - P:]
         if self._rounding == "rne":
@@ -474,9 +477,10 @@ class Round(wiring.Component):
             m.d.comb += total.eq(sig + up)
             carry = total[P]
             sig_f = Signal(P)
-            e_f = Signal(_exp_shape(e_lo, e_hi + 1))
+            e_f = Signal(_exp_shape(e_lo + bias, e_hi + 1 + bias))
             m.d.comb += [
-                sig_f.eq(Mux(carry, 1 << (P - 1), total[:P])),
+                # On a carry total is exactly 2^P: its low P bits are zero.
+                sig_f.eq(total[:P] | (carry << (P - 1))),
                 e_f.eq(e_top + carry),
             ]
         else:
@@ -484,12 +488,12 @@ class Round(wiring.Component):
         normal = sig_f[P - 1]
         nonzero = sig_f.any()
         if not fmt.subnormals and e_lo < fmt.emin:
-            nonzero = nonzero & (e_f >= fmt.emin)
-        field = Mux(normal, e_f + fmt.bias, 0)[:E]
+            nonzero = nonzero & (e_f >= fmt.emin + bias)
+        field = Mux(normal, e_f, 0)[:E]
         body = Signal(fmt.width - 1)
         m.d.comb += body.eq(Mux(nonzero, Cat(sig_f[:M], field), 0))
         if e_hi + 1 > fmt.emax:
-            overflow = normal & (e_f > fmt.emax)
+            overflow = normal & (e_f > fmt.emax + bias)
             big = fmt.inf_bits if (fmt.inf_nan and self._rounding == "rne") else fmt.max_finite_bits
             with m.If(overflow):
                 m.d.comb += body.eq(big)
