@@ -34,7 +34,17 @@ CONFIGS = {
     "e5m2 x e5m2 -> e8m23": MACConfig("e5m2", "e5m2", "e8m23"),
     "e4m3fn x e4m3fn -> e5m4fn": MACConfig("e4m3fn", "e4m3fn", "e5m4fn"),
     "e5m2 x e5m2 -> e6m9, rtz": MACConfig("e5m2", "e5m2", "e6m9", rounding="rtz"),
+    # ResNet-18 training plan (issue 6): the model-chosen accumulator against FP32.
+    "e5m2 x e5m2 -> e7m13": MACConfig("e5m2", "e5m2", "e7m13"),
+    "e5m2 x e5m2 -> e7m13, chunk 2048": MACConfig("e5m2", "e5m2", "e7m13", chunk_size=2048),
+    "e5m2 x e5m2 -> e8m23, chunk 2048": MACConfig("e5m2", "e5m2", "e8m23", chunk_size=2048),
 }
+
+# (numerator, denominator) pairs printed as ratios after the table.
+RATIOS = [
+    ("e5m2 x e5m2 -> e8m23", "e5m2 x e5m2 -> e7m13, chunk 2048"),
+    ("e5m2 x e5m2 -> e8m23, chunk 2048", "e5m2 x e5m2 -> e7m13, chunk 2048"),
+]
 
 FLOW = ("synth -flatten -top {top}; abc -g AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX; "
         "opt_clean; stat; dfflegalize -cell $_DFF_P_ 01; tee -q -o {top}.stat stat -tech cmos")
@@ -77,13 +87,17 @@ def main():
     args = parser.parse_args()
     print(f"{'configuration':45s} {'latency':>7s} {'transistors':>11s} {'cells':>6s} {'FFs':>4s}"
           + ("  sim cycles/s" if args.sim else ""))
+    figs = {}
     for name, cfg in CONFIGS.items():
-        fig = area(cfg)
+        fig = figs[name] = area(cfg)
         line = (f"{name:45s} {MAC(cfg).latency:7d} {fig['transistors']:11,d} {fig['cells']:6d} "
                 f"{fig['flip_flops']:4d}")
         if args.sim:
             line += f"  {sim_speed(cfg):12,.0f}"
         print(line, flush=True)
+    for num, den in RATIOS:
+        ratio = figs[num]["transistors"] / figs[den]["transistors"]
+        print(f"ratio  {num}  /  {den}:  {ratio:.3f}")
 
 
 if __name__ == "__main__":

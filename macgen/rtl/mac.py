@@ -20,7 +20,7 @@ class MAC(wiring.Component):
     the product rounded to ``product_man_bits``), in one cycle of the accumulate
     loop. With ``chunk_size = L > 0`` every ``L`` products (and the last, shorter
     chunk) close a chunk whose sum is added, in the cycle after, into the outer
-    accumulator in ``outer_fmt`` by the same align/add/round stages. The result is
+    accumulator in ``outer_fmt``. The result is
     ``round_OUT`` of the final (outer) accumulator. Rounding is ``config.rounding``
     everywhere (RNE: nearest, ties to even; RTZ: toward zero). Subnormals are
     kept or flushed per format; ieee formats produce the canonical quiet NaN and
@@ -32,10 +32,25 @@ class MAC(wiring.Component):
     +0. Bubbles (``valid = 0``) may occur anywhere and change nothing; a new dot
     product may start right after a ``last`` beat.
 
+    Shared datapath: when ``outer_fmt == acc_fmt`` and every product (exact, or
+    rounded to ``product_man_bits``) is exactly a normal ``acc_fmt`` value (e.g.
+    e5m2 x e5m2 into e7mX, X >= 5), one align/add/round serves both levels. A beat
+    that opens a chunk computes ``t_1 = round_ACC(+0 + p) = p``: the product is only
+    packed into the accumulator (``+0 + -0 = +0``, canonical NaN). In the cycle after
+    a chunk closes the only beat that can arrive opens a chunk, so the adder then
+    computes ``o' = round(o + t)`` (outer register as the adder's product-side operand,
+    the closed chunk sum in the accumulator as the other). Otherwise a second
+    align/add/round for the outer accumulator is built (``widths["shared_adder"]``
+    tells which).
+
+    Bubbles add ``-0`` to the accumulator (``acc + -0 = acc`` for every value the
+    loop holds), so the accumulator register needs no enable.
+
     Latency: if the ``last`` beat is sampled at clock edge ``t``, ``result_valid``
     is high for the one cycle after edge ``t + latency - 1``, where
-    ``latency = mul_stages + 1`` (with or without chunking: the last chunk's outer
-    addition and round_OUT are combinational from registers in that cycle).
+    ``latency = mul_stages + 1`` (with or without chunking, shared datapath or not:
+    the last chunk's outer addition and round_OUT are combinational from registers
+    in the cycle after the ``last`` beat, the adder's ``pending`` cycle).
 
     Pipeline: ``mul_stages`` registers sit in the multiplier path at stage
     boundaries: 1 after the multiplier, 2 also after unpacking, 3 also on the
