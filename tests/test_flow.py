@@ -20,7 +20,11 @@ def tiny_workload(tmp_path):
     return str(path)
 
 
-def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path):
+def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatch):
+    # Pin the sweep cache's generator fingerprint: a source edit between the two runs (while
+    # developing) would rightly invalidate the cache and is not what this test is about.
+    from macgen import sweep
+    monkeypatch.setattr(sweep, "generator_fingerprint", lambda: "test-generator")
     out = tmp_path / "out"
     opts = FlowOptions(workload=tiny_workload, rows=2, cols=2, mac_vectors=20, array_tiles=2,
                        sweep_span=1, jobs=1, fpga=False)
