@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Area (SPEC §6 Yosys flow) and Amaranth-simulator speed of macgen.rtl.MAC.
 
 Usage: ``.venv/bin/python bench/rtl_mac_figures.py [--sim]`` from the repository root.

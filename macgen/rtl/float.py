@@ -397,7 +397,9 @@ class AlignAdd(wiring.Component):
         mag = Signal(wv)
         m.d.comb += mag.eq((raw[:wv] ^ neg.replicate(wv)) + neg)
 
-        zero_sign = x.zero & y.zero & x.sign & y.sign
+        # An exact zero sum is either two zeros (sign: both negative) or an exact
+        # cancellation of non-zero values (signs differ): x.sign & y.sign in both cases.
+        zero_sign = x.sign & y.sign
         big_sign = Mux(x_big, x.sign, y.sign)
         m.d.comb += [
             out.vec.eq(mag),

@@ -229,8 +229,8 @@ class MAC(wiring.Component):
             m.d.comb += uacc.bits.eq(Mux(first | chunk_start, 0, acc))
             with m.If(valid):
                 m.d.sync += [acc.eq(rnd.bits), chunk_start.eq(close)]
-                if size > 1:
-                    m.d.sync += count.eq(Mux(close, 0, count_now + 1))
+            if size > 1:
+                m.d.sync += count.eq(Mux(valid & close, 0, count_now + valid))
             # A closed chunk sits in `acc` for one cycle, in which it is added to the outer
             # accumulator. The dot product's final sum is not stored: it is the result
             # (through round_OUT) in that cycle, so the outer register is free to take
@@ -300,7 +300,9 @@ class MAC(wiring.Component):
             x.sig.eq(Mux(pending, o.sig, product.sig << shift)),
             x.exp.eq(Mux(pending, o.exp, product.exp)),
             x.sign.eq(Mux(pending, o.sign, product.sign)),
-            x.zero.eq(Mux(pending, o.zero, product.zero)),
+            # x.zero only keeps a zero product from being the larger operand; a zero
+            # outer value has exponent emin, at or below the accumulator's.
+            x.zero.eq(~pending & product.zero),
         ]
         if xs.specials:
             m.d.comb += [x.inf.eq(Mux(pending, o.inf, product.inf)),
@@ -308,8 +310,9 @@ class MAC(wiring.Component):
         m.d.sync += acc.eq(Mux(opens, pack.bits, rnd.bits))
         with m.If(valid):
             m.d.sync += chunk_start.eq(close)
-            if size > 1:
-                m.d.sync += count.eq(Mux(close, 0, count_now + 1))
+        if size > 1:
+            # The counter advances by `valid` (its incrementer's carry-in): no enable.
+            m.d.sync += count.eq(Mux(valid & close, 0, count_now + valid))
         with m.If(valid & first):
             m.d.sync += outer.eq(start)
         with m.Elif(pending):
