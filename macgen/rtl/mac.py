@@ -128,7 +128,8 @@ class MAC(wiring.Component):
 
     @property
     def widths(self) -> dict:
-        """Derived datapath widths (for the emission sidecar)."""
+        """Derived datapath widths (for the emission sidecar); ``shared_adder`` tells
+        whether one align/add/round serves the inner and the outer accumulation."""
         out = {
             "product_sig": self._p_spec.sig_width,
             "product_exp_range": [self._p_spec.exp_lo, self._p_spec.exp_hi],
