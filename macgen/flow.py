@@ -343,6 +343,12 @@ def _markdown(r, opts) -> str:
                       f"{v['transistors']:,}", f"{v['cells']:,}", v["flip_flops"],
                       f"{r['saving_vs_fp32'][k]:.2f}x"] for k, v in a.items() if k != "array"]), "",
              _saving_sentence(r), ""]
+    chunked, plain = a["training (chosen)"], a["training, no chunking"]
+    if chunked["config"]["chunk_size"] and chunked["transistors"] > plain["transistors"]:
+        lines += [f"Chunking saves {plan['training_unchunked']['m_acc'] - t['m_acc']} accumulator bits "
+                  f"but, in a single MAC, its outer accumulator and chunk counter cost more than they "
+                  f"save: {chunked['transistors']:,} transistors chunked against "
+                  f"{plain['transistors']:,} for the unchunked {p['acc_fmt']} MAC.", ""]
     tc = a["training (chosen)"]
     if tc.get("ice40_lut4") is not None:
         lines += [f"FPGA (chosen MAC): iCE40 {tc['ice40_lut4']:,} LUT4 + {tc['ice40_carry']:,} carry, "
