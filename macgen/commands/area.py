@@ -23,8 +23,8 @@ def register(subparsers):
                    help="without --acc-format: let the precision model size the accumulator for "
                         "dot products of length N")
     g = p.add_argument_group("array")
-    g.add_argument("--rows", type=int, default=2, metavar="R", help="array rows (default: 2)")
-    g.add_argument("--cols", type=int, default=2, metavar="C", help="array columns (default: 2)")
+    g.add_argument("--rows", type=int, default=None, metavar="R", help="array rows (default: 2)")
+    g.add_argument("--cols", type=int, default=None, metavar="C", help="array columns (default: 2)")
     p.add_argument("--no-fpga", dest="fpga", action="store_false",
                    help="skip the iCE40 and ECP5 flows (about 3x faster)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -35,6 +35,8 @@ def register(subparsers):
 
 def _config(args):
     from ..config import ArrayConfig
+    if args.kind == "mac" and (args.rows is not None or args.cols is not None):
+        raise UsageError("--rows/--cols describe an array: use 'macgen area array'")
     acc = chunk = None
     if args.acc_format is None:
         if args.length is None:
@@ -46,7 +48,7 @@ def _config(args):
         acc, chunk = d.acc_fmt, d.chunk_size
     cfg = mac_config_from_args(args, acc_fmt=acc, chunk_size=chunk)
     if args.kind == "array":
-        return ArrayConfig(args.rows, args.cols, cfg)
+        return ArrayConfig(2 if args.rows is None else args.rows, 2 if args.cols is None else args.cols, cfg)
     return cfg
 
 
