@@ -17,7 +17,7 @@ from macgen.config import MACConfig
 from macgen.emit import emit, read_sidecar
 from macgen.formats import FP16
 
-precision = pytest.importorskip("macgen.precision")
+from macgen import precision  # noqa: E402
 
 
 def _run(capsys, *argv):
@@ -65,7 +65,7 @@ def test_generate_mac_chunk_auto_and_explicit_chunk(tmp_path, capsys):
 
 
 def test_generate_mac_workload_sizes_for_its_most_demanding_gemm(tmp_path, capsys):
-    workloads = pytest.importorskip("macgen.workloads")
+    from macgen import workloads
     code, out, err = _run(capsys, "generate", "mac", "--workload", "resnet32-cifar10",
                           "-o", str(tmp_path), "--json")
     assert code == 0, err
@@ -153,7 +153,6 @@ def test_verify_mac_rejects_bad_count(capsys, tmp_path):
 
 def write_testfloat_fp16(path, n, seed):
     """A Berkeley TestFloat ``f16_mulAdd`` file from the gmpy2 oracle (``tests/oracle.py``)."""
-    pytest.importorskip("gmpy2")
     from oracle import testfloat_fma_vectors
 
     lines = testfloat_fma_vectors(FP16, n, seed)

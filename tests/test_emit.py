@@ -20,7 +20,8 @@ from macgen import emit as emit_mod
 from macgen.config import ArrayConfig, MACConfig
 from macgen.emit import emit, read_sidecar
 
-rtl = pytest.importorskip("macgen.rtl")
+from macgen import rtl  # noqa: E402
+
 MAC = rtl.MAC
 
 CONFIGS = [
@@ -92,7 +93,7 @@ def test_emit_is_byte_identical_across_runs_and_processes(tmp_path):
 
 
 def test_emit_records_the_model_decision(tmp_path):
-    precision = pytest.importorskip("macgen.precision")
+    from macgen import precision
     decision = precision.decide_accumulator(1024, "e5m2", "e5m2")
     cfg = MACConfig("e5m2", "e5m2", decision.acc_fmt, chunk_size=decision.chunk_size)
     meta = read_sidecar(emit(cfg, tmp_path, decision=decision).sidecar)
