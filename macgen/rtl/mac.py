@@ -217,28 +217,14 @@ class MAC(wiring.Component):
             m.d.comb += final.eq(acc)
         else:
             m.d.comb += add.x.eq(product)
-            size = cfg.chunk_size
-            # Housekeeping registers need no reset: the first beat of a dot product
-            # (first = 1) overrides all of them.
-            chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
-            if size > 1:
-                count = Signal(range(size), reset_less=True)
-                count_now = Mux(first, 0, count)
-                close = last | (count_now == size - 1)
-            else:
-                close = 1
-            m.d.comb += uacc.bits.eq(Mux(first | chunk_start, 0, acc))
+            opens, pending, pend_last = self._chunk_control(m, valid, first, last)
+            m.d.comb += uacc.bits.eq(Mux(opens, 0, acc))
             with m.If(valid):
-                m.d.sync += [acc.eq(rnd.bits), chunk_start.eq(close)]
-            if size > 1:
-                m.d.sync += count.eq(Mux(valid & close, 0, count_now + valid))
+                m.d.sync += acc.eq(rnd.bits)
             # A closed chunk sits in `acc` for one cycle, in which it is added to the outer
             # accumulator. The dot product's final sum is not stored: it is the result
             # (through round_OUT) in that cycle, so the outer register is free to take
             # the next dot product's init on a back-to-back first beat.
-            pending = Signal()
-            m.d.sync += pending.eq(valid & close)
-            pend_last = reg(last, "pend_last")
             outer = Signal(cfg.outer_fmt.width, reset_less=True)
             m.submodules.unpack_chunk = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
             m.submodules.unpack_outer = uo = Unpack(cfg.outer_fmt)
@@ -265,10 +251,14 @@ class MAC(wiring.Component):
         ]
         return m
 
-    def _elaborate_shared(self, m, valid, first, last, start, product, uacc, add, rnd, acc,
-                          final, result_valid):
-        cfg = self._config
-        size = cfg.chunk_size
+    def _chunk_control(self, m, valid, first, last):
+        """Chunk bookkeeping shared by both chunked datapaths.
+
+        Returns ``(opens, pending, pend_last)``: this beat opens a chunk (its inner sum
+        starts from +0); a chunk closed on the previous beat (its sum is in the inner
+        register now); and that chunk was its dot product's last.
+        """
+        size = self._config.chunk_size
         # Housekeeping registers need no reset: the first beat of a dot product
         # (first = 1) overrides all of them.
         chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
@@ -276,9 +266,23 @@ class MAC(wiring.Component):
             count = Signal(range(size), reset_less=True)
             count_now = Mux(first, 0, count)
             close = last | (count_now == size - 1)
+            # The counter advances by `valid` (its incrementer's carry-in): no enable.
+            m.d.sync += count.eq(Mux(valid & close, 0, count_now + valid))
         else:
             close = 1
-        opens = first | chunk_start           # (bubbles after a close write a dead acc)
+        with m.If(valid):
+            m.d.sync += chunk_start.eq(close)
+        pending = Signal()
+        m.d.sync += pending.eq(valid & close)
+        pend_last = Signal(reset_less=True)
+        m.d.sync += pend_last.eq(last)
+        return first | chunk_start, pending, pend_last
+
+    def _elaborate_shared(self, m, valid, first, last, start, product, uacc, add, rnd, acc,
+                          final, result_valid):
+        cfg = self._config
+        # (Bubbles after a close write a dead acc.)
+        opens, pending, pend_last = self._chunk_control(m, valid, first, last)
         # A chunk-opening beat computes t_1 = round_ACC(+0 + p) = p exactly: packing only.
         m.submodules.pack_product = pack = PackExact(self._p_spec, cfg.acc_fmt)
         m.d.comb += pack.value.eq(product)
@@ -287,10 +291,6 @@ class MAC(wiring.Component):
         # the outer accumulator as x and t as y. The dot product's final sum is not
         # stored: it is the result (through round_OUT) in that cycle, so the outer
         # register is free to take the next dot product's init on a back-to-back first beat.
-        pending = Signal()
-        m.d.sync += pending.eq(valid & close)
-        pend_last = Signal(reset_less=True)
-        m.d.sync += pend_last.eq(last)
         outer = Signal(cfg.outer_fmt.width, reset_less=True)
         m.submodules.unpack_outer = uo = Unpack(cfg.outer_fmt)
         m.d.comb += [uo.bits.eq(outer), uacc.bits.eq(acc)]
@@ -309,11 +309,6 @@ class MAC(wiring.Component):
             m.d.comb += [x.inf.eq(Mux(pending, o.inf, product.inf)),
                          x.nan.eq(Mux(pending, o.nan, product.nan))]
         m.d.sync += acc.eq(Mux(opens, pack.bits, rnd.bits))
-        with m.If(valid):
-            m.d.sync += chunk_start.eq(close)
-        if size > 1:
-            # The counter advances by `valid` (its incrementer's carry-in): no enable.
-            m.d.sync += count.eq(Mux(valid & close, 0, count_now + valid))
         with m.If(valid & first):
             m.d.sync += outer.eq(start)
         with m.Elif(pending):
