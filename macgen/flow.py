@@ -24,6 +24,8 @@ from pathlib import Path
 
 from .config import ArrayConfig, MACConfig
 from .formats import FloatFormat
+from .precision import decide_accumulator, decide_shared, parse_chunk
+from .workloads import GEMMS, get_workload
 
 __all__ = ["FlowOptions", "run_flow"]
 
@@ -85,19 +87,7 @@ class FlowOptions:
     def __post_init__(self):
         object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
         object.__setattr__(self, "b_fmt", FloatFormat.parse(self.b_fmt))
-        chunk = self.chunk
-        if isinstance(chunk, str):
-            chunk = chunk.strip().lower()
-            if chunk not in ("auto", "none"):
-                try:
-                    chunk = int(chunk)
-                except ValueError:
-                    raise ValueError(f"Chunk must be auto, none or a positive integer, not {self.chunk!r}") from None
-        if chunk == "none":
-            chunk = 0
-        if not isinstance(chunk, str) and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
-            raise ValueError(f"Chunk must be auto, none or a positive integer, not {self.chunk!r}")
-        object.__setattr__(self, "chunk", chunk)
+        object.__setattr__(self, "chunk", parse_chunk(self.chunk))
         for name, low in (("rows", 1), ("cols", 1), ("mac_vectors", 0), ("array_tiles", 0),
                           ("sweep_span", 0), ("jobs", 1), ("seed", 0)):
             value = getattr(self, name)
@@ -127,24 +117,22 @@ class _Log:
             print(f"[flow {time.monotonic() - self.start:6.1f} s] {text}", file=self.stream, flush=True)
 
 
-def _plan(opts: FlowOptions, gemms):
-    from .precision import decide_shared
-    from .workloads import get_workload
-
+def _plan(opts: FlowOptions):
+    """Per-layer decisions, lengths per GEMM, and the shared decisions the hardware uses."""
     wl = get_workload(opts.workload, batch=opts.batch)
-    items = wl.lengths(gemms)
-    common = dict(nzr=opts.nzr, cutoff=opts.cutoff)
-    from .precision import decide_accumulator
-    rows = []
-    for layer, gemm, n in items:
-        d = decide_accumulator(n, opts.a_fmt, opts.b_fmt, chunk=opts.chunk or None, **common)
-        rows.append({"layer": layer.name, "gemm": gemm, "length": n, "decision": d.to_dict()})
+    items = wl.lengths(GEMMS)
+    common = dict(chunk=opts.chunk, nzr=opts.nzr, cutoff=opts.cutoff)
+    rows = [{"layer": layer.name, "gemm": gemm, "length": n,
+             "decision": decide_accumulator(n, opts.a_fmt, opts.b_fmt, **common).to_dict()}
+            for layer, gemm, n in items]
     by_gemm = {}
     for _, gemm, n in items:
         by_gemm.setdefault(gemm, []).append(n)
-    shared = {g: decide_shared(ns, opts.a_fmt, opts.b_fmt, chunk=opts.chunk or None, **common)
-              for g, ns in by_gemm.items()}
-    return wl, rows, by_gemm, shared
+    shared = {g: decide_shared(ns, opts.a_fmt, opts.b_fmt, **common) for g, ns in by_gemm.items()}
+    all_lengths = [n for _, _, n in items]
+    train = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, **common)
+    train_plain = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, **{**common, "chunk": 0})
+    return wl, rows, by_gemm, shared, train, train_plain
 
 
 def _mac_config(opts, decision) -> MACConfig:
@@ -178,17 +166,13 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     from .area import area_of, hardfloat_reference
     from .emit import emit
     from .plots import plot_variance_lost
-    from .precision import decide_shared
     from .sweep import run_sweep
 
     log = _Log(progress)
     out = Path(out_dir)
     # -- plan (validates the workload before anything is written) ------------
-    wl, rows, by_gemm, shared = _plan(opts, ("fwd", "bwd", "grad"))
+    wl, rows, by_gemm, shared, train, train_plain = _plan(opts)
     all_lengths = [n for ns in by_gemm.values() for n in ns]
-    common = dict(nzr=opts.nzr, cutoff=opts.cutoff)
-    train = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, chunk=opts.chunk or None, **common)
-    train_plain = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, chunk=None, **common)
     infer = shared["fwd"]
     train_cfg = _mac_config(opts, train)
     plain_cfg = _mac_config(opts, train_plain)
@@ -247,7 +231,8 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
                       rounding=opts.rounding, length=max(all_lengths), jobs=opts.jobs,
                       progress=progress)
     figure_area = out / "area_vs_precision.png"
-    os.replace(sweep.png_path, figure_area) if sweep.png_path and sweep.png_path.exists() else None
+    if sweep.png_path is not None:
+        os.replace(sweep.png_path, figure_area)
     areas = {}
     swept = {row["slug"]: row for row in sweep.rows}
     named = [("training (chosen)", train_cfg), ("training, no chunking", plain_cfg),

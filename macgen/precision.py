@@ -41,7 +41,7 @@ from .formats import FloatFormat
 
 __all__ = [
     "vrr", "vrr_chunked", "variance_lost", "min_acc_mantissa", "recommend_chunk",
-    "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "decide_shared",
+    "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "decide_shared", "parse_chunk",
     "AccumulatorDecision",
     "product_frac_bits", "effective_length", "METHODS",
 ]
@@ -86,6 +86,33 @@ def _cutoff(cutoff):
     if not cutoff > 1.0 or math.isinf(cutoff):
         raise ValueError(f"Cutoff must be a finite number greater than 1, not {cutoff}")
     return cutoff
+
+
+def parse_chunk(value):
+    """A chunking choice from text or a value: ``0`` (none), ``'auto'`` or a chunk size.
+
+    Accepts ``None``, ``'none'``, ``'auto'``, a non-negative integer or its text.
+
+    Raises
+    ------
+    ValueError
+        Anything else (the message names the value).
+    """
+    if value is None:
+        return 0
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text == "none":
+        return 0
+    if text == "auto":
+        return "auto"
+    if isinstance(text, str):
+        try:
+            text = int(text)
+        except ValueError:
+            pass
+    if isinstance(text, bool) or not isinstance(text, (int, np.integer)) or text < 0:
+        raise ValueError(f"Chunk must be none, auto or a positive integer, not {value!r}")
+    return int(text)
 
 
 def _fmt(name, fmt):

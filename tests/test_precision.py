@@ -423,3 +423,17 @@ def test_vectorised_erf_erfc_accuracy():
     # relative below 1e-14 until erfc reaches float64's subnormal range (z > 26.5)
     assert np.all(np.abs(erfc - ref_c) <= 1e-14 * ref_c + 1e-300)
     assert np.all(np.abs(erf - ref_e) <= 1e-14 * ref_e)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, 0), ("none", 0), (" None ", 0), ("0", 0), (0, 0), ("auto", "auto"), ("64", 64), (2048, 2048)])
+def test_parse_chunk_values(value, expected):
+    from macgen.precision import parse_chunk
+    assert parse_chunk(value) == expected
+
+
+@pytest.mark.parametrize("value", ["sometimes", "-4", -4, True, 2.5])
+def test_parse_chunk_rejects_naming_the_value(value):
+    from macgen.precision import parse_chunk
+    with pytest.raises(ValueError, match="Chunk must be none, auto or a positive integer"):
+        parse_chunk(value)

@@ -61,18 +61,11 @@ def register(subparsers):
 
 
 def _parse_chunk(text):
-    t = text.strip().lower()
-    if t in ("none", "0"):
-        return 0
-    if t == "auto":
-        return "auto"
+    from ..precision import parse_chunk
     try:
-        value = int(t)
+        return parse_chunk(text)
     except ValueError:
         raise UsageError(f"--chunk must be none, auto or a positive integer, not {text!r}") from None
-    if value < 0:
-        raise UsageError(f"--chunk must be none, auto or a positive integer, not {text!r}")
-    return value
 
 
 def _chunk_text(chunk):
