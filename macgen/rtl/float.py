@@ -205,6 +205,14 @@ def shift_right_sticky(m, value, amount):
 # -- stages ---------------------------------------------------------------------------
 
 
+def _encode_specials(m, fmt, value, body, sign):
+    """Override a packed result with ±inf, or the canonical NaN (sign 0), where ``value`` is one."""
+    with m.If(value.inf):
+        m.d.comb += body.eq(fmt.inf_bits)
+    with m.If(value.nan):
+        m.d.comb += [body.eq(fmt.nan_bits), sign.eq(0)]
+
+
 class Unpack(wiring.Component):
     """Bits of a format → unpacked float.
 
@@ -502,10 +510,7 @@ class Round(wiring.Component):
         sign = Signal()
         m.d.comb += sign.eq(s.sign)
         if fmt.inf_nan and spec.specials:
-            with m.If(s.inf):
-                m.d.comb += body.eq(fmt.inf_bits)
-            with m.If(s.nan):
-                m.d.comb += [body.eq(fmt.nan_bits), sign.eq(0)]
+            _encode_specials(m, fmt, s, body, sign)
         m.d.comb += self.bits.eq(Cat(body, sign))
         return m
 
@@ -618,9 +623,6 @@ class PackExact(wiring.Component):
             sign.eq(v.sign & ~v.zero),
         ]
         if spec.specials:
-            with m.If(v.inf):
-                m.d.comb += body.eq(fmt.inf_bits)
-            with m.If(v.nan):
-                m.d.comb += [body.eq(fmt.nan_bits), sign.eq(0)]
+            _encode_specials(m, fmt, v, body, sign)
         m.d.comb += self.bits.eq(Cat(body, sign))
         return m

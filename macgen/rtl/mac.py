@@ -234,14 +234,8 @@ class MAC(wiring.Component):
                 ut.bits.eq(acc), uo.bits.eq(outer),
                 oadd.x.eq(ut.value), oadd.y.eq(uo.value), ornd.sum.eq(oadd.sum),
             ]
-            with m.If(valid & first):
-                m.d.sync += outer.eq(start)
-            with m.Elif(pending):
-                m.d.sync += outer.eq(ornd.bits)
-            m.d.comb += [
-                result_valid.eq(pending & pend_last),
-                final.eq(ornd.bits),
-            ]
+            self._outer_step(m, valid & first, start, pending, pend_last, outer, ornd.bits,
+                             final, result_valid)
 
         m.submodules.convert = conv = Convert(cfg.outer_fmt, cfg.out_fmt, cfg.rounding)
         m.d.comb += [
@@ -278,6 +272,24 @@ class MAC(wiring.Component):
         m.d.sync += pend_last.eq(last)
         return first | chunk_start, pending, pend_last
 
+    @staticmethod
+    def _outer_step(m, load, start, pending, pend_last, outer, summed, final, result_valid):
+        """The outer register and the result, the same for both chunked datapaths.
+
+        A dot product's first beat (``load``) loads the initial value; the cycle after
+        a chunk closes (``pending``) stores the outer sum ``summed``. The final outer sum
+        is not stored: it is the result in that cycle, so a back-to-back first beat
+        can load the next initial value.
+        """
+        with m.If(load):
+            m.d.sync += outer.eq(start)
+        with m.Elif(pending):
+            m.d.sync += outer.eq(summed)
+        m.d.comb += [
+            result_valid.eq(pending & pend_last),
+            final.eq(summed),
+        ]
+
     def _elaborate_shared(self, m, valid, first, last, start, product, uacc, add, rnd, acc,
                           final, result_valid):
         cfg = self._config
@@ -309,11 +321,5 @@ class MAC(wiring.Component):
             m.d.comb += [x.inf.eq(Mux(pending, o.inf, product.inf)),
                          x.nan.eq(Mux(pending, o.nan, product.nan))]
         m.d.sync += acc.eq(Mux(opens, pack.bits, rnd.bits))
-        with m.If(valid & first):
-            m.d.sync += outer.eq(start)
-        with m.Elif(pending):
-            m.d.sync += outer.eq(rnd.bits)
-        m.d.comb += [
-            result_valid.eq(pending & pend_last),
-            final.eq(rnd.bits),
-        ]
+        self._outer_step(m, valid & first, start, pending, pend_last, outer, rnd.bits,
+                         final, result_valid)
