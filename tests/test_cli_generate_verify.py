@@ -173,21 +173,12 @@ def _verify_vectors(tmp_path, capsys, n, seed, *extra):
 
 
 @pytest.mark.sim
-def test_verify_mac_testfloat_fp16(tmp_path, capsys):
-    code, out, err, _ = _verify_vectors(tmp_path, capsys, 2000, seed=20)
+@pytest.mark.parametrize("count, seed", [(2000, 20), pytest.param(20000, 21, marks=pytest.mark.slow)])
+def test_verify_mac_testfloat_fp16(tmp_path, capsys, count, seed):
+    code, out, err, _ = _verify_vectors(tmp_path, capsys, count, seed=seed)
     summary = json.loads(out)
     assert code == 0, summary["reports"][:3]
-    assert summary["vectors"] == 2000 and summary["mismatches"] == 0
-    assert summary["reference_mismatches"] == 0
-
-
-@pytest.mark.sim
-@pytest.mark.slow
-def test_verify_mac_testfloat_fp16_20000(tmp_path, capsys):
-    code, out, err, _ = _verify_vectors(tmp_path, capsys, 20000, seed=21)
-    summary = json.loads(out)
-    assert code == 0, summary["reports"][:3]
-    assert summary["vectors"] == 20000 and summary["mismatches"] == 0
+    assert summary["vectors"] == count and summary["mismatches"] == 0
     assert summary["reference_mismatches"] == 0
 
 
