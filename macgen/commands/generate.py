@@ -62,11 +62,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def _workload_lengths(spec: str, batch=None) -> list[int]:
     """Distinct accumulation lengths of every GEMM (FWD, BWD, GRAD) of a workload."""
-    try:
-        from ..workloads import get_workload
-    except ImportError:
-        raise UsageError("--workload needs macgen.workloads, which this installation lacks; "
-                         "use --length") from None
+    from ..workloads import get_workload
     return sorted({int(n) for _, _, n in get_workload(spec, batch=batch).lengths()})
 
 
