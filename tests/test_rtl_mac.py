@@ -63,6 +63,9 @@ CONFIGS = {
     "sh_fn_c2": MACConfig("e4m3fn", "e4m3fn", "e6m8fn", chunk_size=2, out_fmt="e4m3fn"),
     "sh_p3_s2_c5": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=5, product_man_bits=3, mul_stages=2),
     "sh_s3_c2": MACConfig("e4m3", "e4m3", "e6m9", chunk_size=2, mul_stages=3),
+    # Chunk counters whose LFSR runs through all of its 2^k - 1 states (8) or not (9).
+    "sh_e7m9_c8": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=8),
+    "e5m2_e6m9_c9_fp32": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=9, outer_fmt="e8m23"),
 }
 
 # Configurations expected to use the shared datapath; every other chunked one falls back.
@@ -297,7 +300,8 @@ def test_mac_random_dot_products(name):
         # Long dot products so that chunks close inside them (and the last one is short).
         dots = biased_dots(cfg, 12, rng, max_len=3 * cfg.chunk_size)
     else:
-        dots = biased_dots(cfg, 300, rng, max_len=10)
+        # Up to two chunks and a bit (a chunk of 1..10 beats closes inside most of them).
+        dots = biased_dots(cfg, 300, rng, max_len=max(10, 2 * cfg.chunk_size + 2))
     half = len(dots) // 2
     _check(cfg, dots[:half], bubble_prob=0.0, seed=3)       # back to back
     _check(cfg, dots[half:], bubble_prob=0.3, seed=4)       # bubbles, also inside dot products

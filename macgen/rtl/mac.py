@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MACConfig
 from .float import (AlignAdd, Convert, FloatSpec, Multiply, PackExact, Round, Unpack, add_spec,
                     packs_exactly, product_spec, unpack_spec)
+from .lfsr import primitive_polynomial, x_power
 
 __all__ = ["MAC"]
 
@@ -256,12 +257,21 @@ class MAC(wiring.Component):
         # Housekeeping registers need no reset: the first beat of a dot product
         # (first = 1) overrides all of them.
         chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
-        if size > 1:
-            count = Signal(range(size), reset_less=True)
-            count_now = Mux(first, 0, count)
-            close = last | (count_now == size - 1)
-            # The counter advances by `valid` (its incrementer's carry-in): no enable.
-            m.d.sync += count.eq(Mux(valid & close, 0, count_now + valid))
+        opens = first | chunk_start             # this beat is position 0 of its chunk
+        if size > 2:
+            # The position p = 1..size-1 of a beat in its chunk is a Galois LFSR state
+            # x^(p-1) mod P (P primitive, so the size-1 states are distinct): one XOR
+            # per tap instead of an incrementer, and a compare with a constant.
+            poly = primitive_polynomial((size - 1).bit_length())
+            k = poly.bit_length() - 1
+            state = Signal(k, reset_less=True)
+            taps = Const(poly & ((1 << k) - 1) & ~1, k)
+            times_x = Cat(state[k - 1], state[:k - 1]) ^ Mux(state[k - 1], taps, 0)
+            close = last | (~opens & (state == x_power(poly, size - 2)))
+            with m.If(valid):
+                m.d.sync += state.eq(Mux(opens, 1, times_x))
+        elif size == 2:
+            close = last | ~opens
         else:
             close = 1
         with m.If(valid):
@@ -270,7 +280,7 @@ class MAC(wiring.Component):
         m.d.sync += pending.eq(valid & close)
         pend_last = Signal(reset_less=True)
         m.d.sync += pend_last.eq(last)
-        return first | chunk_start, pending, pend_last
+        return opens, pending, pend_last
 
     @staticmethod
     def _outer_step(m, load, start, pending, pend_last, outer, summed, final, result_valid):
