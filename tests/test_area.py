@@ -7,6 +7,7 @@ file synthesises a handful of tiny designs and one small MAC.
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import pytest
 from amaranth import Module
@@ -195,13 +196,24 @@ def test_cli_area_table_quotes_hardfloat_reference():
 
 
 def test_yosys_error_is_reported_by_cli(tmp_path, capsys, monkeypatch):
-    def broken(*args, **kw):
+    def broken(design, work_dir, **kw):
+        # Yosys fails after the Verilog was emitted and the script written.
+        (Path(work_dir) / "x.v").write_text("module x; endmodule\n")
+        (Path(work_dir) / "x.yosys.ys").write_text("read_verilog x.v\n")
         raise YosysError("Yosys failed on x.v (top x): ERROR: boom")
     monkeypatch.setattr(area, "area_of", broken)
-    assert main(["area", "mac", "--acc-format", "e6m9", "-o", str(tmp_path)]) == 2
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    assert main(["area", "mac", "--acc-format", "e6m9", "-o", str(existing)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-1] == "macgen area: error: Yosys failed on x.v (top x): ERROR: boom"
     assert len(err) == 2 and err[0].startswith("area: synthesising")
+    # No partial output: the user's directory holds only what it held; a new one is not left.
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+    fresh = tmp_path / "fresh" / "area"
+    assert main(["area", "mac", "--acc-format", "e6m9", "-o", str(fresh)]) == 2
+    assert not (tmp_path / "fresh").exists()
 
 
 def test_cli_area_array_is_larger_than_its_pe(small_mac, tmp_path, capsys):

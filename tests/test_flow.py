@@ -58,9 +58,23 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     assert "## Area" in text and "## Verification" in text and "0 mismatches" in text
     assert report["saving_vs_fp32"] == on_disk["saving_vs_fp32"]
 
-    # A rerun reuses the sweep's cache: only the MACs outside the sweep grid are synthesised again.
+    # Each GEMM on its own MAC, against the same MAC with an e8m23 accumulator.
+    per_gemm = on_disk["area_per_gemm"]
+    assert set(per_gemm) == {"fwd", "bwd", "grad"}
+    for g, entry in per_gemm.items():
+        assert entry["acc_fmt"] == plan["per_gemm"][g]["acc_fmt"]
+        assert "acce8m23" in entry["fp32_slug"] and entry["fp32_slug"] != entry["slug"]
+        assert entry["ratio"] == pytest.approx(entry["fp32_transistors"] / entry["transistors"], rel=1e-3)
+    assert per_gemm["fwd"]["slug"] == areas["inference (FWD only)"]["slug"]
+    assert per_gemm["fwd"]["transistors"] == areas["inference (FWD only)"]["transistors"]
+    assert "Each GEMM on its own MAC" in text
+
+    # A rerun reuses the sweep's cache: only the MACs outside the sweep grid are synthesised again
+    # (each once, however many rows of the report show it).
     swept = {row["slug"] for row in on_disk["sweep"]}
-    outside = sum(1 for entry in areas.values() if entry["slug"] not in swept)
+    shown = {entry["slug"] for entry in areas.values()}
+    shown |= {e["slug"] for e in per_gemm.values()} | {e["fp32_slug"] for e in per_gemm.values()}
+    outside = len(shown - swept)
     before = area.yosys_invocations()
     run_flow(opts, out, progress=None)
     assert area.yosys_invocations() - before == outside < first_runs

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from . import UsageError, add_mac_options, mac_config_from_args
@@ -84,14 +86,31 @@ def run(args) -> int:
     out = Path(args.out)
     flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
     print(f"area: synthesising {cfg.slug} with Yosys ({flows})...", file=sys.stderr, flush=True)
-    report = area_of(cfg, out, fpga=args.fpga)
-    ref = hardfloat_reference(cfg)
-    doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
-           "hardfloat_reference": ref}
-    target = out / f"{cfg.slug}.area.json"
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, target)
+    # Everything (Verilog, sidecar, Yosys script and statistics, the report) is made in a
+    # staging directory inside DIR and moved into DIR only when Yosys succeeded: a failed
+    # run leaves nothing behind (not even DIR, if it created it).
+    created = None                      # the outermost directory this run creates
+    for d in (out, *out.parents):
+        if d.exists():
+            break
+        created = d
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{cfg.slug}.", dir=out))
+    try:
+        report = area_of(cfg, stage, fpga=args.fpga)
+        ref = hardfloat_reference(cfg)
+        doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
+               "hardfloat_reference": ref}
+        target = out / f"{cfg.slug}.area.json"
+        (stage / target.name).write_text(json.dumps(doc, indent=2) + "\n")
+        for path in sorted(stage.iterdir(), key=lambda p: p.name == target.name):
+            os.replace(path, out / path.name)     # the report last
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    stage.rmdir()
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
