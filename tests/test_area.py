@@ -237,3 +237,31 @@ def test_cli_area_length_lets_the_model_choose():
     args = build_parser().parse_args(["area", "array", "--rows", "3", "--cols", "2", "--acc-format", "bf16"])
     cfg = _config(args)
     assert (cfg.rows, cfg.cols, str(cfg.mac.acc_fmt)) == (3, 2, "e8m7")
+
+
+def test_area_breakdown_parts_add_up_and_scale(tmp_path):
+    from macgen.area import TOP_LEVEL_GROUP, area_breakdown
+    narrow = area_breakdown(MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64), tmp_path / "n")
+    wide = area_breakdown(MACConfig("e5m2", "e5m2", "e8m23", chunk_size=64), tmp_path / "w")
+    for b in (narrow, wide):
+        assert set(b["stages"]) >= {"unpack_a", "unpack_b", "multiply", "add", "round", "chunk_counter"}
+        assert sum(b["groups"].values()) == b["total"]
+        assert b["groups"][TOP_LEVEL_GROUP] == b["total"] - sum(b["stages"].values()) > 0
+    mult, acc = "multiplier (unpack a, b; multiply)", "accumulate (unpack acc; align/add; round)"
+    # Same operands: the same multiplier and counter; the accumulate datapath grows with the format.
+    assert narrow["groups"][mult] == wide["groups"][mult]
+    assert narrow["groups"]["chunk counter"] == wide["groups"]["chunk counter"]
+    assert wide["groups"][acc] > 1.3 * narrow["groups"][acc]
+    assert "chunk counter" not in area_breakdown(MACConfig("e5m2", "e5m2", "e6m9"), tmp_path / "u")["groups"]
+
+
+def test_cli_area_breakdown(tmp_path, capsys):
+    assert main(["area", "mac", "--acc-format", "e6m9", "--chunk-size", "8", "--no-fpga", "--breakdown",
+                 "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "where the area goes" in out and "chunk counter" in out
+    doc = json.loads((tmp_path / f"{MACConfig('e5m2', 'e5m2', 'e6m9', chunk_size=8).slug}.area.json").read_text())
+    assert sum(doc["breakdown"]["groups"].values()) == doc["breakdown"]["total"]
+    assert main(["area", "array", "--acc-format", "e6m9", "--breakdown", "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--breakdown" in err

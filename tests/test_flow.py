@@ -75,6 +75,16 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     shown = {entry["slug"] for entry in areas.values()}
     shown |= {e["slug"] for e in per_gemm.values()} | {e["fp32_slug"] for e in per_gemm.values()}
     outside = len(shown - swept)
+    # The per-stage breakdown (chosen MAC and its e8m23 twin) is synthesised on every run.
+    b = on_disk["area_breakdown"]
+    assert b["chosen_slug"] == areas["training (chosen)"]["slug"]
+    for side in ("chosen", "e8m23"):
+        assert sum(b[side]["groups"].values()) == b[side]["total"] == sum(b[side]["stages"].values()) + \
+            b[side]["groups"]["registers, muxes, control"]
+    assert b["e8m23"]["groups"]["multiplier (unpack a, b; multiply)"] == \
+        b["chosen"]["groups"]["multiplier (unpack a, b; multiply)"]
+    assert "Where the area goes" in text
+    outside += 2
     before = area.yosys_invocations()
     run_flow(opts, out, progress=None)
     assert area.yosys_invocations() - before == outside < first_runs

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The Galois LFSR behind the MAC's chunk counter (macgen.rtl.lfsr)."""
 
 import pytest
@@ -76,3 +77,45 @@ def test_chunk_terminal_state_first_reached_at_chunk_end(size):
 def test_bad_degree():
     with pytest.raises(ValueError):
         primitive_polynomial(0)
+
+
+@pytest.mark.parametrize("size", [3, 4, 5, 8, 9, 17, 33])
+def test_chunk_counter_rtl_marks_every_chunk_end(size):
+    # Random beats, bubbles and restarts (a new dot product): at_end must be high exactly
+    # on the beats at position size - 1 of their chunk.
+    import numpy as np
+    from amaranth.sim import Simulator
+
+    from macgen.rtl.lfsr import ChunkCounter
+
+    dut = ChunkCounter(size)
+    rng = np.random.default_rng(size)
+    mismatches = []
+
+    async def bench(ctx):
+        pos = 0
+        for cycle in range(30 * size + 200):
+            advance = int(rng.random() < 0.8)
+            restart = int(pos == 0 or rng.random() < 0.03)
+            ctx.set(dut.advance, advance)
+            ctx.set(dut.restart, restart)
+            if restart:
+                pos = 0
+            if advance:
+                expected = pos == size - 1
+                if not restart and ctx.get(dut.at_end) != expected:
+                    mismatches.append((cycle, pos))
+                pos = 0 if expected else pos + 1
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert mismatches == []
+
+
+def test_chunk_counter_rejects_small_sizes():
+    from macgen.rtl.lfsr import ChunkCounter
+    with pytest.raises(ValueError):
+        ChunkCounter(2)

@@ -29,6 +29,9 @@ def register(subparsers):
     g.add_argument("--cols", type=int, default=None, metavar="C", help="array columns (default: 2)")
     p.add_argument("--no-fpga", dest="fpga", action="store_false",
                    help="skip the iCE40 and ECP5 flows (about 3x faster)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="(mac) also show where the area goes: each stage synthesised with the "
+                        "hierarchy kept (multiplier, accumulate, chunking, counter, registers)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-o", "--out", default=os.path.join("build", "area"), metavar="DIR",
                    help="directory for the Verilog, Yosys files and <slug>.area.json (default: build/area)")
@@ -39,6 +42,8 @@ def _config(args):
     from ..config import ArrayConfig
     if args.kind == "mac" and (args.rows is not None or args.cols is not None):
         raise UsageError("--rows/--cols describe an array: use 'macgen area array'")
+    if args.kind == "array" and args.breakdown:
+        raise UsageError("--breakdown is for a MAC: use 'macgen area mac'")
     acc = chunk = None
     if args.acc_format is None:
         if args.length is None:
@@ -58,7 +63,7 @@ def _fmt_int(v):
     return "-" if v is None else f"{v:,}"
 
 
-def format_report(cfg, report, ref) -> str:
+def format_report(cfg, report, ref, breakdown=None) -> str:
     """The human-readable table of ``macgen area``."""
     lines = [f"{cfg.slug}  ({report.yosys_version}, {report.seconds:.1f} s)",
              f"  cells                 {report.cells:>10,}",
@@ -77,11 +82,16 @@ def format_report(cfg, report, ref) -> str:
             i = ref["ice40"]
             lines.append(f"  reference iCE40: {i['lut4']:,} LUT4, {i['carry']} carry, {i['dff']} FF; "
                          f"ours/HardFloat LUT4 = {report.ice40_lut4 / i['lut4']:.2f}")
+    if breakdown is not None:
+        total = breakdown["total"]
+        lines.append(f"  where the area goes (hierarchy kept: {total:,} transistors in all):")
+        for group, value in breakdown["groups"].items():
+            lines.append(f"    {group:<56} {value:>7,}  {100 * value / total:5.1f}%")
     return "\n".join(lines)
 
 
 def run(args) -> int:
-    from ..area import area_of, hardfloat_reference
+    from ..area import area_breakdown, area_of, hardfloat_reference
     cfg = _config(args)
     out = Path(args.out)
     flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
@@ -98,9 +108,12 @@ def run(args) -> int:
     stage = Path(tempfile.mkdtemp(prefix=f".{cfg.slug}.", dir=out))
     try:
         report = area_of(cfg, stage, fpga=args.fpga)
+        breakdown = area_breakdown(cfg, stage) if args.breakdown else None
         ref = hardfloat_reference(cfg)
         doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
                "hardfloat_reference": ref}
+        if breakdown is not None:
+            doc["breakdown"] = breakdown
         target = out / f"{cfg.slug}.area.json"
         (stage / target.name).write_text(json.dumps(doc, indent=2) + "\n")
         for path in sorted(stage.iterdir(), key=lambda p: p.name == target.name):
@@ -114,6 +127,6 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print(format_report(cfg, report, ref))
+        print(format_report(cfg, report, ref, breakdown))
         print(f"  wrote {target}", file=sys.stderr)
     return 0

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MACConfig
 from .float import (AlignAdd, Convert, FloatSpec, Multiply, PackExact, Round, Unpack, add_spec,
                     packs_exactly, product_spec, unpack_spec)
-from .lfsr import primitive_polynomial, x_power
+from .lfsr import ChunkCounter
 
 __all__ = ["MAC"]
 
@@ -259,17 +259,10 @@ class MAC(wiring.Component):
         chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
         opens = first | chunk_start             # this beat is position 0 of its chunk
         if size > 2:
-            # The position p = 1..size-1 of a beat in its chunk is a Galois LFSR state
-            # x^(p-1) mod P (P primitive, so the size-1 states are distinct): one XOR
-            # per tap instead of an incrementer, and a compare with a constant.
-            poly = primitive_polynomial((size - 1).bit_length())
-            k = poly.bit_length() - 1
-            state = Signal(k, reset_less=True)
-            taps = Const(poly & ((1 << k) - 1) & ~1, k)
-            times_x = Cat(state[k - 1], state[:k - 1]) ^ Mux(state[k - 1], taps, 0)
-            close = last | (~opens & (state == x_power(poly, size - 2)))
-            with m.If(valid):
-                m.d.sync += state.eq(Mux(opens, 1, times_x))
+            # A Galois LFSR finds the chunk's last beat: no incrementer (see ChunkCounter).
+            m.submodules.chunk_counter = counter = ChunkCounter(size)
+            m.d.comb += [counter.advance.eq(valid), counter.restart.eq(opens)]
+            close = last | (~opens & counter.at_end)
         elif size == 2:
             close = last | ~opens
         else:
