@@ -222,7 +222,6 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
         Yosys failed (bad Verilog, unknown top, timeout); the message ends with
         Yosys's last ``ERROR:`` line.
     """
-    global _YOSYS_RUNS
     path = Path(path)
     if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$.]*", top):
         raise ValueError(f"Top module must be a Verilog identifier, not {top!r}")
@@ -242,20 +241,9 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
     for s in suffixes:
         (work / f"{out}.{s}.json").unlink(missing_ok=True)
 
-    cmd = yosys_command() + ["-q", script_name]
-    _YOSYS_RUNS += 1
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise YosysError(f"Yosys on {path.name} (top {top}) took longer than {timeout} s") from None
+    _run_yosys(work, script_name, path, top, timeout)
     seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        text = (proc.stderr or "") + "\n" + (proc.stdout or "")
-        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
-        tail = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        last = errors[-1] if errors else (tail[-1] if tail else f"exit code {proc.returncode}")
-        raise YosysError(f"Yosys failed on {path.name} (top {top}): {last}")
 
     gates, version = _stat_totals(work / f"{out}.gates.json")
     cmos, _ = _stat_totals(work / f"{out}.cmos.json")
@@ -291,6 +279,23 @@ STAGE_GROUPS = {
 TOP_LEVEL_GROUP = "registers, muxes, control"
 
 
+def _run_yosys(work: Path, script_name: str, path: Path, top: str, timeout: float | None) -> None:
+    """Run a Yosys script in ``work``; a failure becomes one :class:`YosysError` line."""
+    global _YOSYS_RUNS
+    _YOSYS_RUNS += 1
+    try:
+        proc = subprocess.run(yosys_command() + ["-q", script_name], cwd=work, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise YosysError(f"Yosys on {path.name} (top {top}) took longer than {timeout} s") from None
+    if proc.returncode != 0:
+        text = (proc.stderr or "") + "\n" + (proc.stdout or "")
+        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
+        tail = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        last = errors[-1] if errors else (tail[-1] if tail else f"exit code {proc.returncode}")
+        raise YosysError(f"Yosys failed on {path.name} (top {top}): {last}")
+
+
 def area_breakdown(design, work_dir, *, timeout: float | None = None) -> dict:
     """Estimated transistors per stage of a MAC, its hierarchy kept (``synth/breakdown.ys``).
 
@@ -306,34 +311,22 @@ def area_breakdown(design, work_dir, *, timeout: float | None = None) -> dict:
         included), ``groups`` (:data:`STAGE_GROUPS` and :data:`TOP_LEVEL_GROUP` ->
         transistors) and ``total``.
     """
-    global _YOSYS_RUNS
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     path, top = _emit(design, work, None)
     script_name = f"{top}.breakdown.ys"
     (work / script_name).write_text(f"read_verilog {path.name}\n" + _script("breakdown.ys", top, top))
     (work / f"{top}.stages.json").unlink(missing_ok=True)
-    _YOSYS_RUNS += 1
-    try:
-        proc = subprocess.run(yosys_command() + ["-q", script_name], cwd=work, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise YosysError(f"Yosys on {path.name} (top {top}) took longer than {timeout} s") from None
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "ERROR" in ln]
-        raise YosysError(f"Yosys failed on {path.name} (top {top}): "
-                         f"{(errors or lines or [f'exit code {proc.returncode}'])[-1]}")
+    _run_yosys(work, script_name, path, top, timeout)
     modules = json.loads((work / f"{top}.stages.json").read_text())["modules"]
     name = f"{top}.stages.json"
     by_module = {k.lstrip("\\"): v for k, v in modules.items()}
     total = _transistors(by_module[top], name)
-    stages, inside = {}, 0
+    stages = {}
     for cell, count in by_module[top].get("num_cells_by_type", {}).items():
         if cell in by_module:            # a submodule instance, not a gate
             stage = cell[len(top) + 1:] if cell.startswith(top + ".") else cell
             stages[stage] = stages.get(stage, 0) + count * _transistors(by_module[cell], name)
-            inside += count * _transistors(by_module[cell], name)
     groups = {}
     for group, members in STAGE_GROUPS.items():
         value = sum(stages.get(s, 0) for s in members)
@@ -342,7 +335,7 @@ def area_breakdown(design, work_dir, *, timeout: float | None = None) -> dict:
     other = sorted(set(stages) - {s for members in STAGE_GROUPS.values() for s in members})
     for s in other:
         groups[s] = stages[s]
-    groups[TOP_LEVEL_GROUP] = total - inside
+    groups[TOP_LEVEL_GROUP] = total - sum(stages.values())
     return {"stages": stages, "groups": groups, "total": total}
 
 
