@@ -119,3 +119,11 @@ def test_chunk_counter_rejects_small_sizes():
     from macgen.rtl.lfsr import ChunkCounter
     with pytest.raises(ValueError):
         ChunkCounter(2)
+
+
+def test_mac_sidecar_widths_name_the_counter():
+    from macgen.config import MACConfig
+    from macgen.rtl import MAC
+    widths = MAC(MACConfig("e5m2", "e5m2", "e7m13", chunk_size=2048)).widths
+    assert widths["chunk_counter"] == {"lfsr_bits": 11, "polynomial": hex(primitive_polynomial(11))}
+    assert "chunk_counter" not in MAC(MACConfig("e5m2", "e5m2", "e7m13", chunk_size=2)).widths

@@ -154,8 +154,13 @@ class ChunkCounter(wiring.Component):
         if not isinstance(size, int) or size < 3:
             raise ValueError(f"Chunk size must be an integer of at least 3, not {size!r}")
         self.size = size
-        self.poly = primitive_polynomial((size - 1).bit_length())
+        self.poly = self.polynomial_for(size)
         super().__init__({"advance": In(1), "restart": In(1), "at_end": Out(1)})
+
+    @staticmethod
+    def polynomial_for(size: int) -> int:
+        """The LFSR polynomial a counter for chunks of ``size`` beats uses."""
+        return primitive_polynomial((size - 1).bit_length())
 
     def elaborate(self, platform):
         m = Module()

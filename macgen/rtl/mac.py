@@ -44,6 +44,10 @@ class MAC(wiring.Component):
     align/add/round for the outer accumulator is built (``widths["shared_adder"]``
     tells which).
 
+    The position of a beat in its chunk is counted by a Galois LFSR
+    (:class:`~macgen.rtl.lfsr.ChunkCounter`, ``bit_length(L - 1)`` bits, no
+    incrementer); ``widths["chunk_counter"]`` names its polynomial.
+
     Bubbles add ``-0`` to the accumulator (``acc + -0 = acc`` for every value the
     loop holds), so the accumulator register needs no enable.
 
@@ -139,6 +143,9 @@ class MAC(wiring.Component):
         }
         if self._config.chunk_size and not self._shared:
             out["outer_sum_window"] = self._outer_sum_spec.width
+        if self._config.chunk_size > 2:
+            poly = ChunkCounter.polynomial_for(self._config.chunk_size)
+            out["chunk_counter"] = {"lfsr_bits": poly.bit_length() - 1, "polynomial": hex(poly)}
         return out
 
     def elaborate(self, platform):
