@@ -83,7 +83,7 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
             b[side]["groups"]["registers, muxes, control"]
     assert b["e8m23"]["groups"]["multiplier (unpack a, b; multiply)"] == \
         b["chosen"]["groups"]["multiplier (unpack a, b; multiply)"]
-    assert "Where the area goes" in text
+    assert "Where the area goes" in text and "even with them free the ratio would be" in text
     outside += 2
     before = area.yosys_invocations()
     run_flow(opts, out, progress=None)
@@ -111,3 +111,12 @@ def test_cli_flow_bad_options_exit_2(tmp_path, capsys, args, word):
     err = capsys.readouterr().err
     assert rc == 2 and word in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_ceiling_leaves_out_multiplier_and_counter():
+    from macgen.flow import _ceiling
+    mine = {"total": 1000, "groups": {"multiplier (unpack a, b; multiply)": 200, "chunk counter": 100,
+                                      "accumulate (unpack acc; align/add; round)": 700}}
+    theirs = {"total": 1500, "groups": {"multiplier (unpack a, b; multiply)": 200, "chunk counter": 100,
+                                        "accumulate (unpack acc; align/add; round)": 1200}}
+    assert _ceiling(mine, theirs) == ": even with them free the ratio would be 1.71x"   # 1200 / 700
