@@ -29,7 +29,8 @@ from .config import ArrayConfig, MACConfig
 __all__ = [
     "AreaReport", "YosysError", "area_of_verilog", "area_of", "yosys_command", "yosys_invocations",
     "HARDFLOAT_TRANSISTORS", "HARDFLOAT_ICE40_FP16", "hardfloat_reference", "SYNTH_DIR",
-    "METADATA_CELLS", "CMOS_GATES", "area_breakdown", "STAGE_GROUPS",
+    "METADATA_CELLS", "CMOS_GATES", "area_breakdown", "STAGE_GROUPS", "TOP_LEVEL_GROUP",
+    "ACC_INDEPENDENT_GROUPS",
 ]
 
 #: Directory of the Yosys scripts (``area.ys``, ``ice40.ys``, ``ecp5.ys``).
@@ -277,6 +278,9 @@ STAGE_GROUPS = {
 
 #: The group of the logic outside every stage: registers, muxes, control.
 TOP_LEVEL_GROUP = "registers, muxes, control"
+
+#: Groups whose logic does not depend on the accumulator format (same operands, same chunk size).
+ACC_INDEPENDENT_GROUPS = ("multiplier (unpack a, b; multiply)", "chunk counter")
 
 
 def _run_yosys(work: Path, script_name: str, path: Path, top: str, timeout: float | None) -> None:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .area import ACC_INDEPENDENT_GROUPS, area_breakdown, area_of, hardfloat_reference
 from .config import ArrayConfig, MACConfig
 from .formats import FloatFormat
 from .precision import decide_accumulator, decide_shared, parse_chunk
@@ -163,7 +164,6 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     macgen.area.YosysError, macgen.simulate.SimulationError
         A tool failed; files finished so far stay (the report is not written).
     """
-    from .area import area_breakdown, area_of, hardfloat_reference
     from .emit import emit
     from .plots import plot_variance_lost
     from .sweep import run_sweep
@@ -179,9 +179,13 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     infer_cfg = _mac_config(opts, infer)
     fp32_fmt = FP32_ACC if opts.a_fmt.inf_nan else FloatFormat(8, 23, inf_nan=False)
     fp32_cfg = MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding)
-    # "The same MAC with an e8m23 accumulator": the chosen MAC's chunking kept.
-    fp32_same_cfg = MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding,
-                              chunk_size=train.chunk_size)
+
+    def fp32_like(cfg):
+        # "The same MAC with an e8m23 accumulator": the MAC's chunking kept.
+        return MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding,
+                         chunk_size=cfg.chunk_size)
+
+    fp32_same_cfg = fp32_like(train_cfg)
     array_cfg = ArrayConfig(opts.rows, opts.cols, train_cfg)
     log(f"plan: {wl.name}, {len(rows)} GEMMs; training accumulator {train.acc_fmt} "
         f"chunk {train.chunk_size or 'none'}, inference {infer.acc_fmt}")
@@ -243,10 +247,6 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
             log(f"area: {label}: {cfg.slug}" + (" (with iCE40/ECP5)" if fpga else ""))
             known[cfg.slug] = area_of(cfg, work / "area" / cfg.slug, fpga=fpga).to_dict()
         return {"config": cfg.to_dict(), "slug": cfg.slug, **known[cfg.slug]}
-
-    def fp32_like(cfg):
-        return MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding,
-                         chunk_size=cfg.chunk_size)
 
     named = [("training (chosen)", train_cfg), ("training, no chunking", plain_cfg),
              ("inference (FWD only)", infer_cfg), ("FP32 accumulator", fp32_cfg)]
@@ -326,13 +326,18 @@ def _saving_sentence(r) -> str:
 
 
 def _ceiling(mine, theirs) -> str:
-    """The ratio with the parts no accumulator width changes left out (an upper bound)."""
-    fixed = [g for g in theirs["groups"] if g.startswith(("multiplier", "chunk counter"))]
-    a = mine["total"] - sum(mine["groups"].get(g, 0) for g in fixed)
+    """What the breakdown says about the ratio: the parts no accumulator width changes
+    (:data:`~macgen.area.ACC_INDEPENDENT_GROUPS`) and the ratio without them, an upper bound."""
+    fixed = [g for g in ACC_INDEPENDENT_GROUPS if g in mine["groups"]]
+    a = mine["total"] - sum(mine["groups"][g] for g in fixed)
     b = theirs["total"] - sum(theirs["groups"].get(g, 0) for g in fixed)
-    if not fixed or a <= 0:
-        return ""
-    return f": even with them free the ratio would be {b / a:.2f}x"
+    names = " and the ".join(g.split(" (")[0] for g in fixed)
+    verbs = ("cost", "cap") if len(fixed) > 1 else ("costs", "caps")
+    text = (f"Only the accumulate datapath and the registers shrink with the accumulator; the {names} "
+            f"{verbs[0]} the same in both and {verbs[1]} the whole MAC's ratio")
+    if a > 0:
+        text += f": even with them free the ratio would be {b / a:.2f}x"
+    return text + "."
 
 
 def _cycles(n):
@@ -377,7 +382,7 @@ def _markdown(r, opts) -> str:
     mine, theirs = b["chosen"], b["e8m23"]
     groups = list(dict.fromkeys([*theirs["groups"], *mine["groups"]]))
     rows = [[g, f"{mine['groups'].get(g, 0):,}", f"{theirs['groups'].get(g, 0):,}",
-             f"{theirs['groups'][g] / mine['groups'][g]:.2f}x" if mine["groups"].get(g) else "-"]
+             f"{theirs['groups'].get(g, 0) / mine['groups'][g]:.2f}x" if mine["groups"].get(g) else "-"]
             for g in groups]
     rows.append(["total (hierarchy kept)", f"{mine['total']:,}", f"{theirs['total']:,}",
                  f"{theirs['total'] / mine['total']:.2f}x"])
@@ -385,9 +390,7 @@ def _markdown(r, opts) -> str:
               "accumulator, each stage synthesised on its own (hierarchy kept, so the totals differ "
               "a little from the flattened figures above):", "",
               _table(["part", "chosen", "e8m23", "e8m23 / chosen"], rows), "",
-              "Only the accumulate datapath and the registers shrink with the accumulator; the "
-              "multiplier and the chunk counter cost the same in both and cap the whole MAC's ratio"
-              + _ceiling(mine, theirs) + ".", ""]
+              _ceiling(mine, theirs), ""]
     chunked, plain = a["training (chosen)"], a["training, no chunking"]
     if chunked["config"]["chunk_size"] and chunked["transistors"] > plain["transistors"]:
         lines += [f"Chunking saves {plan['training_unchunked']['m_acc'] - t['m_acc']} accumulator bits "

@@ -119,4 +119,11 @@ def test_ceiling_leaves_out_multiplier_and_counter():
                                       "accumulate (unpack acc; align/add; round)": 700}}
     theirs = {"total": 1500, "groups": {"multiplier (unpack a, b; multiply)": 200, "chunk counter": 100,
                                         "accumulate (unpack acc; align/add; round)": 1200}}
-    assert _ceiling(mine, theirs) == ": even with them free the ratio would be 1.71x"   # 1200 / 700
+    text = _ceiling(mine, theirs)
+    assert "the multiplier and the chunk counter cost the same" in text
+    assert text.endswith("even with them free the ratio would be 1.71x.")            # 1200 / 700
+    del mine["groups"]["chunk counter"], theirs["groups"]["chunk counter"]
+    mine["total"], theirs["total"] = 900, 1400                                          # no chunking
+    text = _ceiling(mine, theirs)
+    assert "the multiplier costs the same in both and caps" in text and "counter" not in text
+    assert "1.71x" in text
