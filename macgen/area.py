@@ -29,7 +29,7 @@ from .config import ArrayConfig, MACConfig
 __all__ = [
     "AreaReport", "YosysError", "area_of_verilog", "area_of", "yosys_command", "yosys_invocations",
     "HARDFLOAT_TRANSISTORS", "HARDFLOAT_ICE40_FP16", "hardfloat_reference", "SYNTH_DIR",
-    "METADATA_CELLS", "CMOS_GATES", "area_breakdown", "STAGE_GROUPS", "TOP_LEVEL_GROUP",
+    "METADATA_CELLS", "CMOS_GATES", "area_breakdown", "area_breakdown_of_verilog", "STAGE_GROUPS", "TOP_LEVEL_GROUP",
     "ACC_INDEPENDENT_GROUPS",
 ]
 
@@ -301,12 +301,20 @@ def _run_yosys(work: Path, script_name: str, path: Path, top: str, timeout: floa
 
 
 def area_breakdown(design, work_dir, *, timeout: float | None = None) -> dict:
+    """Emit a MAC into ``work_dir`` and break its area down (:func:`area_breakdown_of_verilog`)."""
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    path, top = _emit(design, work, None)
+    return area_breakdown_of_verilog(path, top, timeout=timeout)
+
+
+def area_breakdown_of_verilog(path, top: str, *, timeout: float | None = None) -> dict:
     """Estimated transistors per stage of a MAC, its hierarchy kept (``synth/breakdown.ys``).
 
     Not SPEC §6's number: without flattening no optimisation crosses a stage boundary
     and ABC maps each stage alone, so the total differs from :func:`area_of`'s by a few
     percent. It tells where the area goes: what scales with the accumulator and what
-    does not.
+    does not. Yosys runs in the file's directory, as in :func:`area_of_verilog`.
 
     Returns
     -------
@@ -315,9 +323,8 @@ def area_breakdown(design, work_dir, *, timeout: float | None = None) -> dict:
         included), ``groups`` (:data:`STAGE_GROUPS` and :data:`TOP_LEVEL_GROUP` ->
         transistors) and ``total``.
     """
-    work = Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    path, top = _emit(design, work, None)
+    path = Path(path)
+    work = path.resolve().parent
     script_name = f"{top}.breakdown.ys"
     (work / script_name).write_text(f"read_verilog {path.name}\n" + _script("breakdown.ys", top, top))
     (work / f"{top}.stages.json").unlink(missing_ok=True)

@@ -258,7 +258,8 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     # would need), against the same MAC with an e8m23 accumulator.
     per_gemm = {}
     for g, d in shared.items():
-        own, ref = _mac_config(opts, d), fp32_like(_mac_config(opts, d))
+        own = _mac_config(opts, d)
+        ref = fp32_like(own)
         mine, theirs = area(f"{g.upper()} MAC", own), area(f"{g.upper()} MAC, e8m23", ref)
         per_gemm[g] = {"slug": own.slug, "acc_fmt": str(own.acc_fmt), "chunk_size": own.chunk_size,
                        "transistors": mine["transistors"], "fp32_slug": ref.slug,

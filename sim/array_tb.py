@@ -22,7 +22,6 @@ and the schedule is the caller's (:func:`macgen.array_sim.check_rows`).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -30,6 +29,8 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
+from bench_inputs import load_bench_inputs
 
 PERIOD = 2
 
@@ -49,10 +50,7 @@ def _pack(rows, width):
 @cocotb.test()
 async def array_tiles(dut):
     """Play every cycle of the stimulus file and record the result rows."""
-    with open(os.environ["MACGEN_SIDECAR"]) as f:
-        sidecar = json.load(f)
-    with np.load(os.environ["MACGEN_STIMULUS"]) as data:
-        stim = {k: data[k] for k in data.files}
+    sidecar, stim = load_bench_inputs()
     ports = {p["path"]: p for p in sidecar["ports"]}
     handle = {path: getattr(dut, p["name"]) for path, p in ports.items()}
     rows, cols = int(stim["rows"]), int(stim["cols"])

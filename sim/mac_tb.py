@@ -37,6 +37,8 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from bench_inputs import load_bench_inputs
+
 #: Clock period in simulator steps: 2 steps (no dependency on the Verilog timescale).
 PERIOD = 2
 
@@ -185,10 +187,7 @@ def _write_json(path, data):
 @cocotb.test()
 async def mac_dot_products(dut):
     """Drive every dot product of the stimulus file and record the results."""
-    with open(os.environ["MACGEN_SIDECAR"]) as f:
-        sidecar = json.load(f)
-    with np.load(os.environ["MACGEN_STIMULUS"]) as data:
-        stim = {k: data[k] for k in data.files}
+    sidecar, stim = load_bench_inputs()
     latency = int(sidecar["latency"])
     ports = MacPorts(dut, sidecar)
     scoreboard = Scoreboard(stim["expected"], latency, os.environ.get("MACGEN_PROGRESS"))

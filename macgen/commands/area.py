@@ -91,7 +91,7 @@ def format_report(cfg, report, ref, breakdown=None) -> str:
 
 
 def run(args) -> int:
-    from ..area import area_breakdown, area_of, hardfloat_reference
+    from ..area import area_breakdown_of_verilog, area_of, hardfloat_reference
     cfg = _config(args)
     out = Path(args.out)
     flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
@@ -108,7 +108,9 @@ def run(args) -> int:
     stage = Path(tempfile.mkdtemp(prefix=f".{cfg.slug}.", dir=out))
     try:
         report = area_of(cfg, stage, fpga=args.fpga)
-        breakdown = area_breakdown(cfg, stage) if args.breakdown else None
+        # The breakdown reads the Verilog area_of just emitted (<top>.v in the stage).
+        breakdown = (area_breakdown_of_verilog(stage / f"{report.top}.v", report.top)
+                     if args.breakdown else None)
         ref = hardfloat_reference(cfg)
         doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
                "hardfloat_reference": ref}

@@ -64,11 +64,8 @@ def progress_printer(unit: str = "cases"):
 
 def print_summary(summary, args, *, unit: str = "dot products") -> int:
     """Print ``summary`` (a :class:`macgen.simulate.SimSummary`); return the exit code."""
-    data = summary.to_dict()
     if args.json:
-        data["reports"] = data["reports"][:max(args.reports, 0)]
-        print(json.dumps(data, indent=2))
-        return 0 if summary.passed else 1
+        return _print_json(summary, args)
     print(f"{summary.top}: {summary.simulator}, {summary.source}")
     print(f"  {summary.vectors:,} {unit}, {summary.products:,} MACs, {summary.cycles:,} cycles, "
           f"latency {summary.latency}")
@@ -81,7 +78,20 @@ def print_summary(summary, args, *, unit: str = "dot products") -> int:
     print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
           f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s; "
           f"{summary.macs_per_cpu_second:,.0f} MACs per CPU second)")
-    for text in summary.reports[:max(args.reports, 0)]:
+    return _print_end(summary, summary.reports, args)
+
+
+def _print_json(summary, args) -> int:
+    """``--json``: the summary with at most ``--reports`` mismatch reports; the exit code."""
+    data = summary.to_dict()
+    data["reports"] = data["reports"][:max(args.reports, 0)]
+    print(json.dumps(data, indent=2))
+    return 0 if summary.passed else 1
+
+
+def _print_end(summary, reports, args) -> int:
+    """The first ``--reports`` mismatch reports and the verdict; the exit code."""
+    for text in reports[:max(args.reports, 0)]:
         print()
         print(text)
     print("PASS" if summary.passed else "FAIL")
@@ -160,11 +170,8 @@ def _array_depths(cfg, depth):
 
 def print_array_summary(summary, args) -> int:
     """Print ``summary`` (a :class:`macgen.array_sim.ArraySimSummary`); return the exit code."""
-    data = summary.to_dict()
     if args.json:
-        data["reports"] = data["reports"][:max(args.reports, 0)]
-        print(json.dumps(data, indent=2))
-        return 0 if summary.passed else 1
+        return _print_json(summary, args)
     c = summary.check
     print(f"{summary.top}: {summary.simulator}")
     print(f"  {c.tiles:,} tiles, {c.elements:,} results, {summary.macs:,} MACs, "
@@ -174,11 +181,7 @@ def print_array_summary(summary, args) -> int:
         print(f"  protocol error: {text}")
     print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
           f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s)")
-    for text in c.reports[:max(args.reports, 0)]:
-        print()
-        print(text)
-    print("PASS" if summary.passed else "FAIL")
-    return 0 if summary.passed else 1
+    return _print_end(summary, c.reports, args)
 
 
 def run_array(args) -> int:
