@@ -31,7 +31,7 @@ iverilog:
 	  fi; \
 	fi
 
-run: $(STAMP)
+run: $(STAMP) iverilog
 	$(VENV)/bin/macgen flow --workload resnet32-cifar10 --a-format e5m2 --b-format e5m2 --chunk auto -o $(OUT)
 
 test: $(STAMP) iverilog
