@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .formats import ROUNDING_MODES, FloatFormat
+from .formats import ROUNDING_MODES, FloatFormat, check_feeds
 
 __all__ = ["MACConfig", "ArrayConfig"]
 
@@ -59,8 +59,12 @@ class MACConfig:
     Raises
     ------
     TypeError, ValueError
-        For wrong types, out-of-range values, and formats mixing ieee and finite
-        special-value policies.
+        For wrong types, out-of-range values, and special-value policies that
+        break SPEC §2's mixed-policy rule (:func:`macgen.formats.check_feeds`): a
+        NaN-capable (or inf-capable) operand into an accumulator without NaN
+        (inf), an ieee accumulator into an outer or output format without inf,
+        and the same from the outer to the output format. Finite operands feed
+        any accumulator.
     """
 
     a_fmt: FloatFormat
@@ -102,12 +106,11 @@ class MACConfig:
         if not 0 <= stages <= 3:
             raise ValueError(f"mul_stages must be between 0 and 3, not {stages}")
         named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
-        policies = {k: f.inf_nan for k, f in named.items()}
-        if len(set(policies.values())) > 1:
-            ieee = next(k for k, v in policies.items() if v)
-            fin = next(k for k, v in policies.items() if not v)
-            raise ValueError(f"All formats of a MAC must share one special-value policy, but "
-                             f"{ieee} {named[ieee]} is ieee and {fin} {named[fin]} is finite")
+        # SPEC §2's mixed-policy rule: each stage holds every special value the stage
+        # before it can produce (an ieee accumulator can overflow to inf).
+        for src, dst in (("a_fmt", "acc_fmt"), ("b_fmt", "acc_fmt"), ("acc_fmt", "outer_fmt"),
+                         ("outer_fmt", "out_fmt")):
+            check_feeds(named[src], named[dst], src, dst)
         for k, f in named.items():
             object.__setattr__(self, k, f)
         object.__setattr__(self, "product_man_bits", pmb)
@@ -123,7 +126,8 @@ class MACConfig:
 
     @property
     def ieee(self) -> bool:
-        return self.acc_fmt.inf_nan
+        """Whether the accumulator has the ieee policy (inf and NaN)."""
+        return self.acc_fmt.policy == "ieee"
 
     @property
     def slug(self) -> str:
