@@ -24,13 +24,12 @@ from pathlib import Path
 
 from .area import ACC_INDEPENDENT_GROUPS, area_breakdown, area_of, hardfloat_reference
 from .config import ArrayConfig, MACConfig
-from .formats import FloatFormat
+from .formats import FloatFormat, accumulator_policy
 from .precision import decide_accumulator, decide_shared, parse_chunk
 from .workloads import GEMMS, get_workload
 
 __all__ = ["FlowOptions", "run_flow"]
 
-FP32_ACC = FloatFormat(8, 23)
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,6 @@ class FlowOptions:
             raise ValueError(f"Non-zero ratio must be in (0, 1], not {self.nzr}")
         if not self.cutoff > 1.0:
             raise ValueError(f"Cutoff must be greater than 1, not {self.cutoff}")
-        if self.a_fmt.inf_nan != self.b_fmt.inf_nan:
-            raise ValueError(f"Operand formats {self.a_fmt} and {self.b_fmt} mix ieee and finite policies")
 
 
 @dataclass
@@ -177,7 +174,7 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     train_cfg = _mac_config(opts, train)
     plain_cfg = _mac_config(opts, train_plain)
     infer_cfg = _mac_config(opts, infer)
-    fp32_fmt = FP32_ACC if opts.a_fmt.inf_nan else FloatFormat(8, 23, inf_nan=False)
+    fp32_fmt = FloatFormat(8, 23, policy=accumulator_policy(opts.a_fmt, opts.b_fmt))
     fp32_cfg = MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding)
 
     def fp32_like(cfg):

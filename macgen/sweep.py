@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import MACConfig
-from .formats import FloatFormat
+from .formats import FloatFormat, accumulator_policy
 
 __all__ = ["SweepResult", "parse_int_list", "sweep_configs", "reference_config", "run_sweep",
            "generator_fingerprint", "CSV_COLUMNS"]
@@ -70,12 +70,12 @@ def parse_int_list(text: str, name: str, *, minimum: int = 0) -> list[int]:
     return sorted(set(values))
 
 
-def _acc_format(a_fmt: FloatFormat, exp_bits: int, man_bits: int) -> FloatFormat:
+def _acc_format(a_fmt: FloatFormat, b_fmt: FloatFormat, exp_bits: int, man_bits: int) -> FloatFormat:
     # Same rule as the precision model: IEEE bias plus the operand's bias offset,
-    # the operands' subnormal and special-value policies.
+    # the operands' subnormal policy, the accumulator policy the operands need.
     offset = a_fmt.bias - ((1 << (a_fmt.exp_bits - 1)) - 1)
     return FloatFormat(exp_bits, man_bits, bias=((1 << (exp_bits - 1)) - 1) + offset,
-                       subnormals=a_fmt.subnormals, inf_nan=a_fmt.inf_nan)
+                       subnormals=a_fmt.subnormals, policy=accumulator_policy(a_fmt, b_fmt))
 
 
 def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
@@ -88,7 +88,7 @@ def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
         As :class:`MACConfig` and :class:`FloatFormat`.
     """
     a_fmt, b_fmt = FloatFormat.parse(a_fmt), FloatFormat.parse(b_fmt)
-    return [MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, e, m), rounding=rounding,
+    return [MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, b_fmt, e, m), rounding=rounding,
                       product_man_bits=product_man_bits, chunk_size=c, mul_stages=mul_stages)
             for c in chunks for e in exp_bits for m in man_bits]
 
@@ -96,7 +96,7 @@ def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
 def reference_config(a_fmt, b_fmt, *, rounding="rne", product_man_bits=None, mul_stages=0) -> MACConfig:
     """The same MAC with an e8m23 (FP32) accumulator and no chunking: the plot's reference line."""
     a_fmt, b_fmt = FloatFormat.parse(a_fmt), FloatFormat.parse(b_fmt)
-    return MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, 8, 23), rounding=rounding,
+    return MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, b_fmt, 8, 23), rounding=rounding,
                      product_man_bits=product_man_bits, mul_stages=mul_stages)
 
 
