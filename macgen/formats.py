@@ -25,11 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validate import check_bool, check_choice, check_int
+
 __all__ = [
     "FloatFormat",
     "FP32", "FP16", "BF16", "FP8_E5M2", "FP8_E4M3FN", "FP6_E2M3FN", "FP6_E3M2FN", "FP4_E2M1FN",
-    "PRESETS", "POLICIES", "ROUNDING_MODES",
-    "round_pack", "bit_length", "check_feeds", "accumulator_policy",
+    "PRESETS", "POLICIES", "ROUNDING_MODES", "check_rounding", "check_format",
+    "round_pack", "bit_length", "standard_bias", "accumulator_format", "check_feeds",
+    "accumulator_policy",
 ]
 
 ROUNDING_MODES = ("rne", "rtz")
@@ -44,16 +47,14 @@ _NUM = r"(0|[1-9]\d*)"
 _NAME_RE = re.compile(rf"^e{_NUM}m{_NUM}(fnan|fn)?(_ftz)?(_bias(-?{_NUM}))?$")
 
 
-def _check_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    return int(value)
+def check_rounding(rounding) -> str:
+    """``rounding`` if it is one of :data:`ROUNDING_MODES`, else :class:`ValueError`."""
+    return check_choice("Rounding mode", rounding, ROUNDING_MODES)
 
 
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return bool(value)
+def standard_bias(exp_bits: int) -> int:
+    """The IEEE bias of an ``exp_bits``-bit exponent field: ``2**(exp_bits - 1) - 1``."""
+    return (1 << (exp_bits - 1)) - 1
 
 
 @dataclass(frozen=True, init=False)
@@ -105,23 +106,18 @@ class FloatFormat:
 
     def __init__(self, exp_bits, man_bits, bias=None, subnormals=True, *, policy=None, inf_nan=None):
         if inf_nan is not None:
-            inf_nan = _check_bool("inf_nan", inf_nan)
+            inf_nan = check_bool("inf_nan", inf_nan)
             old = "ieee" if inf_nan else "finite"
             if policy is not None and policy != old:
                 raise ValueError(f"policy {policy!r} conflicts with inf_nan={inf_nan}; give only policy")
             policy = old
         policy = "ieee" if policy is None else policy
-        if not isinstance(policy, str) or policy not in POLICIES:
-            raise ValueError(f"Special-value policy must be one of {', '.join(POLICIES)}, not {policy!r}")
-        e = _check_int("Exponent width", exp_bits)
-        m = _check_int("Mantissa width", man_bits)
-        if e < 2:
-            raise ValueError(f"Exponent width must be at least 2, not {e}")
-        if m < 1:
-            raise ValueError(f"Mantissa width must be at least 1, not {m}")
+        check_choice("Special-value policy", policy, POLICIES)
+        e = check_int("Exponent width", exp_bits, minimum=2)
+        m = check_int("Mantissa width", man_bits, minimum=1)
         if 1 + e + m > 64:
             raise ValueError(f"Format width 1+{e}+{m} = {1 + e + m} exceeds 64 bits")
-        bias = (1 << (e - 1)) - 1 if bias is None else _check_int("Bias", bias)
+        bias = standard_bias(e) if bias is None else check_int("Bias", bias)
         # Keeps every exponent (field - bias - M) well inside int64 for the golden model.
         lo, hi = -(1 << (e - 1)), (1 << e) - 1
         if not lo <= bias <= hi:
@@ -129,7 +125,7 @@ class FloatFormat:
         object.__setattr__(self, "exp_bits", e)
         object.__setattr__(self, "man_bits", m)
         object.__setattr__(self, "bias", bias)
-        object.__setattr__(self, "subnormals", _check_bool("subnormals", subnormals))
+        object.__setattr__(self, "subnormals", check_bool("subnormals", subnormals))
         object.__setattr__(self, "policy", policy)
 
     # -- names ---------------------------------------------------------------
@@ -164,7 +160,7 @@ class FloatFormat:
         policy = {"fn": "finite", "fnan": "nan-only"}.get(match[3], "ieee")
         bias = None if match[6] is None else int(match[6])
         fmt = cls(e, m, bias=bias, subnormals=match[4] is None, policy=policy)
-        if bias is not None and bias == _std_bias(e):
+        if bias is not None and bias == standard_bias(e):
             raise ValueError(f"Unknown format {text!r}: {bias} is the default bias, write {fmt}")
         return fmt
 
@@ -172,7 +168,7 @@ class FloatFormat:
         text = f"e{self.exp_bits}m{self.man_bits}" + _POLICY_SUFFIX[self.policy]
         if not self.subnormals:
             text += "_ftz"
-        if self.bias != (1 << (self.exp_bits - 1)) - 1:
+        if self.bias != standard_bias(self.exp_bits):
             text += f"_bias{self.bias}"
         return text
 
@@ -384,10 +380,6 @@ def _ldexp(m, e):
         return math.inf
 
 
-def _std_bias(exp_bits):
-    return (1 << (exp_bits - 1)) - 1
-
-
 FP32 = FloatFormat(8, 23)
 FP16 = FloatFormat(5, 10)
 BF16 = FloatFormat(8, 7)
@@ -469,8 +461,7 @@ def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
         overflow gives ±inf for ieee+rne, the canonical NaN (sign 0) for
         nan-only+rne, else ±max finite.
     """
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+    check_rounding(rounding)
     M = fmt.man_bits
     sign = np.asarray(sign).astype(_U64)
     sig = np.asarray(sig).astype(_U64)
@@ -517,3 +508,42 @@ def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
     if fmt.has_nan and big == fmt.nan_bits:
         sign = np.where(overflow, _U64(0), sign)
     return (sign << _U64(fmt.width - 1)) | body
+
+
+def check_format(name: str, value) -> FloatFormat:
+    """``value`` as a :class:`FloatFormat`: one already, or its name (:meth:`FloatFormat.parse`).
+
+    Raises
+    ------
+    TypeError
+        Neither a format nor a string ("a_fmt must be a FloatFormat or a format name, not 3").
+    ValueError
+        An unknown name.
+    """
+    if isinstance(value, FloatFormat):
+        return value
+    if isinstance(value, str):
+        return FloatFormat.parse(value)
+    raise TypeError(f"{name} must be a FloatFormat or a format name, not {value!r}")
+
+
+def accumulator_format(a_fmt: FloatFormat, b_fmt: FloatFormat, exp_bits: int, man_bits: int) -> FloatFormat:
+    """The accumulator format with ``exp_bits``/``man_bits`` for ``a_fmt x b_fmt`` products.
+
+    The one rule the precision model, the sweeps, ``generate`` and the flow use
+    to turn chosen widths into a format: the bias is the IEEE bias of
+    ``exp_bits`` plus the offset ``a_fmt`` has from its own IEEE bias (0 for
+    standard formats); subnormals if either operand has them (an ftz accumulator
+    would flush the other operand's small products); the policy
+    :func:`accumulator_policy` gives the operands (ieee unless both are finite,
+    so that SPEC §2's mixed-policy rule holds).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`FloatFormat` (e.g. ``1 + exp_bits + man_bits > 64``).
+    """
+    offset = a_fmt.bias - standard_bias(a_fmt.exp_bits)
+    return FloatFormat(exp_bits, man_bits, bias=standard_bias(exp_bits) + offset,
+                       subnormals=a_fmt.subnormals or b_fmt.subnormals,
+                       policy=accumulator_policy(a_fmt, b_fmt))

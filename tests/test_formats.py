@@ -10,8 +10,8 @@ from macgen.formats import (BF16, FP4_E2M1FN, FP6_E2M3FN, FP6_E3M2FN, FP8_E4M3FN
                             PRESETS, FloatFormat, accumulator_policy, bit_length, check_feeds,
                             round_pack)
 
-from oracle import decode as ref_decode
-from oracle import round_exact
+from macgen.verify.oracle import decode as ref_decode
+from macgen.verify.oracle import round_exact
 
 
 # -- names ---------------------------------------------------------------------------
