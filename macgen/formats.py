@@ -31,8 +31,8 @@ __all__ = [
     "FloatFormat",
     "FP32", "FP16", "BF16", "FP8_E5M2", "FP8_E4M3FN", "FP6_E2M3FN", "FP6_E3M2FN", "FP4_E2M1FN",
     "PRESETS", "POLICIES", "ROUNDING_MODES", "check_rounding", "check_format",
-    "round_pack", "bit_length", "standard_bias", "check_feeds", "accumulator_policy",
-    "accumulator_format",
+    "round_pack", "bit_length", "standard_bias", "accumulator_format", "check_feeds",
+    "accumulator_policy",
 ]
 
 ROUNDING_MODES = ("rne", "rtz")
@@ -112,8 +112,7 @@ class FloatFormat:
                 raise ValueError(f"policy {policy!r} conflicts with inf_nan={inf_nan}; give only policy")
             policy = old
         policy = "ieee" if policy is None else policy
-        if not isinstance(policy, str) or policy not in POLICIES:
-            raise ValueError(f"Special-value policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        check_choice("Special-value policy", policy, POLICIES)
         e = check_int("Exponent width", exp_bits, minimum=2)
         m = check_int("Mantissa width", man_bits, minimum=1)
         if 1 + e + m > 64:
@@ -535,9 +534,9 @@ def accumulator_format(a_fmt: FloatFormat, b_fmt: FloatFormat, exp_bits: int, ma
     to turn chosen widths into a format: the bias is the IEEE bias of
     ``exp_bits`` plus the offset ``a_fmt`` has from its own IEEE bias (0 for
     standard formats); subnormals if either operand has them (an ftz accumulator
-    would flush the other operand's small products); the special-value policy of
-    :func:`accumulator_policy` (one that can hold every special value the
-    operands can produce).
+    would flush the other operand's small products); the policy
+    :func:`accumulator_policy` gives the operands (ieee unless both are finite,
+    so that SPEC §2's mixed-policy rule holds).
 
     Raises
     ------

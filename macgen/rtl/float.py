@@ -42,8 +42,21 @@ def _exp_shape(lo, hi):
     return signed(max(bits_for(lo, True), bits_for(hi, True)))
 
 
+class _SpecialFlags:
+    """The ``nan``/``inf`` flags of a spec: ``inf`` defaults to ``nan`` (ieee)."""
+
+    def __post_init__(self):
+        if self.inf is None:
+            object.__setattr__(self, "inf", self.nan)
+
+    @property
+    def specials(self) -> bool:
+        """Whether ``inf`` or ``nan`` can be set."""
+        return self.nan or self.inf
+
+
 @dataclass(frozen=True)
-class FloatSpec:
+class FloatSpec(_SpecialFlags):
     """Static description of an unpacked float: exponent range, significand width, specials.
 
     Members
@@ -68,26 +81,18 @@ class FloatSpec:
     nan: bool
     inf: bool = None
 
-    def __post_init__(self):
-        if self.inf is None:
-            object.__setattr__(self, "inf", self.nan)
-
-    @property
-    def specials(self) -> bool:
-        """Whether ``inf`` or ``nan`` can be set."""
-        return self.nan or self.inf
-
     @property
     def layout(self):
         return float_layout(_exp_shape(self.exp_lo, self.exp_hi), self.sig_width)
 
 
 @dataclass(frozen=True)
-class SumSpec:
+class SumSpec(_SpecialFlags):
     """Static description of an unrounded sum handed to :class:`Round`.
 
     ``vec`` has ``width`` bits; its bit ``width - 2`` weighs ``2^exp`` (the top bit
-    is a carry position); bit 0 is sticky ("something non-zero at or below here").
+    is a carry position); bit 0 is sticky ("something non-zero at or below here");
+    ``nan``/``inf`` as in :class:`FloatSpec`.
     """
 
     exp_lo: int
@@ -95,14 +100,6 @@ class SumSpec:
     width: int
     nan: bool
     inf: bool = None
-
-    def __post_init__(self):
-        if self.inf is None:
-            object.__setattr__(self, "inf", self.nan)
-
-    @property
-    def specials(self) -> bool:
-        return self.nan or self.inf
 
     @property
     def layout(self):
