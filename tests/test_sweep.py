@@ -179,7 +179,7 @@ def test_sweep_rejects_bad_arguments(tmp_path):
         run_sweep("e5m2", "e5m2", man_bits=[3], exp_bits=[6], out_dir=tmp_path, jobs=0)
     with pytest.raises(ValueError, match="needs an accumulation length"):
         run_sweep("e5m2", "e5m2", man_bits=[3], exp_bits=[6], out_dir=tmp_path, mc_trials=8)
-    with pytest.raises(ValueError, match="Exponent width must be at least 2"):
+    with pytest.raises(ValueError, match="exp_bits must be at least 2, not 1"):
         run_sweep("e5m2", "e5m2", man_bits=[3], exp_bits=[1], out_dir=tmp_path)
 
 
