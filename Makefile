@@ -38,7 +38,7 @@ worker: $(STAMP)
 	  '- macgen generator', macgen.sweep.generator_fingerprint())"
 	@echo "start it with: $(VENV)/bin/dask worker tcp://SCHEDULER_HOST:8786 --nthreads 1 --nworkers $(JOBS)"
 
-run: $(STAMP)
+run: $(STAMP) iverilog
 	$(VENV)/bin/macgen flow --workload resnet32-cifar10 --a-format e5m2 --b-format e5m2 --chunk auto -o $(OUT)
 
 test: $(STAMP) iverilog
@@ -56,7 +56,7 @@ bench: $(STAMP) iverilog
 testfloat: build/f16_mulAdd.txt
 build/f16_mulAdd.txt: $(STAMP)
 	mkdir -p build
-	$(PY) -c "import sys; sys.path.insert(0, 'tests'); from oracle import gen_testfloat_vectors; \
+	$(PY) -c "from macgen.verify.oracle import gen_testfloat_vectors; \
 	  from macgen.formats import FP16; \
 	  open('$@.tmp', 'w').write('\n'.join(gen_testfloat_vectors(FP16, 20000, seed=2026)) + '\n')"
 	mv $@.tmp $@

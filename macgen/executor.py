@@ -29,6 +29,8 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
+from .validate import check_int, check_real
+
 __all__ = ["Outcome", "Executor", "LocalExecutor", "DaskExecutor", "SchedulerError", "make_executor",
            "parse_scheduler_address", "LoopbackCluster", "SCHEDULER_ENV", "CONNECT_TIMEOUT"]
 
@@ -113,11 +115,7 @@ class LocalExecutor(Executor):
     """
 
     def __init__(self, jobs: int = 1):
-        if isinstance(jobs, bool) or not isinstance(jobs, int):
-            raise TypeError(f"Job count must be an integer, not {jobs!r}")
-        if jobs < 1:
-            raise ValueError(f"Job count must be at least 1, not {jobs!r}")
-        self.jobs = jobs
+        self.jobs = jobs = check_int("Job count", jobs, minimum=1)
         self.description = "this machine" + (f" ({jobs} processes)" if jobs > 1 else "")
 
     def run(self, tasks):
@@ -192,9 +190,7 @@ class DaskExecutor(Executor):
 
     def __init__(self, address: str, *, timeout: float = CONNECT_TIMEOUT):
         self.address = parse_scheduler_address(address)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"Scheduler timeout must be a positive number of seconds, not {timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout = check_real("Scheduler timeout", timeout, minimum=0.1)
         self.description = f"the Dask cluster at {self.address}"
         from distributed import Client
         try:

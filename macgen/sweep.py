@@ -29,7 +29,6 @@ import io
 import itertools
 import json
 import math
-import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -37,7 +36,9 @@ from pathlib import Path
 
 from .area import AreaReport
 from .config import ArrayConfig, MACConfig
-from .formats import FloatFormat
+from .files import write_atomic
+from .formats import FloatFormat, accumulator_format
+from .validate import check_bool, check_int
 
 __all__ = ["SweepSpec", "SweepResult", "parse_int_list", "sweep_configs", "reference_config", "run_sweep",
            "run_spec", "synthesise_points", "load_spec_table", "pareto_front", "generator_fingerprint", "CSV_COLUMNS",
@@ -97,14 +98,6 @@ def parse_int_list(text: str, name: str, *, minimum: int = 0) -> list[int]:
     return sorted(set(values))
 
 
-def _acc_format(a_fmt: FloatFormat, exp_bits: int, man_bits: int) -> FloatFormat:
-    # Same rule as the precision model: IEEE bias plus the operand's bias offset,
-    # the operands' subnormal and special-value policies.
-    offset = a_fmt.bias - ((1 << (a_fmt.exp_bits - 1)) - 1)
-    return FloatFormat(exp_bits, man_bits, bias=((1 << (exp_bits - 1)) - 1) + offset,
-                       subnormals=a_fmt.subnormals, inf_nan=a_fmt.inf_nan)
-
-
 def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
                   product_man_bits=None, **stages) -> list[MACConfig]:
     """The MAC configurations of a sweep, chunk-major, then exponent, then mantissa width.
@@ -117,7 +110,7 @@ def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
         As :class:`MACConfig` and :class:`FloatFormat`.
     """
     a_fmt, b_fmt = FloatFormat.parse(a_fmt), FloatFormat.parse(b_fmt)
-    return [MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, e, m), rounding=rounding,
+    return [MACConfig(a_fmt, b_fmt, accumulator_format(a_fmt, b_fmt, e, m), rounding=rounding,
                       product_man_bits=product_man_bits, chunk_size=c, **stages)
             for c in chunks for e in exp_bits for m in man_bits]
 
@@ -125,18 +118,8 @@ def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
 def reference_config(a_fmt, b_fmt, *, rounding="rne", product_man_bits=None, **stages) -> MACConfig:
     """The same MAC with an e8m23 (FP32) accumulator and no chunking: the plot's reference line."""
     a_fmt, b_fmt = FloatFormat.parse(a_fmt), FloatFormat.parse(b_fmt)
-    return MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, 8, 23), rounding=rounding,
+    return MACConfig(a_fmt, b_fmt, accumulator_format(a_fmt, b_fmt, 8, 23), rounding=rounding,
                      product_man_bits=product_man_bits, **stages)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def generator_fingerprint() -> str:
@@ -150,7 +133,7 @@ def generator_fingerprint() -> str:
     from .area import SYNTH_DIR
     pkg = Path(__file__).resolve().parent
     files = sorted((pkg / "rtl").glob("*.py")) + [pkg / "emit.py", pkg / "config.py", pkg / "formats.py"]
-    files += sorted(SYNTH_DIR.glob("*.ys"))
+    files += sorted((f for f in SYNTH_DIR.iterdir() if f.name.endswith(".ys")), key=lambda f: f.name)
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0")
@@ -169,14 +152,13 @@ def _int_values(value, name: str, *, minimum: int) -> tuple[int, ...]:
     """An int, a list of ints, or :func:`parse_int_list` text."""
     if isinstance(value, str):
         return tuple(parse_int_list(value, name, minimum=minimum))
-    items = [value] if isinstance(value, int) else value
-    if not isinstance(items, (list, tuple)) or not items or \
-            any(isinstance(v, bool) or not isinstance(v, int) for v in items):
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items:
         raise ValueError(f"{name} must be integers like 4, [4, 6] or '4:16', not {value!r}")
-    for v in items:
-        if v < minimum:
-            raise ValueError(f"{name} must be at least {minimum}, not {v}")
-    return tuple(sorted(set(items)))
+    try:
+        return tuple(sorted({check_int(name, v, minimum=minimum) for v in items}))
+    except TypeError:
+        raise ValueError(f"{name} must be integers like 4, [4, 6] or '4:16', not {value!r}") from None
 
 
 def _input_pairs(value) -> tuple[tuple[FloatFormat, FloatFormat], ...]:
@@ -300,16 +282,10 @@ class SweepSpec:
                 raise NotImplementedError("acc_stages needs MACConfig.acc_stages (the pipelined accumulate "
                                           "loop), which this version of macgen does not have")
             put("acc_stages", _int_values(self.acc_stages, "acc_stages", minimum=1))
-        for name in ("length", "mc_trials", "seed"):
-            v = getattr(self, name)
-            if v is None and name == "length":
-                continue
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise TypeError(f"{name} must be an integer, not {v!r}")
-            if v < (1 if name == "length" else 0):
-                raise ValueError(f"{name} must be at least {1 if name == 'length' else 0}, not {v}")
-        if not isinstance(self.reference, bool):
-            raise TypeError(f"reference must be a bool, not {self.reference!r}")
+        for name, low in (("length", 1), ("mc_trials", 0), ("seed", 0)):
+            if getattr(self, name) is not None or name != "length":
+                put(name, check_int(name, getattr(self, name), minimum=low))
+        put("reference", check_bool("reference", self.reference))
         if self.mc_trials and self.length is None:
             raise ValueError("The Monte-Carlo VRR needs an accumulation length")
         if self.exp_bits is None and self.length is None:
@@ -562,7 +538,7 @@ def synthesise_points(designs, *, cache_dir, work_dir=None, executor=None, fpga=
         if outcome.ok:
             record = outcome.value
             stored = {k: v for k, v in record.items() if k != "computed"}
-            _write_atomic(cache / f"{outcome.label}.json",
+            write_atomic(cache / f"{outcome.label}.json",
                           (json.dumps(stored, indent=1, sort_keys=True) + "\n").encode())
             res.records[outcome.label] = record
             res.computed += bool(record.get("computed"))
@@ -893,9 +869,8 @@ def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, sch
     from .executor import CONNECT_TIMEOUT, make_executor
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"spec must be a SweepSpec, not {spec!r}")
-    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int)
-                                   or max_points < 0):
-        raise ValueError(f"Point budget must be a non-negative integer, not {max_points!r}")
+    if max_points is not None:
+        max_points = check_int("Point budget", max_points, minimum=0)
     objectives = _pareto_objectives(pareto, spec, fpga)
     points = spec.points()
     decisions = spec.decisions()
@@ -925,7 +900,7 @@ def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, sch
         return result
     out.mkdir(parents=True, exist_ok=True)
     result.csv_path = out / "sweep.csv"
-    _write_atomic(result.csv_path, _csv_bytes(rows))
+    write_atomic(result.csv_path, _csv_bytes(rows))
     (a0, b0) = spec.inputs[0]
     ins = f"{a0} x {b0}" if len(spec.inputs) == 1 else f"{len(spec.inputs)} operand pairs"
     pmb = "" if spec.product_man_bits is None else f", product {spec.product_man_bits} bits"
@@ -934,15 +909,15 @@ def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, sch
         result.pareto = objectives
         front = pareto_front(rows, objectives)
         result.pareto_csv_path = out / "pareto.csv"
-        _write_atomic(result.pareto_csv_path, _csv_bytes(front))
+        write_atomic(result.pareto_csv_path, _csv_bytes(front))
         if plot:
             result.pareto_png_path = out / "pareto.png"
-            _write_atomic(result.pareto_png_path, _pareto_bytes(
+            write_atomic(result.pareto_png_path, _pareto_bytes(
                 rows, front, objectives, f"Pareto front: {ins}{pmb}, {spec.rounding}{model}"))
     if plot:
         title = f"MAC area vs accumulator precision: {ins}{pmb}, {spec.rounding}{model}"
         result.png_path = out / "sweep.png"
-        _write_atomic(result.png_path, _plot_bytes(rows, decisions, title))
+        write_atomic(result.png_path, _plot_bytes(rows, decisions, title))
     return result
 
 
