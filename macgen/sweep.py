@@ -63,7 +63,7 @@ CSV_COLUMNS = (
 #: Pareto objectives by default (all minimised): area against the model's variance lost ...
 DEFAULT_PARETO = ("transistors", "v")
 #: ... and whichever of these delay columns the records carry (timing flows add them).
-DELAY_COLUMNS = ("logic_depth", "critical_path_ns", "osu018_delay_ns")
+DELAY_COLUMNS = ("logic_levels", "osu018_ns")
 
 _NUMERIC = frozenset(CSV_COLUMNS) - {"role", "slug", "a_fmt", "b_fmt", "acc_fmt"}
 _MODEL_COLUMNS = {"vrr", "v", "vrr_mc", "v_mc"}
@@ -773,7 +773,7 @@ def _plot_bytes(rows, decisions, title) -> bytes:
 
 _AXIS_NAMES = {"transistors": "estimated transistors (Yosys stat -tech cmos)",
                "v": "variance lost v = exp(n (1 - VRR))  (model)", "v_mc": "variance lost v (Monte-Carlo)",
-               "logic_depth": "logic depth (levels)"}
+               "logic_levels": "logic levels (ltp -noff)", "osu018_ns": "critical path, ns (OSU018; relative only)"}
 
 
 def _pareto_bytes(rows, front, objectives, title) -> bytes:
@@ -905,7 +905,12 @@ def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, sch
     ins = f"{a0} x {b0}" if len(spec.inputs) == 1 else f"{len(spec.inputs)} operand pairs"
     pmb = "" if spec.product_man_bits is None else f", product {spec.product_man_bits} bits"
     model = "" if spec.length is None else f", model for n = {spec.length}"
-    if len([o for o in objectives if any(_value(r, o) is not None for r in rows)]) >= 2:
+    if pareto is None:  # the defaults this sweep's records fill (e.g. delay columns of timing runs)
+        objectives = [o for o in objectives if any(_value(r, o) is not None for r in rows)]
+    if len(objectives) < 2:  # no trade-off to show: a front of an earlier sweep here would mislead
+        for name in ("pareto.csv", "pareto.png"):
+            (out / name).unlink(missing_ok=True)
+    else:
         result.pareto = objectives
         front = pareto_front(rows, objectives)
         result.pareto_csv_path = out / "pareto.csv"

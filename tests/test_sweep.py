@@ -394,3 +394,16 @@ def test_cli_sweep_arrays_and_stages_columns(tmp_path, adder_designs, capsys):
     assert all(r["slug"].startswith("array") for r in rows)
     assert len(set(adder_designs)) == 4
     assert (out / "sweep.png").stat().st_size > 0
+
+
+def test_sweep_default_pareto_leaves_out_columns_without_values(tmp_path, adder_designs, monkeypatch):
+    from macgen import sweep
+    # A delay column the records do not fill (as timing columns without a timing run): left out.
+    monkeypatch.setattr(sweep, "DELAY_COLUMNS", ("rows",))
+    res = run_sweep("e5m2", "e5m2", man_bits=[3, 4], exp_bits=[6], out_dir=tmp_path, length=64, plot=False,
+                    progress=None)
+    assert res.pareto == ["transistors", "v"]
+    assert res.pareto_csv_path.is_file() and len(_read_csv(res.pareto_csv_path)) >= 1
+    res = run_sweep("e5m2", "e5m2", man_bits=[3, 4], exp_bits=[6], out_dir=tmp_path, plot=False, progress=None)
+    assert res.pareto == [] and res.pareto_csv_path is None  # no length: area alone is no trade-off
+    assert not (tmp_path / "pareto.csv").exists()
