@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from ..formats import ROUNDING_MODES
 from . import FORMAT_HELP, UsageError
 
 
@@ -22,7 +23,7 @@ def register(subparsers):
     g = p.add_argument_group("MAC", f"formats: {FORMAT_HELP}")
     g.add_argument("--a-format", default="e5m2", metavar="FMT", help="multiplicand format (default: e5m2)")
     g.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    g.add_argument("--rounding", choices=("rne", "rtz"), default="rne", help="rounding mode (default: rne)")
+    g.add_argument("--rounding", choices=ROUNDING_MODES, default="rne", help="rounding mode (default: rne)")
     g.add_argument("--product-man-bits", type=int, default=None, metavar="P",
                    help="round the product to P fraction bits (default: exact product)")
     g.add_argument("--mul-stages", type=int, default=0, metavar="S",
