@@ -18,12 +18,14 @@ __all__ = ["corner_codes", "biased_operands", "biased_fma_operands"]
 
 def corner_codes(fmt: FloatFormat) -> list[int]:
     """Named corner codes of a format, both signs: zeros, subnormals, min normal, one,
-    max finite, inf and NaNs (ieee)."""
+    max finite, inf and NaNs (ieee), NaN (nan-only)."""
     M = fmt.man_bits
     codes = {0, 1, (1 << M) - 1, 1 << M, fmt.bias << M, (fmt.bias << M) | 1,
              fmt.max_finite_bits, fmt.max_finite_bits - 1}
-    if fmt.inf_nan:
-        codes |= {fmt.inf_bits, fmt.nan_bits, fmt.inf_bits | 1}
+    if fmt.has_inf:
+        codes |= {fmt.inf_bits, fmt.inf_bits | 1}
+    if fmt.has_nan:
+        codes |= {fmt.nan_bits}
     codes = sorted(codes)
     return codes + [c | fmt.sign_bit for c in codes]
 
@@ -44,7 +46,7 @@ def biased_operands(fmt: FloatFormat, shape, rng: np.random.Generator) -> np.nda
     uniform = rng.integers(0, 1 << (fmt.width - 1), shape, dtype=u)
     lo, hi = max(1, fmt.bias - 3), min(fmt.exp_field_max - 1, fmt.bias + 3)
     band = rng.integers(lo, hi + 1, shape).astype(u)
-    top_hi = fmt.exp_field_max + (0 if fmt.inf_nan else 1)
+    top_hi = fmt.exp_field_max + (0 if fmt.has_inf else 1)
     top = rng.integers(max(1, fmt.exp_field_max - 3), top_hi, shape).astype(u)
     corners = np.array(corner_codes(fmt), dtype=u)
     special = corners[rng.integers(0, len(corners), shape)]
@@ -67,7 +69,7 @@ def biased_fma_operands(fmt: FloatFormat, n: int, seed: int):
     rng = np.random.default_rng(seed)
     E, M, bias = fmt.exp_bits, fmt.man_bits, fmt.bias
     fmax = (1 << E) - 1
-    top_finite = fmax - 1 if fmt.inf_nan else fmax
+    top_finite = fmax - 1 if fmt.policy == "ieee" else fmax
 
     def make(sign, field, frac):
         return ((sign.astype(np.uint64) << np.uint64(E + M))
@@ -137,7 +139,9 @@ def biased_fma_operands(fmt: FloatFormat, n: int, seed: int):
         pick = rng.integers(0, 4, size=m)
         zero = rsign(m).astype(np.uint64) << np.uint64(E + M)
         specials = [zero]
-        if fmt.inf_nan:
+        if fmt.policy == "nan-only":
+            specials.append(np.uint64((1 << (E + M)) - 1) | (rsign(m).astype(np.uint64) << np.uint64(E + M)))
+        if fmt.policy == "ieee":
             specials.append(zero | np.uint64(fmt.inf_bits))
             specials.append(np.uint64(fmt.nan_bits) | (rsign(m).astype(np.uint64) << np.uint64(E + M))
                             | rfrac(m) & np.uint64((1 << max(M - 1, 0)) - 1))
