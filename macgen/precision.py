@@ -7,9 +7,18 @@ Deep Networks" (ICLR 2019, arXiv 1901.06588), SPEC §3.
 Provenance of the formula
 -------------------------
 The paper's full text was not available to this project. :func:`vrr` implements
-SPEC §3 exactly, which is the public transcription of the paper's Theorem 1 in the
-author-adjacent code ``yanivbl6/convNet.pytorch`` (``models/modules/conv2d_nn.py``).
-SPEC §3's reference values (``m_p = 5``, ``n = 1024``) are reproduced to 1e-12.
+SPEC §3 exactly, which is a third-party transcription of the paper's VRR theorem
+(not the authors' code): ``yanivbl6/convNet.pytorch``, branch
+``accumulation_width``, commit ``38a1e667`` (2021-07-13),
+``models/modules/conv2d_nn.py`` and ``vrr_analysis.ipynb``; the default branches
+do not contain it. SPEC §3's reference values (``m_p = 5``, ``n = 1024``) are
+reproduced to 1e-12. Unverified against the paper: the cutoff 50, the chunk
+criterion, the sparsity rule, and whether ``m_acc`` counts the hidden bit (here
+it does not). The transcription differs from itself on the chunk criterion: the
+notebook grows the product width by ``log2`` of the chunk size (as SPEC does),
+``conv2d_nn.py``'s ``simulate_factor`` by ``log2`` of the number of chunks.
+:mod:`macgen.montecarlo` checks the model on the golden model; ``docs/model.md``
+has the comparison.
 
 Notation: ``n`` accumulation length, ``m_p`` product fraction bits, ``m_acc``
 accumulator fraction bits, ``Q(x) = erfc(x/sqrt(2))/2``::
@@ -21,7 +30,9 @@ accumulator fraction bits, ``Q(x) = erfc(x/sqrt(2))/2``::
     VRR   = [sum_{i>a} (i-a) q_i + sum_j max(n-a_j, 0) q'_j + n k3] / [n (k1+k2+k3)]
 
 The variance lost is ``v = exp(n_eff (1 - VRR))``; the chosen mantissa is the
-smallest ``m_acc >= 1`` with ``v < cutoff`` (50 by default).
+smallest ``m_acc >= 1`` such that it and every wider width have ``v < cutoff``
+(50 by default): the formula is not monotone in ``m_acc`` (see
+:func:`min_acc_mantissa`).
 
 The accumulator's exponent width is not the paper's: it is the smallest that
 holds ``n * max|a| * max|b|`` without overflow and ``min_normal(a) *
@@ -192,6 +203,7 @@ def _alpha_sums(m_p):
     return tuple(sums)
 
 
+@functools.lru_cache(maxsize=None)
 def _alpha(m_acc, m_p, j):
     """``(alpha_j as float, floor(alpha_j) as int)``; ``alpha_j = S_j 2^(m_acc-3m_p) / 3``."""
     s = _alpha_sums(m_p)[j]
