@@ -8,23 +8,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .formats import ROUNDING_MODES, FloatFormat
+from .formats import FloatFormat, check_feeds, check_format, check_rounding
+from .validate import check_bool, check_int
 
-__all__ = ["MACConfig", "ArrayConfig"]
-
-
-def _fmt(name, value):
-    if isinstance(value, FloatFormat):
-        return value
-    if isinstance(value, str):
-        return FloatFormat.parse(value)
-    raise TypeError(f"{name} must be a FloatFormat or a format name, not {value!r}")
+__all__ = ["MACConfig", "ArrayConfig", "check_product_man_bits"]
 
 
-def _int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    return value
+def check_product_man_bits(product_man_bits, a_man_bits: int, b_man_bits: int, *,
+                           operands: str = "") -> int | None:
+    """The product-width rule: ``None`` (exact product, ``Ma + Mb + 1`` fraction bits) or a
+    rounded product width from 1 to ``Ma + Mb`` (fewer bits than the exact product).
+
+    Used by :class:`MACConfig`, the precision model and the RTL's multiplier;
+    ``operands`` (e.g. ``"e5m2 x e5m2"``) names the product in the message.
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    if product_man_bits is None:
+        return None
+    exact = a_man_bits + b_man_bits + 1
+    pmb = check_int("product_man_bits", product_man_bits)
+    if not 1 <= pmb < exact:
+        raise ValueError(f"product_man_bits must be between 1 and {exact - 1} "
+                         f"(the exact product{' of ' + operands if operands else ''} has {exact}), not {pmb}")
+    return pmb
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,12 @@ class MACConfig:
     Raises
     ------
     TypeError, ValueError
-        For wrong types, out-of-range values, and formats mixing ieee and finite
-        special-value policies.
+        For wrong types, out-of-range values, and special-value policies that
+        break SPEC §2's mixed-policy rule (:func:`macgen.formats.check_feeds`): a
+        NaN-capable (or inf-capable) operand into an accumulator without NaN
+        (inf), an ieee accumulator into an outer or output format without inf,
+        and the same from the outer to the output format. Finite operands feed
+        any accumulator.
     """
 
     a_fmt: FloatFormat
@@ -74,43 +87,34 @@ class MACConfig:
     mul_stages: int = 0
 
     def __post_init__(self):
-        a = _fmt("a_fmt", self.a_fmt)
-        b = _fmt("b_fmt", self.b_fmt)
-        acc = _fmt("acc_fmt", self.acc_fmt)
-        if not isinstance(self.rounding, str) or self.rounding not in ROUNDING_MODES:
-            raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
-        exact = a.man_bits + b.man_bits + 1
-        pmb = self.product_man_bits
-        if pmb is not None:
-            pmb = _int("product_man_bits", pmb)
-            if not 1 <= pmb < exact:
-                raise ValueError(
-                    f"product_man_bits must be between 1 and {exact - 1} "
-                    f"(the exact product of {a} x {b} has {exact}), not {pmb}")
-        chunk = _int("chunk_size", self.chunk_size)
+        a = check_format("a_fmt", self.a_fmt)
+        b = check_format("b_fmt", self.b_fmt)
+        acc = check_format("acc_fmt", self.acc_fmt)
+        check_rounding(self.rounding)
+        pmb = check_product_man_bits(self.product_man_bits, a.man_bits, b.man_bits, operands=f"{a} x {b}")
+        chunk = check_int("chunk_size", self.chunk_size)
         if chunk < 0:
             raise ValueError(f"chunk_size must be 0 (no chunking) or positive, not {chunk}")
         if self.outer_fmt is not None:
-            outer = _fmt("outer_fmt", self.outer_fmt)
+            outer = check_format("outer_fmt", self.outer_fmt)
             if chunk == 0 and outer != acc:
                 raise ValueError(f"outer_fmt {outer} needs chunking (chunk_size > 0); "
                                  f"without it the accumulator is {acc}")
         else:
             outer = acc
-        out = outer if self.out_fmt is None else _fmt("out_fmt", self.out_fmt)
-        stages = _int("mul_stages", self.mul_stages)
-        if not 0 <= stages <= 3:
-            raise ValueError(f"mul_stages must be between 0 and 3, not {stages}")
+        out = outer if self.out_fmt is None else check_format("out_fmt", self.out_fmt)
+        stages = check_int("mul_stages", self.mul_stages, minimum=0, maximum=3)
         named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
-        policies = {k: f.inf_nan for k, f in named.items()}
-        if len(set(policies.values())) > 1:
-            ieee = next(k for k, v in policies.items() if v)
-            fin = next(k for k, v in policies.items() if not v)
-            raise ValueError(f"All formats of a MAC must share one special-value policy, but "
-                             f"{ieee} {named[ieee]} is ieee and {fin} {named[fin]} is finite")
+        # SPEC §2's mixed-policy rule: each stage holds every special value the stage
+        # before it can produce (an ieee accumulator can overflow to inf).
+        for src, dst in (("a_fmt", "acc_fmt"), ("b_fmt", "acc_fmt"), ("acc_fmt", "outer_fmt"),
+                         ("outer_fmt", "out_fmt")):
+            check_feeds(named[src], named[dst], src, dst)
         for k, f in named.items():
             object.__setattr__(self, k, f)
         object.__setattr__(self, "product_man_bits", pmb)
+        object.__setattr__(self, "chunk_size", chunk)
+        object.__setattr__(self, "mul_stages", stages)
 
     # -- derived -------------------------------------------------------------
 
@@ -123,7 +127,8 @@ class MACConfig:
 
     @property
     def ieee(self) -> bool:
-        return self.acc_fmt.inf_nan
+        """Whether the accumulator has the ieee policy (inf and NaN)."""
+        return self.acc_fmt.policy == "ieee"
 
     @property
     def slug(self) -> str:
@@ -200,16 +205,13 @@ class ArrayConfig:
 
     def __post_init__(self):
         for name in ("rows", "cols"):
-            value = _int(name, getattr(self, name))
-            if not 1 <= value <= 64:
-                raise ValueError(f"{name} must be between 1 and 64, not {value}")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1, maximum=64))
         mac = self.mac
         if isinstance(mac, dict):
             mac = MACConfig.from_dict(mac)
         if not isinstance(mac, MACConfig):
             raise TypeError(f"mac must be a MACConfig, not {mac!r}")
-        if not isinstance(self.preload, bool):
-            raise TypeError(f"preload must be a bool, not {self.preload!r}")
+        object.__setattr__(self, "preload", check_bool("preload", self.preload))
         object.__setattr__(self, "mac", mac)
 
     @property

@@ -63,7 +63,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .formats import ROUNDING_MODES, FloatFormat
+from .formats import FloatFormat, accumulator_format, check_format, check_rounding
+from .validate import check_int
 
 __all__ = ["LossEstimate", "SimulatedChoice", "estimate_loss", "simulated_choice",
            "input_distribution"]
@@ -117,7 +118,7 @@ def input_distribution(fmt):
         Formats wider than 16 bits, or ones that overflow to inf/NaN with a
         probability above ``2^-40``.
     """
-    d = _distribution(_fmt("Format", fmt))
+    d = _distribution(check_format("Format", fmt))
     weights = np.diff(np.concatenate([[0], d.cum.astype(np.int64)]))
     return d.codes.copy(), weights / 2.0 ** _WEIGHT_BITS
 
@@ -277,7 +278,7 @@ def _accumulate(golden, cfg, state, a, b, chunk):
 @functools.lru_cache(maxsize=64)
 def _outer_config(cfg):
     from .config import MACConfig
-    one_fmt = FloatFormat(2, 1, inf_nan=cfg.acc_fmt.inf_nan)
+    one_fmt = FloatFormat(2, 1, policy=cfg.acc_fmt.policy)
     return (MACConfig(cfg.acc_fmt, one_fmt, cfg.acc_fmt, rounding=cfg.rounding),
             np.uint64(one_fmt.encode(np.array([1.0]))[0]))
 
@@ -334,23 +335,6 @@ def _z(confidence):
     return 0.5 * (lo + hi)
 
 
-def _check(name, value, minimum=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
-    return value
-
-
-def _fmt(name, fmt):
-    if isinstance(fmt, str):
-        return FloatFormat.parse(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise TypeError(f"{name} must be a FloatFormat or a format name, not {fmt!r}")
-    return fmt
-
-
 def _block_size(n):
     # wide blocks amortise golden's per-step cost; long dot products get narrow ones
     # so that even a few hundred trials make two blocks for the two cores
@@ -364,9 +348,9 @@ def _grid_exp(a_fmt, b_fmt, product_man_bits):
 
 
 def _acc_for(a_fmt, b_fmt, n, m, exp_bits):
-    from .precision import _acc_format, acc_exponent_bits
+    from .precision import acc_exponent_bits
     e = exp_bits if exp_bits is not None else acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m)
-    return _acc_format(a_fmt, b_fmt, e, m)
+    return accumulator_format(a_fmt, b_fmt, e, m)
 
 
 def _run(job, trials, jobs):
@@ -424,27 +408,26 @@ def estimate_loss(m_accs, a_fmt, b_fmt, n, *, chunk=0, rounding="rne", trials=10
     ------
     TypeError, ValueError, NotImplementedError
     """
-    from .precision import _nzr, product_frac_bits
+    from .precision import check_nzr, product_frac_bits
 
-    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
     if isinstance(m_accs, (str, bytes)) or not hasattr(m_accs, "__iter__"):
         raise TypeError(f"m_accs must be an iterable of integers, not {m_accs!r}")
-    ms = sorted({_check("Accumulator mantissa width", m, 1) for m in m_accs})
+    ms = sorted({check_int("Accumulator mantissa width", m, minimum=1) for m in m_accs})
     if not ms:
         raise ValueError("m_accs must name at least one accumulator mantissa width")
-    n = _check("Accumulation length", n, 1)
-    chunk = _check("Chunk size", chunk, 0)
-    trials = _check("Trial count", trials, 2)
-    seed = _check("Seed", seed, 0)
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f"Rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+    n = check_int("Accumulation length", n, minimum=1)
+    chunk = check_int("Chunk size", chunk, minimum=0)
+    trials = check_int("Trial count", trials, minimum=2)
+    seed = check_int("Seed", seed, minimum=0)
+    rounding = check_rounding(rounding)
     if product_man_bits is not None:
         product_frac_bits(a_fmt, b_fmt, product_man_bits)
         if product_man_bits == a_fmt.man_bits + b_fmt.man_bits + 1:
             product_man_bits = None
     if exp_bits is not None:
-        exp_bits = _check("Exponent width", exp_bits, 2)
-    nzr = _nzr(nzr)
+        exp_bits = check_int("Exponent width", exp_bits, minimum=2)
+    nzr = check_nzr(nzr)
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) \
             or not 0.0 < confidence < 1.0:
         raise ValueError(f"Confidence must be between 0 and 1, not {confidence!r}")
@@ -555,17 +538,17 @@ def simulated_choice(a_fmt, b_fmt, n, *, chunk=0, rounding="rne", cutoff=50.0, s
     ------
     TypeError, ValueError, NotImplementedError
     """
-    from .precision import _cutoff, min_acc_mantissa
+    from .precision import check_cutoff, min_acc_mantissa
 
-    cutoff = _cutoff(cutoff)
+    cutoff = check_cutoff(cutoff)
     limit = math.log(cutoff)
-    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
     if start is None:
         from .precision import product_frac_bits
         m_p = product_frac_bits(a_fmt, b_fmt, product_man_bits)
         start = min_acc_mantissa(n, m_p, chunk=chunk if 0 < chunk < n else 0, nzr=nzr,
                                  cutoff=cutoff)
-    start = _check("Start width", start, 1)
+    start = check_int("Start width", start, minimum=1)
     opts = dict(chunk=chunk, rounding=rounding, trials=trials, seed=seed,
                 product_man_bits=product_man_bits, exp_bits=exp_bits, nzr=nzr,
                 confidence=confidence, jobs=jobs)

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macgen import simulate
+from macgen.verify import mac as vmac
 from macgen.cli import main
 from macgen.config import MACConfig
 from macgen.emit import emit, read_sidecar
-from macgen.formats import FP16
+from macgen.formats import FP16, FloatFormat
 
 from macgen import precision  # noqa: E402
 
@@ -77,11 +77,25 @@ def test_generate_mac_workload_sizes_for_its_most_demanding_gemm(tmp_path, capsy
     assert chosen["n"] in lengths
 
 
+def test_generate_mac_workload_ocp_e4m3_gets_an_ieee_accumulator(tmp_path, capsys):
+    code, out, err = _run(capsys, "generate", "mac", "--workload", "resnet32-cifar10",
+                          "--a-format", "fp8_e4m3fn", "--b-format", "fp8_e4m3fn", "-o", str(tmp_path), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    acc = FloatFormat.parse(data["decision"]["acc_fmt"])
+    assert acc.policy == "ieee" and data["decision"]["m_p"] == 7
+    assert data["config"]["a_fmt"] == data["config"]["b_fmt"] == "e4m3fnan"
+    assert data["config"]["acc_fmt"] == str(acc)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--acc-format", "e6m99"], "exceeds 64 bits"),
     (["--acc-format", "e6m9", "--mul-stages", "7"], "mul_stages must be between 0 and 3, not 7"),
     (["--acc-format", "e6m9", "--product-man-bits", "9"], "product_man_bits must be between 1 and 4"),
-    (["--acc-format", "e6m9fn"], "special-value policy"),
+    (["--acc-format", "e6m9fn"], "a_fmt e5m2 (ieee) can be NaN, which acc_fmt e6m9fn (finite)"),
+    (["--a-format", "fp8_e4m3", "--acc-format", "fp32"], "OCP's FP8 E4M3 is 'fp8_e4m3fn'"),
+    (["--a-format", "fp8_e4m3fn", "--b-format", "fp8_e4m3fn", "--acc-format", "fp32",
+      "--out-format", "fp8_e4m3fn"], "e8m23 (ieee) can be infinity, which out_fmt e4m3fnan"),
     ([], "give --acc-format"),
     (["--length", "1024", "--batch", "8"], "--batch needs --workload"),
     (["--length", "0"], "at least 1"),
@@ -113,11 +127,11 @@ def test_verify_mac_random_passes(tmp_path, capsys):
 def test_run_bench_reports_a_mismatch_decoded(tmp_path):
     """The scoreboard really compares: a wrong expected value is caught and decoded."""
     cfg = MACConfig("fp16", "fp16", "fp16")
-    stim = simulate.random_stimulus(cfg, 30, seed=5)
-    expected = simulate.expected_results(cfg, stim)
+    stim = vmac.random_stimulus(cfg, 30, seed=5)
+    expected = vmac.expected_results(cfg, stim)
     expected[7] ^= np.uint64(1)
     design = emit(cfg, tmp_path / "rtl")
-    summary = simulate.run_bench(design, cfg, stim, build_dir=tmp_path, expected=expected)
+    summary = vmac.run_bench(design, cfg, stim, build_dir=tmp_path, expected=expected)
     assert summary.mismatches == 1 and not summary.passed
     report = summary.reports[0]
     assert report.startswith("dot product #7")
@@ -128,12 +142,12 @@ def test_run_bench_reports_a_mismatch_decoded(tmp_path):
 def test_run_bench_checks_the_latency(tmp_path):
     """A result one cycle off the latency the sidecar promises is a protocol error."""
     cfg = MACConfig("fp16", "fp16", "fp16")
-    stim = simulate.random_stimulus(cfg, 12, seed=6)
+    stim = vmac.random_stimulus(cfg, 12, seed=6)
     design = emit(cfg, tmp_path / "rtl")
     meta = json.loads(design.sidecar.read_text())
     meta["latency"] += 1
     design.sidecar.write_text(json.dumps(meta))
-    summary = simulate.run_bench(design, cfg, stim, build_dir=tmp_path)
+    summary = vmac.run_bench(design, cfg, stim, build_dir=tmp_path)
     assert summary.mismatches == 0 and summary.missing == 0
     assert summary.mistimed == stim.count and not summary.passed
 
@@ -153,7 +167,7 @@ def test_verify_mac_rejects_bad_count(capsys, tmp_path):
 
 def write_testfloat_fp16(path, n, seed):
     """A Berkeley TestFloat ``f16_mulAdd`` file from the gmpy2 oracle (``tests/oracle.py``)."""
-    from oracle import testfloat_fma_vectors
+    from macgen.verify.oracle import testfloat_fma_vectors
 
     lines = testfloat_fma_vectors(FP16, n, seed)
     Path(path).write_text("\n".join(lines) + "\n")

@@ -8,7 +8,7 @@ import pytest
 
 from macgen import golden, montecarlo as M, precision as P
 from macgen.config import MACConfig
-from macgen.formats import FloatFormat
+from macgen.formats import FloatFormat, accumulator_format
 
 
 @pytest.mark.parametrize("fmt", ["e5m2", "e4m3", "e2m1fn", "e3m2fn", "e5m2_ftz"])
@@ -81,7 +81,7 @@ def test_loss_interval_covers_exact_value(rounding):
     # OCP fp4 e2m1fn products (3 fraction bits) into 1 fraction bit, n = 2: the second
     # product is often swamped entirely; the exact expectation is enumerable
     fmt = FloatFormat.parse("e2m1fn")
-    acc = P._acc_format(fmt, fmt, P.acc_exponent_bits(fmt, fmt, 2, man_bits=1), 1)
+    acc = accumulator_format(fmt, fmt, P.acc_exponent_bits(fmt, fmt, 2, man_bits=1), 1)
     exact = _exact_loss_by_enumeration(fmt, acc, 2, rounding)
     est = M.estimate_loss([1], fmt, fmt, 2, rounding=rounding, trials=40000, seed=4,
                           confidence=0.999)[1]
@@ -153,7 +153,7 @@ def test_decide_accumulator_simulated_reports_interval():
 
 @pytest.mark.parametrize("kwargs,exc,msg", [
     (dict(trials=1), ValueError, "Trial count must be at least 2, not 1"),
-    (dict(rounding="up"), ValueError, "Rounding must be one of"),
+    (dict(rounding="up"), ValueError, "Rounding mode must be one of"),
     (dict(confidence=1.0), ValueError, "Confidence must be between 0 and 1"),
     (dict(n=0), ValueError, "Accumulation length must be at least 1, not 0"),
     (dict(m_accs=[0]), ValueError, "Accumulator mantissa width must be at least 1, not 0"),
