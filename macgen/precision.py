@@ -297,10 +297,10 @@ def vrr(m_acc, m_p, n) -> float:
     ``yanivbl6/convNet.pytorch`` (``models/modules/conv2d_nn.py``), implemented
     exactly as SPEC §3 states it; see the module docstring.
 
-    The sum over ``i`` is vectorised, and terms whose factor ``2Q(2^m_acc/sqrt(i))``
-    is too small to change the result by 1e-18 (relative) are skipped, so lengths
-    of several million take milliseconds near the useful ``m_acc``. Results are
-    cached.
+    Terms of the sum over ``i`` whose factor ``2Q(2^m_acc/sqrt(i))`` is too small
+    to change the result by 1e-18 (relative) are skipped; the first 2^14 of the
+    rest are summed directly and the remainder by Euler-Maclaurin (``_q_sums``),
+    so any length up to 1e9 takes about a millisecond. Results are cached.
 
     Parameters
     ----------
