@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 JOBS   ?= 2
 
-.PHONY: all run test regress bench testfloat venv iverilog clean
+.PHONY: all run test regress bench testfloat venv iverilog worker clean
 
 all: test
 
@@ -30,6 +30,13 @@ iverilog:
 	    echo "iverilog is missing; run: sudo apt-get update && sudo apt-get install -y iverilog" >&2; exit 1; \
 	  fi; \
 	fi
+
+# A Dask worker for distributed sweeps (docs/sweeps.md): the same macgen, pinned Yosys and Dask as the
+# client, with the WebAssembly Yosys compiled once. Then: $(VENV)/bin/dask worker tcp://SCHEDULER:8786
+worker: $(STAMP)
+	@$(PY) -c "import distributed, macgen.sweep; print('worker ready: dask', distributed.__version__, \
+	  '- macgen generator', macgen.sweep.generator_fingerprint())"
+	@echo "start it with: $(VENV)/bin/dask worker tcp://SCHEDULER_HOST:8786 --nthreads 1 --nworkers $(JOBS)"
 
 run: $(STAMP) iverilog
 	$(VENV)/bin/macgen flow --workload resnet32-cifar10 --a-format e5m2 --b-format e5m2 --chunk auto -o $(OUT)

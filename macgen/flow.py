@@ -22,12 +22,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .area import ACC_INDEPENDENT_GROUPS, area_breakdown, area_of, hardfloat_reference
+from .area import ACC_INDEPENDENT_GROUPS, YosysError, area_breakdown, area_of, hardfloat_reference
 from .config import ArrayConfig, MACConfig
 from .files import write_atomic
 from .formats import FloatFormat, accumulator_format, check_rounding
 from .precision import check_cutoff, check_nzr, decide_accumulator, decide_shared, parse_chunk
-from .validate import check_int
+from .validate import check_int, check_real
 from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
 
@@ -62,6 +62,11 @@ class FlowOptions:
         The sweep covers ``m_acc - span .. m_acc + span`` around the training choice.
     jobs : int
         Parallel Yosys runs.
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a Dask cluster for the area sweep (default ``$MACGEN_SCHEDULER``
+        if set, else this machine; :func:`macgen.executor.make_executor`).
+    scheduler_timeout : float
+        Seconds to reach the scheduler and find a worker.
     array_area : bool
         Also synthesise the whole array (slow for large arrays).
     fpga : bool
@@ -84,6 +89,8 @@ class FlowOptions:
     simulator: str = "icarus"
     sweep_span: int = 3
     jobs: int = 2
+    scheduler: str | None = None
+    scheduler_timeout: float = 10.0
     array_area: bool = False
     fpga: bool = True
 
@@ -98,6 +105,11 @@ class FlowOptions:
         check_simulator(self.simulator)
         object.__setattr__(self, "nzr", check_nzr(self.nzr))
         object.__setattr__(self, "cutoff", check_cutoff(self.cutoff))
+        object.__setattr__(self, "scheduler_timeout", check_real("scheduler_timeout", self.scheduler_timeout,
+                                                                 minimum=0.1))
+        if self.scheduler is not None:
+            from .executor import parse_scheduler_address
+            object.__setattr__(self, "scheduler", parse_scheduler_address(self.scheduler))
 
 
 @dataclass
@@ -150,14 +162,23 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     macgen.area.YosysError, macgen.verify.SimulationError
         A tool failed; files finished so far stay (the report is not written).
     """
+    from .executor import make_executor
+
+    # Plan first (validates the workload), then reach the sweep's executor: both before
+    # anything is written.
+    plan = _plan(opts)
+    with make_executor(opts.jobs, opts.scheduler, timeout=opts.scheduler_timeout) as executor:
+        return _run_flow(opts, out_dir, plan, executor, progress)
+
+
+def _run_flow(opts, out_dir, plan, executor, progress):
     from .emit import emit
     from .plots import plot_variance_lost
     from .sweep import run_sweep
 
     log = _Log(progress)
     out = Path(out_dir)
-    # -- plan (validates the workload before anything is written) ------------
-    wl, rows, by_gemm, shared, train, train_plain = _plan(opts)
+    wl, rows, by_gemm, shared, train, train_plain = plan
     all_lengths = [n for ns in by_gemm.values() for n in ns]
     infer = shared["fwd"]
     train_cfg = _mac_config(opts, train)
@@ -219,8 +240,11 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
         f"exponent {train.exp_bits}, plus the FP32-accumulator reference")
     sweep = run_sweep(opts.a_fmt, opts.b_fmt, man_bits=list(range(m_lo, max(train.m_acc, train_plain.m_acc) + span + 1)),
                       exp_bits=[train.exp_bits], chunks=chunks, out_dir=work / "sweep",
-                      rounding=opts.rounding, length=max(all_lengths), jobs=opts.jobs,
+                      rounding=opts.rounding, length=max(all_lengths), executor=executor,
                       progress=progress)
+    if sweep.failures:
+        f = sweep.failures[0]
+        raise YosysError(f"area sweep: point {f['slug']} ({f['description']}) failed: {f['error']}")
     figure_area = out / "area_vs_precision.png"
     if sweep.png_path is not None:
         os.replace(sweep.png_path, figure_area)

@@ -38,6 +38,11 @@ def register(subparsers):
     p.add_argument("--sweep-span", type=int, default=3, metavar="K",
                    help="sweep m_acc from K below to K above the choice (default: 3)")
     p.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default: 2)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the area sweep on this Dask cluster (default: $MACGEN_SCHEDULER if set, "
+                        "else this machine; docs/sweeps.md)")
+    p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to reach the scheduler and find a worker (default: 10)")
     p.add_argument("--array-area", action="store_true", help="also synthesise the whole array (slow)")
     p.add_argument("--no-fpga", action="store_true", help="skip the iCE40/ECP5 LUT counts")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
@@ -62,7 +67,8 @@ def run(args) -> int:
                        chunk=args.chunk, rows=rows, cols=cols, rounding=args.rounding, nzr=args.nzr,
                        cutoff=args.cutoff, batch=args.batch, mac_vectors=args.mac_vectors,
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
-                       sweep_span=args.sweep_span, jobs=args.jobs, array_area=args.array_area,
+                       sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
+                       scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
                        fpga=not args.no_fpga)
     report = run_flow(opts, args.output, progress=None if args.quiet else sys.stderr)
     s = report["saving_vs_fp32"]

@@ -6,50 +6,77 @@ import json
 import os
 import sys
 
+from ..executor import CONNECT_TIMEOUT, SCHEDULER_ENV
 from . import FORMAT_HELP, UsageError
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "sweep", help="area vs accumulator precision (CSV + PNG), resumable and parallel",
-        description="Synthesise one MAC per accumulator mantissa width, exponent width and chunk size "
-                    "for fixed operand formats (SPEC §6's Yosys flow), plus the same MAC with an "
-                    "e8m23 (FP32) accumulator as a reference. With --length or --workload, each row "
-                    "also gets the precision model's VRR and variance lost, and the model's choice is "
-                    "marked in the plot. Points are cached in OUT/cache: a rerun or an interrupted "
-                    "sweep recomputes nothing already done. OUT/sweep.csv and OUT/sweep.png are "
-                    "written only when every point is done.")
-    g = p.add_argument_group("MAC", f"formats: {FORMAT_HELP}")
-    g.add_argument("--a-format", default="e5m2", metavar="FMT", help="multiplicand format (default: e5m2)")
-    g.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    g.add_argument("--rounding", choices=("rne", "rtz"), default="rne", help="rounding mode (default: rne)")
+        "sweep", help="design-space sweep: area vs accumulator precision (CSV, Pareto front, PNG), "
+                      "resumable, parallel or on a Dask cluster",
+        description="Synthesise one design per point of a sweep (operand formats x array shapes x "
+                    "pipeline stages x chunk size x accumulator exponent width x mantissa width) with "
+                    "SPEC §6's Yosys flow, plus the same design with an e8m23 (FP32) accumulator as a "
+                    "reference. With --length or --workload, each row also gets the precision model's "
+                    "VRR and variance lost v, and the model's choice is marked. Points run on this "
+                    "machine (--jobs) or on a Dask cluster (--scheduler). Points are cached in the "
+                    "cache directory: a rerun or an interrupted sweep recomputes nothing already done. "
+                    "OUT/sweep.csv, OUT/pareto.csv and their figures are written only when every "
+                    "point is done.",
+        epilog="A sweep specification file (--spec) is TOML with the keys of macgen.sweep.SweepSpec "
+               "(inputs, man_bits, exp_bits, chunks, arrays, mul_stages, rounding, product_man_bits, "
+               "length, mc_trials, seed, reference); options given on the command line override it. "
+               "See docs/sweeps.md.")
+    p.add_argument("--spec", default=None, metavar="FILE", help="sweep specification (TOML)")
+    g = p.add_argument_group("designs", f"formats: {FORMAT_HELP}; lists like 4:16 (inclusive), 4:16:2 "
+                                        f"or 0,16,64")
+    g.add_argument("--a-format", default=None, metavar="FMT", help="multiplicand format (default: e5m2)")
+    g.add_argument("--b-format", default=None, metavar="FMT", help="multiplier format (default: e5m2)")
+    g.add_argument("--inputs", default=None, metavar="LIST",
+                   help="operand pairs to sweep instead of --a-format/--b-format: FMT (a = b) or A/B, "
+                        "comma-separated, e.g. e5m2,e4m3fn,e4m3fn/e5m2")
+    g.add_argument("--rounding", choices=("rne", "rtz"), default=None, help="rounding mode (default: rne)")
     g.add_argument("--product-man-bits", type=int, default=None, metavar="P",
                    help="round the product to P fraction bits (default: exact product)")
-    g.add_argument("--mul-stages", type=int, default=0, metavar="S",
+    g.add_argument("--mul-stages", default=None, metavar="LIST",
                    help="pipeline registers in the multiplier path, 0-3 (default: 0)")
-    s = p.add_argument_group("sweep", "lists like 4:16 (inclusive), 4:16:2 or 0,16,64")
-    s.add_argument("--man-bits", default="4:16", metavar="LIST",
+    g.add_argument("--acc-stages", default=None, metavar="LIST",
+                   help="pipelined accumulate-loop stages (needs a MACConfig with acc_stages)")
+    g.add_argument("--man-bits", default=None, metavar="LIST",
                    help="accumulator fraction widths (default: 4:16)")
-    s.add_argument("--exp-bits", default=None, metavar="LIST",
+    g.add_argument("--exp-bits", default=None, metavar="LIST",
                    help="accumulator exponent widths (default: the precision model's for "
                         "--length/--workload; required without them)")
-    s.add_argument("--chunks", default="0", metavar="LIST", help="chunk sizes, 0 = none (default: 0)")
+    g.add_argument("--chunks", default=None, metavar="LIST", help="chunk sizes, 0 = none (default: 0)")
+    g.add_argument("--arrays", default=None, metavar="LIST",
+                   help="synthesise RxC systolic arrays of each MAC, e.g. 2x2,4x4 (default: bare MACs)")
+    g.add_argument("--no-reference", dest="reference", action="store_false", default=None,
+                   help="skip the e8m23-accumulator reference designs")
     m = p.add_argument_group("precision model")
     m.add_argument("--length", type=int, default=None, metavar="N", help="accumulation length")
     m.add_argument("--workload", default=None, metavar="W",
                    help="a built-in workload or a layer file: its longest accumulation is the length")
-    m.add_argument("--mc-trials", type=int, default=0, metavar="T",
+    m.add_argument("--mc-trials", type=int, default=None, metavar="T",
                    help="also the Monte-Carlo VRR of the golden model over T dot products (default: off)")
-    m.add_argument("--seed", type=int, default=0, help="seed of the Monte-Carlo data (default: 0)")
+    m.add_argument("--seed", type=int, default=None, help="seed of the Monte-Carlo data (default: 0)")
     r = p.add_argument_group("run")
     r.add_argument("--fpga", action="store_true", help="also count iCE40/ECP5 LUTs (about 3x slower)")
-    r.add_argument("--no-reference", dest="reference", action="store_false",
-                   help="skip the e8m23-accumulator reference MAC")
-    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="parallel Yosys runs (default: 1)")
+    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="parallel Yosys runs on this machine (default: 1)")
+    r.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help=f"run the points on this Dask cluster (default: ${SCHEDULER_ENV} if set, "
+                        f"else this machine)")
+    r.add_argument("--scheduler-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
+                   help=f"seconds to reach the scheduler and find a worker (default: {CONNECT_TIMEOUT:g})")
+    r.add_argument("--cache", default=None, metavar="DIR",
+                   help="per-point cache, may be shared by sweeps (default: OUT/cache)")
     r.add_argument("--max-points", type=int, default=None, metavar="K",
                    help="synthesise at most K new points, then stop (rerun to continue)")
     r.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds per Yosys run")
-    r.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNG")
+    r.add_argument("--pareto", default=None, metavar="COLS",
+                   help="Pareto objectives, CSV column names, all minimised (default: transistors,v "
+                        "plus any delay column the records have)")
+    r.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNGs")
     r.add_argument("--json", action="store_true", help="print the rows as JSON")
     r.add_argument("-o", "--out", default=os.path.join("build", "sweep"), metavar="DIR",
                    help="output directory (default: build/sweep)")
@@ -71,37 +98,70 @@ def _length(args):
     return None, None
 
 
-def run(args) -> int:
-    from ..formats import FloatFormat
-    from ..sweep import parse_int_list, run_sweep
-    a_fmt, b_fmt = FloatFormat.parse(args.a_format), FloatFormat.parse(args.b_format)
-    man_bits = parse_int_list(args.man_bits, "--man-bits", minimum=1)
-    chunks = parse_int_list(args.chunks, "--chunks", minimum=0)
-    length, note = _length(args)
-    if args.exp_bits is not None:
-        exp_bits = parse_int_list(args.exp_bits, "--exp-bits", minimum=2)
-    elif length is not None:
-        from ..precision import decide_accumulator
-        exp_bits = [decide_accumulator(length, a_fmt, b_fmt, product_man_bits=args.product_man_bits).exp_bits]
-    else:
+def _spec(args, length):
+    from ..sweep import SweepSpec, load_spec_table
+    data = {}
+    if length is not None:
+        data["length"] = length
+    if args.inputs is not None and (args.a_format is not None or args.b_format is not None):
+        raise UsageError("give --inputs or --a-format/--b-format, not both")
+    if args.a_format is not None or args.b_format is not None:
+        data["inputs"] = [f"{args.a_format or 'e5m2'}/{args.b_format or 'e5m2'}"]
+    for option, key in (("inputs", "inputs"), ("man_bits", "man_bits"), ("exp_bits", "exp_bits"),
+                        ("chunks", "chunks"), ("arrays", "arrays"), ("mul_stages", "mul_stages"),
+                        ("acc_stages", "acc_stages"), ("rounding", "rounding"),
+                        ("product_man_bits", "product_man_bits"), ("mc_trials", "mc_trials"),
+                        ("seed", "seed"), ("reference", "reference")):
+        value = getattr(args, option)
+        if value is not None:
+            data[key] = value
+    table = {} if args.spec is None else load_spec_table(args.spec)
+    merged = {**table, **data}
+    if merged.get("exp_bits") is None and merged.get("length") is None:
         raise UsageError("give --exp-bits, or --length/--workload to let the precision model choose it")
-    if args.mc_trials and length is None:
+    if merged.get("mc_trials") and merged.get("length") is None:
         raise UsageError("--mc-trials needs --length or --workload")
+    if args.spec is not None:
+        return SweepSpec.from_toml(args.spec, **data)
+    try:
+        return SweepSpec(**data)
+    except (TypeError, ValueError) as exc:
+        # SweepSpec names its fields; the user typed options.
+        text = str(exc)
+        for key in ("man_bits", "exp_bits", "chunks", "mul_stages", "acc_stages", "arrays", "inputs"):
+            if text.startswith(key + " "):
+                text = "--" + key.replace("_", "-") + text[len(key):]
+        raise type(exc)(text) from None
+
+
+def run(args) -> int:
+    from ..sweep import run_spec
+    length, note = _length(args)
+    spec = _spec(args, length)
+    pareto = None if args.pareto is None else [c.strip() for c in args.pareto.split(",") if c.strip()]
     if note:
         print(f"sweep: {note}", file=sys.stderr)
-    result = run_sweep(a_fmt, b_fmt, man_bits=man_bits, exp_bits=exp_bits, chunks=chunks,
-                       out_dir=args.out, rounding=args.rounding, product_man_bits=args.product_man_bits,
-                       mul_stages=args.mul_stages, length=length, mc_trials=args.mc_trials, seed=args.seed,
-                       fpga=args.fpga, reference=args.reference, jobs=args.jobs,
-                       max_points=args.max_points, timeout=args.timeout, plot=args.plot)
+    result = run_spec(spec, args.out, fpga=args.fpga, jobs=args.jobs, scheduler=args.scheduler,
+                      scheduler_timeout=args.scheduler_timeout, cache_dir=args.cache,
+                      max_points=args.max_points, timeout=args.timeout, plot=args.plot, pareto=pareto)
     if args.json:
         print(json.dumps({"complete": result.complete, "computed": result.computed, "cached": result.cached,
+                          "failures": result.failures,
                           "csv": str(result.csv_path) if result.csv_path else None,
                           "png": str(result.png_path) if result.png_path else None,
-                          "decisions": {str(k): v for k, v in result.decisions.items()},
+                          "pareto": result.pareto,
+                          "pareto_csv": str(result.pareto_csv_path) if result.pareto_csv_path else None,
+                          "decisions": [{"a_fmt": a, "b_fmt": b, "chunk": c, **d}
+                                        for (a, b, c), d in result.decisions.items()],
                           "rows": result.rows}, indent=2))
     else:
         _print_table(result)
+    for f in result.failures:
+        print(f"sweep: point {f['slug']} ({f['description']}) failed: {f['error']}", file=sys.stderr)
+    if result.failures:
+        print(f"sweep: {len(result.failures)} point(s) failed, the others are done and cached; "
+              f"rerun to retry them", file=sys.stderr)
+        return 1
     if not result.complete:
         print(f"sweep: stopped after {result.computed} new point(s) (--max-points); "
               f"rerun to continue, nothing done is recomputed", file=sys.stderr)
@@ -109,16 +169,23 @@ def run(args) -> int:
 
 
 def _print_table(result):
+    from ..sweep import STAGE_DIMENSIONS
     model = any(r["vrr"] is not None for r in result.rows)
-    head = f"{'acc':>10} {'chunk':>5} {'transistors':>11} {'cells':>7} {'FFs':>5}"
+    design = [("a x b", lambda r: f"{r['a_fmt']} x {r['b_fmt']}", 18),
+              ("design", lambda r: "MAC" if r["rows"] is None else f"{r['rows']}x{r['cols']} array", 11)]
+    design += [(d, lambda r, d=d: str(r[d]), len(d)) for d in STAGE_DIMENSIONS]
+    design = [(name, get, w) for name, get, w in design if len({get(r) for r in result.rows}) > 1]
+    head = "".join(f"{name:>{w}} " for name, _, w in design)
+    head += f"{'acc':>10} {'chunk':>5} {'transistors':>11} {'cells':>7} {'FFs':>5}"
     if model:
         head += f" {'VRR':>12} {'v':>10}"
         if any(r["vrr_mc"] is not None for r in result.rows):
             head += f" {'VRR (MC)':>12}"
     print(head)
     for r in result.rows:
-        line = (f"{r['acc_fmt']:>10} {r['chunk_size']:>5} {r['transistors']:>11,} {r['cells']:>7,} "
-                f"{r['flip_flops']:>5}")
+        line = "".join(f"{get(r):>{w}} " for _, get, w in design)
+        line += (f"{r['acc_fmt']:>10} {r['chunk_size']:>5} {r['transistors']:>11,} {r['cells']:>7,} "
+                 f"{r['flip_flops']:>5}")
         if model:
             line += f" {r['vrr']:>12.9f} {r['v']:>10.3g}"
             if r["vrr_mc"] is not None:
@@ -128,8 +195,9 @@ def _print_table(result):
         if r["role"] == "fp32_reference":
             line += "  (FP32 reference)"
         print(line)
-    for chunk, d in sorted(result.decisions.items()):
-        print(f"model (n = {d['n']}, chunk {chunk}): {d['acc_fmt']}, VRR {d['vrr']:.9f}, v {d['v']:.3g}")
-    if result.csv_path:
-        print(f"wrote {result.csv_path}" + (f" and {result.png_path}" if result.png_path else ""),
-              file=sys.stderr)
+    for (a, b, chunk), d in sorted(result.decisions.items()):
+        print(f"model (n = {d['n']}, {a} x {b}, chunk {chunk}): {d['acc_fmt']}, VRR {d['vrr']:.9f}, "
+              f"v {d['v']:.3g}")
+    written = [p for p in (result.csv_path, result.png_path, result.pareto_csv_path, result.pareto_png_path) if p]
+    if written:
+        print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
