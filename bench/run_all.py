@@ -28,6 +28,9 @@ BENCHES = {
     "rtl_mac": ("rtl_mac_figures.py", [], ["--sim"]),
     "sim": ("sim.py", [], []),
     "array": ("array_figures.py", ["--no-verilator"], []),
+    "planner": ("planner.py", [], []),
+    # the Monte-Carlo table takes tens of minutes; --full adds the unchunked 802,816 row
+    "montecarlo": ("montecarlo.py", [], ["--max-plain", "802816"]),
 }
 
 

@@ -204,6 +204,7 @@ def _run_flow(opts, out_dir, plan, executor, progress):
     m_hi = max(d.m_acc_unchunked for d in shared.values())
     plot_variance_lost(figure_vn, m_p=train.m_p, m_accs=range(max(1, m_hi - 5), m_hi + 3),
                        lengths=by_gemm, cutoff=opts.cutoff, nzr=opts.nzr,
+                       compare_chunk=train.chunk_size,
                        title=f"{wl.name}: variance lost vs accumulation length "
                              f"({opts.a_fmt} x {opts.b_fmt}, m_p = {train.m_p})")
 

@@ -16,7 +16,7 @@ import numpy as np
 from . import precision
 from .files import atomic_path
 
-__all__ = ["plot_variance_lost", "save_figure"]
+__all__ = ["plot_variance_lost", "plot_loss_vs_width", "save_figure"]
 
 #: Curves stop once v exceeds this (v grows without bound in n).
 _V_CLIP = 1e6
@@ -54,7 +54,7 @@ def _length_grid(n_max):
 
 
 def plot_variance_lost(path, *, m_p, m_accs, lengths=None, cutoff=50.0, chunk=0, nzr=1.0,
-                       title=None):
+                       title=None, compare_chunk=0):
     """Plot ``v(n)`` (log y) against ``n`` (log x) for each ``m_acc`` and save it.
 
     Parameters
@@ -74,6 +74,13 @@ def plot_variance_lost(path, *, m_p, m_accs, lengths=None, cutoff=50.0, chunk=0,
     nzr : float
         Non-zero ratio.
     title : str, optional
+    compare_chunk : int
+        If positive, each width also gets a dashed curve with this chunk size (the
+        plan's chosen chunking beside the unchunked curves), in the same colour.
+
+    Steps where the transcribed formula is non-monotone in ``m_acc`` (``v`` of
+    a width above the one below it, see
+    :func:`macgen.precision.min_acc_mantissa`) are marked on the curves.
 
     Raises
     ------
@@ -93,16 +100,35 @@ def plot_variance_lost(path, *, m_p, m_accs, lengths=None, cutoff=50.0, chunk=0,
     fig = Figure(figsize=(8, 5.5))
     ax = fig.add_subplot()
     cmap = matplotlib.colormaps["viridis"]
-    for k, m in enumerate(m_accs):
+    def curve(m, ck):
         xs, ys = [], []
         for n in grid:
-            v = precision.variance_lost(precision.vrr_chunked(m, m_p, n, chunk, nzr=nzr),
+            v = precision.variance_lost(precision.vrr_chunked(m, m_p, n, ck, nzr=nzr),
                                         precision.effective_length(n, nzr))
             xs.append(n)
             ys.append(min(v, _V_CLIP))
             if v >= _V_CLIP:
                 break
-        ax.plot(xs, ys, color=cmap(k / max(1, len(m_accs) - 1)), label=f"$m_{{acc}}$ = {m}")
+        return np.array(xs), np.array(ys)
+
+    styles = [(chunk, "-")] + ([(compare_chunk, "--")] if compare_chunk and compare_chunk != chunk else [])
+    marked = False
+    for k, m in enumerate(m_accs):
+        colour = cmap(k / max(1, len(m_accs) - 1))
+        for ck, style in styles:
+            xs, ys = curve(m, ck)
+            what = f"$m_{{acc}}$ = {m}" + (f", chunk {ck}" if ck else (", no chunking" if len(styles) > 1 else ""))
+            ax.plot(xs, ys, color=colour, linestyle=style, label=what)
+            if m > 1:
+                # the formula's non-monotone steps: v(m) above v(m - 1) at the same n
+                _, below = curve(m - 1, ck)
+                k_ = min(len(ys), len(below))
+                rising = (ys[:k_] > below[:k_] * (1 + 1e-9)) & (ys[:k_] > 1.01) & (below[:k_] < _V_CLIP)
+                if rising.any():
+                    ax.plot(xs[:k_][rising], ys[:k_][rising], linestyle="none", marker="x",
+                            markersize=4, color="black",
+                            label=None if marked else "non-monotone: v(m) > v(m-1)")
+                    marked = True
     ax.axhline(cutoff, color="red", linestyle="--", linewidth=1, label=f"cutoff v = {cutoff:g}")
     for gemm, ns in lengths.items():
         colour = _GEMM_COLOURS.get(gemm, "grey")
@@ -116,7 +142,74 @@ def plot_variance_lost(path, *, m_p, m_accs, lengths=None, cutoff=50.0, chunk=0,
     ax.set_xlabel("accumulation length n")
     ax.set_ylabel("variance lost v(n) = exp(n (1 - VRR))")
     what = f"m_p = {m_p}" + (f", chunk {chunk}" if chunk else "") + (f", nzr {nzr:g}" if nzr != 1 else "")
+    if compare_chunk and compare_chunk != chunk:
+        what += f"; dashed: chunk {compare_chunk}"
     ax.set_title(title or f"Variance lost vs accumulation length ({what})")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="upper left")
+    save_figure(fig, path)
+
+
+def plot_loss_vs_width(path, records, *, m_p=5, cutoff=50.0, lengths=None):
+    """Analytical and simulated variance lost against ``m_acc`` (the Monte-Carlo check).
+
+    One panel per (rounding, chunking) of ``records`` (rows of
+    ``bench/montecarlo.py``: ``n``, ``rounding``, ``chunk``, ``estimates`` with
+    ``loss``/``loss_lo``/``loss_hi`` per width); per length a line for SPEC §3's
+    ``v`` and points with 95 % error bars for the golden model's. Steps where
+    the formula's ``v`` rises with ``m_acc`` are circled.
+
+    Raises
+    ------
+    ValueError, OSError
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    combos = sorted({(r["rounding"], r["chunk"] and 64) for r in records})
+    if not combos:
+        raise ValueError("records must hold at least one row")
+    all_n = sorted({r["n"] for r in records})
+    lengths = lengths or [n for n in (1024, 4608, 50176, 200704, 3211264) if n in all_n] or all_n[:4]
+    fig = Figure(figsize=(11, 4.2 * ((len(combos) + 1) // 2)))
+    cmap = matplotlib.colormaps["plasma"]
+    for p, (rounding, chunk) in enumerate(combos):
+        ax = fig.add_subplot((len(combos) + 1) // 2, 2, p + 1)
+        for k, n in enumerate(lengths):
+            rows = [r for r in records if r["n"] == n and r["rounding"] == rounding
+                    and bool(r["chunk"]) == bool(chunk)]
+            if not rows:
+                continue
+            r = rows[0]
+            colour = cmap(k / max(1, len(lengths)))
+            est = {int(m): e for m, e in r["estimates"].items()}
+            ms = np.arange(max(1, min(est) - 2), max(est) + 3)
+            v = np.array([precision.variance_lost(precision.vrr_chunked(int(m), m_p, n, r["chunk"]), n)
+                          for m in ms])
+            ax.plot(ms, np.minimum(v, _V_CLIP), color=colour, label=f"n = {n}: SPEC §3")
+            up = np.nonzero(v[1:] > v[:-1] * (1 + 1e-9))[0] + 1
+            up = up[(v[up] > 1.01) & (v[up] < _V_CLIP)]
+            if len(up):
+                ax.plot(ms[up], v[up], linestyle="none", marker="o", markerfacecolor="none",
+                        markersize=9, color=colour)
+            m_sim = np.array(sorted(est))
+            centre = np.array([math.exp(min(est[m]["loss"], 700)) for m in m_sim])
+            lo = np.array([math.exp(min(est[m]["loss_lo"], 700)) for m in m_sim])
+            hi = np.array([math.exp(min(est[m]["loss_hi"], 700)) for m in m_sim])
+            keep = centre < _V_CLIP
+            ax.errorbar(m_sim[keep], centre[keep], yerr=[centre[keep] - lo[keep],
+                        np.minimum(hi[keep], _V_CLIP) - centre[keep]],
+                        linestyle="none", marker="s", markersize=4, capsize=3, color=colour,
+                        label=f"n = {n}: golden model (m_acc {r['m_acc']})")
+        ax.axhline(cutoff, color="red", linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_ylim(0.9, _V_CLIP)
+        ax.set_xlabel("accumulator fraction bits $m_{acc}$")
+        ax.set_ylabel("variance lost v = exp(n (1 - VRR))")
+        ax.set_title(f"{rounding.upper()}, " + (f"chunk {chunk}" if chunk else "no chunking"))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6, loc="upper right")
+    fig.suptitle("Variance lost: SPEC §3 (lines; circles: the formula rises with m_acc) vs "
+                 "the golden model (points, 95 % intervals), e5m2 x e5m2", fontsize=9)
     save_figure(fig, path)

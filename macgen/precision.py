@@ -7,9 +7,18 @@ Deep Networks" (ICLR 2019, arXiv 1901.06588), SPEC §3.
 Provenance of the formula
 -------------------------
 The paper's full text was not available to this project. :func:`vrr` implements
-SPEC §3 exactly, which is the public transcription of the paper's Theorem 1 in the
-author-adjacent code ``yanivbl6/convNet.pytorch`` (``models/modules/conv2d_nn.py``).
-SPEC §3's reference values (``m_p = 5``, ``n = 1024``) are reproduced to 1e-12.
+SPEC §3 exactly, which is a third-party transcription of the paper's VRR theorem
+(not the authors' code): ``yanivbl6/convNet.pytorch``, branch
+``accumulation_width``, commit ``38a1e667`` (2021-07-13),
+``models/modules/conv2d_nn.py`` and ``vrr_analysis.ipynb``; the default branches
+do not contain it. SPEC §3's reference values (``m_p = 5``, ``n = 1024``) are
+reproduced to 1e-12. Unverified against the paper: the cutoff 50, the chunk
+criterion, the sparsity rule, and whether ``m_acc`` counts the hidden bit (here
+it does not). The transcription differs from itself on the chunk criterion: the
+notebook grows the product width by ``log2`` of the chunk size (as SPEC does),
+``conv2d_nn.py``'s ``simulate_factor`` by ``log2`` of the number of chunks.
+:mod:`macgen.montecarlo` checks the model on the golden model; ``docs/model.md``
+has the comparison.
 
 Notation: ``n`` accumulation length, ``m_p`` product fraction bits, ``m_acc``
 accumulator fraction bits, ``Q(x) = erfc(x/sqrt(2))/2``::
@@ -21,7 +30,9 @@ accumulator fraction bits, ``Q(x) = erfc(x/sqrt(2))/2``::
     VRR   = [sum_{i>a} (i-a) q_i + sum_j max(n-a_j, 0) q'_j + n k3] / [n (k1+k2+k3)]
 
 The variance lost is ``v = exp(n_eff (1 - VRR))``; the chosen mantissa is the
-smallest ``m_acc >= 1`` with ``v < cutoff`` (50 by default).
+smallest ``m_acc >= 1`` such that it and every wider width have ``v < cutoff``
+(50 by default): the formula is not monotone in ``m_acc`` (see
+:func:`min_acc_mantissa`).
 
 The accumulator's exponent width is not the paper's: it is the smallest that
 holds ``n * max|a| * max|b|`` without overflow and ``min_normal(a) *
@@ -38,7 +49,8 @@ from fractions import Fraction
 import numpy as np
 
 from .config import check_product_man_bits
-from .formats import FloatFormat, accumulator_format, accumulator_policy, check_format, standard_bias
+from .formats import (FloatFormat, accumulator_format, accumulator_policy, check_format,
+                      check_rounding, standard_bias)
 from .validate import check_int, check_real
 
 __all__ = [
@@ -46,14 +58,14 @@ __all__ = [
     "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "decide_shared", "parse_chunk",
     "AccumulatorDecision",
     "product_frac_bits", "effective_length", "METHODS", "check_nzr", "check_cutoff",
+    "monotone_regions",
 ]
 
 METHODS = ("analytical", "simulated")
 
 _SQRT_PI = math.sqrt(math.pi)
-_BLOCK = 1 << 20            # elements per vectorised block of the q_i sum
+_DIRECT = 1 << 14           # q_i terms summed directly before Euler-Maclaurin (see _q_sums)
 _MAX_M_ACC = 62             # 1 + E + M <= 64 caps every accumulator mantissa
-_DIP_MARGIN = 10.0          # see _min_m
 
 
 # -- argument checking (Amaranth's message grammar) ------------------------------
@@ -171,11 +183,76 @@ def _alpha_sums(m_p):
     return tuple(sums)
 
 
+@functools.lru_cache(maxsize=None)
 def _alpha(m_acc, m_p, j):
     """``(alpha_j as float, floor(alpha_j) as int)``; ``alpha_j = S_j 2^(m_acc-3m_p) / 3``."""
     s = _alpha_sums(m_p)[j]
     exact = Fraction(s) * Fraction(2) ** (m_acc - 3 * m_p) / 3
     return float(exact), math.floor(exact)
+
+
+def _q_terms(m_acc, alpha, x):
+    """``q(x)`` and ``(x - alpha) q(x)`` at real ``x >= 2`` (SPEC §3's ``q_i`` at ``i = x``)."""
+    scale = math.ldexp(1.0, m_acc) / math.sqrt(2.0)
+    erfc, _ = _erfc_erf(scale / np.sqrt(x))
+    _, erf = _erfc_erf(scale / np.sqrt(x - 1.0))
+    q = erfc * erf
+    return q, (x - alpha) * q
+
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
+
+
+def _q_sums(m_acc, alpha, start, stop):
+    r"""``(sum q_i, sum (i - alpha) q_i)`` over integers ``start <= i <= stop``.
+
+    The first :data:`_DIRECT` terms are summed directly (vectorised). The rest,
+    from ``A = start + _DIRECT`` to ``B = stop``, by Euler-Maclaurin::
+
+        sum_{i=A}^{B} g(i) = int_A^B g + (g(A) + g(B))/2 + (g'(B) - g'(A))/12
+                             - (g'''(B) - g'''(A))/720 + R,
+        |R| <= (2 zeta(6) / (2 pi)^6) int_A^B |g^(6)|
+
+    with the integral by 16-point Gauss-Legendre on panels of ratio 1.125 and
+    the derivatives by central differences. Where this is used, ``g`` (a product
+    of ``erfc`` and ``erf`` of ``2^m_acc / sqrt(2x)``) changes by a factor ``e``
+    over no fewer than ``x / (2 z^2)`` steps with ``z^2 < 42`` (the cut of
+    :func:`_vrr`), i.e. at least ~195 steps at ``x >= _DIRECT``: then
+    ``g^(k) ~ g / 195^k``, the neglected terms are below ``1e-16`` of the sum, a
+    panel spans at most ~6 e-folds and Gauss-Legendre is exact to rounding. The
+    cost is independent of ``n``. Tested against the direct sum (to 1e-12 in
+    VRR) up to ten million terms.
+    """
+    if stop < start:
+        return 0.0, 0.0
+    top = min(stop, start + _DIRECT - 1)
+    i = np.arange(start, top + 1, dtype=np.float64)
+    q, wq = _q_terms(m_acc, alpha, i)
+    k1, num1 = float(q.sum()), float(wq.sum())
+    if top == stop:
+        return k1, num1
+    a, b = float(top + 1), float(stop)
+    if b - a < 64:
+        q, wq = _q_terms(m_acc, alpha, np.arange(a, b + 1.0))
+        return k1 + float(q.sum()), num1 + float(wq.sum())
+    edges = [a]
+    while edges[-1] < b:
+        edges.append(min(b, edges[-1] * 1.125))
+    edges = np.array(edges)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    x = (0.5 * (hi - lo) * _GL_X + 0.5 * (hi + lo)).ravel()
+    w = (0.5 * (hi - lo) * _GL_W).ravel()
+    q, wq = _q_terms(m_acc, alpha, x)
+    # g at a-2 .. a+2 and b-2 .. b+2 for the end corrections
+    ends = np.array([a - 2, a - 1, a, a + 1, a + 2, b - 2, b - 1, b, b + 1, b + 2])
+    eq, ewq = _q_terms(m_acc, alpha, ends)
+    out = []
+    for g, gi in ((eq, q), (ewq, wq)):
+        d1a, d1b = (g[3] - g[1]) / 2, (g[8] - g[6]) / 2
+        d3a = (g[4] - 2 * g[3] + 2 * g[1] - g[0]) / 2
+        d3b = (g[9] - 2 * g[8] + 2 * g[6] - g[5]) / 2
+        out.append(float(np.dot(w, gi)) + (g[2] + g[7]) / 2 + (d1b - d1a) / 12 - (d3b - d3a) / 720)
+    return k1 + out[0], num1 + out[1]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -208,17 +285,7 @@ def _vrr(m_acc, m_p, n):
     i_lo = 2 if lo_bound < 4 else int(min(lo_bound, float(n))) - 1
     start = max(2, floor_alpha + 1, i_lo)
     stop = n - 1  # inclusive
-    k1 = 0.0
-    num1 = 0.0
-    scale = math.ldexp(1.0, m_acc) / math.sqrt(2.0)
-    for lo in range(start, stop + 1, _BLOCK):
-        hi = min(lo + _BLOCK - 1, stop)
-        k = np.arange(lo - 1, hi + 1, dtype=np.float64)  # i-1 .. i
-        erfc, erf = _erfc_erf(scale / np.sqrt(np.maximum(k, 1.0)))
-        q = erfc[1:] * erf[:-1]
-        i = k[1:]
-        k1 += float(q.sum())
-        num1 += float(((i - alpha) * q).sum())
+    k1, num1 = _q_sums(m_acc, alpha, start, stop)
     return (num1 + num) / (n * (k1 + k2 + k3))
 
 
@@ -230,10 +297,10 @@ def vrr(m_acc, m_p, n) -> float:
     ``yanivbl6/convNet.pytorch`` (``models/modules/conv2d_nn.py``), implemented
     exactly as SPEC §3 states it; see the module docstring.
 
-    The sum over ``i`` is vectorised, and terms whose factor ``2Q(2^m_acc/sqrt(i))``
-    is too small to change the result by 1e-18 (relative) are skipped, so lengths
-    of several million take milliseconds near the useful ``m_acc``. Results are
-    cached.
+    Terms of the sum over ``i`` whose factor ``2Q(2^m_acc/sqrt(i))`` is too small
+    to change the result by 1e-18 (relative) are skipped; the first 2^14 of the
+    rest are summed directly and the remainder by Euler-Maclaurin (``_q_sums``),
+    so any length up to 1e9 takes about a millisecond. Results are cached.
 
     Parameters
     ----------
@@ -321,45 +388,94 @@ def _passes(m_acc, m_p, n, chunk, nzr, cutoff):
     return variance_lost(_vrr_chunked(m_acc, m_p, n, chunk, nzr), n_eff) < cutoff
 
 
-@functools.lru_cache(maxsize=65536)
-def _min_m(m_p, n, chunk, nzr, cutoff):
-    # v mostly falls as m_acc grows, so search from a guess near the answer
-    # instead of from 1: the expensive evaluations are those with small m_acc and
-    # large n. SPEC §3's VRR is not strictly monotone in m_acc, though (the q'_j
-    # terms make it dip, by up to ~1e-5, at some lengths), so once a passing
-    # width is found the three widths below it are checked as well.
-    n_eff = max(1, round(nzr * n))
-    m = max(1, min(_MAX_M_ACC, (n_eff - 1).bit_length() // 2 + 2))
-    if _passes(m, m_p, n, chunk, nzr, cutoff):
-        while m > 1 and _passes(m - 1, m_p, n, chunk, nzr, cutoff):
-            m -= 1
-    else:
-        while True:
-            if m >= _MAX_M_ACC:
-                raise ValueError(f"No accumulator mantissa up to {_MAX_M_ACC} bits keeps the "
-                                 f"variance lost below {cutoff} for length {n}")
-            m += 1
-            if _passes(m, m_p, n, chunk, nzr, cutoff):
-                break
-    while m > 2:
-        # m - 1 fails. A dip of SPEC §3's VRR could let m - 2 or m - 3 pass, but the
-        # dips seen cost at most ~1.4 in n_eff (1 - VRR); skip the (expensive) check
-        # when m - 1 misses the cutoff by more than 10 in that exponent.
-        miss = n_eff * (1.0 - _vrr_chunked(m - 1, m_p, n, chunk, nzr)) - math.log(cutoff)
-        if miss > _DIP_MARGIN:
-            return m
-        lower = [k for k in range(max(1, m - 3), m - 1) if _passes(k, m_p, n, chunk, nzr, cutoff)]
-        if not lower:
-            return m
-        m = lower[0]
+def _settled_width(m_p, n):
+    """A width from which on SPEC §3's loss is negligible and falls (see :func:`_min_m`).
+
+    The smallest ``m`` with ``2^(m - m_p + 1) >= 20 sqrt(n)``.
+    """
+    target = 20.0 * math.sqrt(n)
+    m = m_p - 1 + max(0, math.ceil(math.log2(target)))
+    while math.ldexp(1.0, m - m_p + 1) < target:
+        m += 1
     return m
 
 
+def _loss(m, m_p, n, chunk, nzr):
+    n_eff = max(1, round(nzr * n))
+    return n_eff * (1.0 - _vrr_chunked(m, m_p, n, chunk, nzr))
+
+
+@functools.lru_cache(maxsize=65536)
+def _min_m(m_p, n, chunk, nzr, cutoff):
+    # The monotone rule: the smallest m such that m and every wider width pass.
+    #
+    # SPEC §3's VRR is not monotone in m_acc. Near the choice the q_i terms are
+    # negligible and loss = n (1 - VRR) ~ sum_j alpha_j q'_j / (k2 + k3): alpha_j is
+    # proportional to 2^m_acc (a partial-swamping event is charged more lost
+    # variance the wider the accumulator), while the event weights q'_j =
+    # 2^(m_acc-m_p+j) 2Q(...) (1 - 2Q(...)) fall only once 2^(m_acc-m_p+j-1)
+    # outgrows sqrt(n). Where they have not yet fallen, one more bit doubles the
+    # charge: v(14) > v(13) at n = 100,000, v(17) > v(16) at n = 5e6.
+    #
+    # From W = _settled_width on (2^(m-m_p+1) >= 20 sqrt(n) for every factor) each
+    # 2Q(.) in the formula is below 2Q(10) ~ 1.5e-23 and shrinks like exp(-4^m/8n)
+    # per bit, faster than the 2^m of alpha_j and q'_j grows: the loss is below
+    # ~1e-8 and decreasing. So every width >= W passes (for any cutoff with
+    # ln(cutoff) above that; otherwise the scan goes up first), and the answer is
+    # one above the widest failing width below W: scan down from W.
+    n_eff = max(1, round(nzr * n))
+    limit = math.log(cutoff)
+    if chunk <= 0 or n <= chunk:
+        top = _settled_width(m_p, n_eff)
+    else:
+        n1 = max(1, round(nzr * chunk))
+        growth = (n1 - 1).bit_length()
+        top = max(_settled_width(m_p, n1), _settled_width(m_p + growth, -(-n // chunk)),
+                  m_p + growth + 1)
+    top = min(top, _MAX_M_ACC)
+    while _loss(top, m_p, n, chunk, nzr) >= limit:
+        if top >= _MAX_M_ACC:
+            raise ValueError(f"No accumulator mantissa up to {_MAX_M_ACC} bits keeps the "
+                             f"variance lost below {cutoff} for length {n}")
+        top += 1
+    m = top
+    while m > 1 and _loss(m - 1, m_p, n, chunk, nzr) < limit:
+        m -= 1
+    return m
+
+
+def monotone_regions(m_p, n, *, chunk=0, nzr=1.0, m_max=None):
+    """Widths where SPEC §3's variance lost *rises* with one more bit.
+
+    Returns the ``m`` (from 1 to ``m_max``, default the settled width of
+    :func:`min_acc_mantissa`) with ``v(m + 1) > v(m)``: the transcribed
+    formula's non-monotone steps (see :func:`min_acc_mantissa`).
+    """
+    n = check_int("Accumulation length", n, minimum=1)
+    m_p = check_int("Product mantissa width", m_p, minimum=1)
+    chunk = check_int("Chunk size", chunk, minimum=0)
+    nzr = check_nzr(nzr)
+    if m_max is None:
+        m_max = min(_MAX_M_ACC - 1, _settled_width(m_p, max(1, round(nzr * n))) + 2)
+    losses = [_loss(m, m_p, n, chunk, nzr) for m in range(1, m_max + 2)]
+    return [m for m in range(1, m_max + 1) if losses[m] > losses[m - 1] * (1 + 1e-12)]
+
+
 def min_acc_mantissa(n, m_p, *, chunk=None, nzr=1.0, cutoff=50.0) -> int:
-    """The smallest ``m_acc >= 1`` with variance lost ``v < cutoff`` (SPEC §3).
+    """The smallest ``m_acc >= 1`` such that it and every wider accumulator keep ``v < cutoff``.
 
     ``v = exp(n_eff (1 - VRR))`` with ``n_eff = max(1, round(nzr*n))`` the whole
-    length's non-zero terms, and VRR from :func:`vrr_chunked` when chunking.
+    length's non-zero terms, and VRR from :func:`vrr_chunked` when chunking
+    (SPEC §3).
+
+    The monotone rule matters because the transcribed formula is not monotone
+    in ``m_acc``: its partial-swamping term ``sum_j alpha_j q'_j`` charges each
+    event a lost variance ``alpha_j`` proportional to ``2^m_acc``, and where the
+    event weights ``q'_j`` have not yet fallen (``2^(m_acc-m_p+j-1)`` still near
+    ``sqrt(n)``) one more bit raises ``v`` (``v(13) = 1.92 < v(14) = 2.04`` at
+    ``n = 100,000``; ``v(16) = 82 < v(17) = 616`` at ``n = 5e6``). A width that
+    passes below a failing one is not chosen: a user who widens the accumulator
+    must not fail. :func:`monotone_regions` lists the rising steps.
 
     Parameters
     ----------
@@ -495,114 +611,41 @@ def acc_exponent_bits(a_fmt, b_fmt, n, *, man_bits=1) -> int:
 
 # -- Monte-Carlo check ----------------------------------------------------------------
 
-def _exact_products_ok(a_fmt, b_fmt):
-    # a*b of decoded float64s is exact when both significands fit in 53 bits
-    # together and the product's exponent stays within float64's normal range.
-    return (a_fmt.man_bits + b_fmt.man_bits + 2 <= 53
-            and a_fmt.emin - a_fmt.man_bits + b_fmt.emin - b_fmt.man_bits >= -1022
-            and a_fmt.emax + b_fmt.emax + 2 <= 1023)
-
-
-def _sim_data(a_fmt, b_fmt, n, trials, seed):
-    rng = np.random.default_rng(seed)
-    a = a_fmt.encode(rng.standard_normal((trials, n)))
-    b = b_fmt.encode(rng.standard_normal((trials, n)))
-    prods = a_fmt.decode(a) * b_fmt.decode(b)
-    exact = np.array([math.fsum(row) for row in prods])  # exact sum, rounded once
-    return a, b, exact
-
-
-@functools.lru_cache(maxsize=64)
-def _sim_data_cached(a_fmt, b_fmt, n, trials, seed):
-    return _sim_data(a_fmt, b_fmt, n, trials, seed)
-
-
-def simulate_vrr(m_acc, a_fmt, b_fmt, n, *, chunk=0, trials=256, seed=0,
+def simulate_vrr(m_acc, a_fmt, b_fmt, n, *, chunk=0, trials=1024, seed=0,
                  product_man_bits=None, exp_bits=None, rounding="rne") -> float:
-    """Monte-Carlo VRR: ``var(computed) / var(exact)`` over ``trials`` dot products.
+    """Monte-Carlo VRR on the golden model: ``1 - E[(C - S)^2] / Var(S)``.
 
-    Inputs are standard Gaussian samples quantized (RNE) to ``a_fmt``/``b_fmt``.
-    ``computed`` is the golden model's :func:`macgen.golden.dot` with an
-    accumulator of ``m_acc`` fraction bits (exponent width from
-    :func:`acc_exponent_bits` unless given) and chunk size ``chunk``; ``exact`` is
-    the exact dot product of the quantized inputs, rounded once to float64
-    (``math.fsum`` of exact float64 products). The trials are the batch axis of
-    one ``dot`` call. The same ``seed`` gives the same data for every ``m_acc``
-    (common random numbers), so choices over ``m_acc`` are not blurred by noise.
+    ``C`` is :func:`macgen.golden.dot` with an accumulator of ``m_acc`` fraction
+    bits (exponent width from :func:`acc_exponent_bits` unless given), ``S`` the
+    exact dot product of the same iid quantized-Gaussian inputs; ``Var(S) = n
+    sigma_p^2`` is exact. The point estimate of
+    :func:`macgen.montecarlo.estimate_loss`, which also gives its confidence
+    interval; see :mod:`macgen.montecarlo` for why this, and not
+    ``var(C)/var(S)``, is the variance the model says is lost.
 
     Parameters
     ----------
     m_acc : int
-        Accumulator fraction bits.
     a_fmt, b_fmt : FloatFormat or str
+        Operand formats, at most 16 bits wide.
     n : int
-        Dot-product length.
     chunk : int
         Chunk size (0: none).
     trials : int
-        Number of dot products, at least 2.
+        Dot products, at least 2.
     seed : int
-        Seed of ``numpy.random.default_rng``.
     product_man_bits, exp_bits : int or None
-        Product rounding and accumulator exponent width (default: derived).
     rounding : {'rne', 'rtz'}
 
     Raises
     ------
-    TypeError, ValueError
-    NotImplementedError
-        Formats whose products are not exact in float64.
+    TypeError, ValueError, NotImplementedError
     """
-    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
+    from .montecarlo import estimate_loss
     m_acc = check_int("Accumulator mantissa width", m_acc, minimum=1)
-    n = check_int("Accumulation length", n, minimum=1)
-    chunk = check_int("Chunk size", chunk, minimum=0)
-    trials = check_int("Trial count", trials, minimum=2)
-    seed = check_int("Seed", seed)
-    if product_man_bits is not None:
-        product_man_bits = check_int("product_man_bits", product_man_bits)
-    if exp_bits is not None:
-        exp_bits = check_int("Exponent width", exp_bits, minimum=2)
-    return _simulate(m_acc, a_fmt, b_fmt, n, chunk if 0 < chunk < n else 0, trials, seed,
-                     product_man_bits, exp_bits, rounding)
-
-
-@functools.lru_cache(maxsize=4096)
-def _simulate(m_acc, a_fmt, b_fmt, n, chunk, trials, seed, product_man_bits, exp_bits, rounding):
-    from . import golden
-    from .config import MACConfig
-
-    if not _exact_products_ok(a_fmt, b_fmt):
-        raise NotImplementedError(f"Simulation supports formats whose products are exact in "
-                                  f"float64; {a_fmt} x {b_fmt} is not")
-    if exp_bits is None:
-        exp_bits = acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m_acc)
-    acc = accumulator_format(a_fmt, b_fmt, exp_bits, m_acc)
-    cfg = MACConfig(a_fmt, b_fmt, acc, rounding=rounding, product_man_bits=product_man_bits,
-                    chunk_size=chunk)
-    a, b, exact = _sim_data_cached(a_fmt, b_fmt, n, trials, seed)
-    computed = cfg.out_fmt.decode(golden.dot(cfg, a, b))
-    var_exact = float(np.var(exact))
-    if var_exact == 0.0:
-        return 1.0
-    return float(np.var(computed)) / var_exact
-
-
-def _min_m_simulated(a_fmt, b_fmt, n, chunk, nzr, cutoff, m_p, pmb, exp_bits, trials, seed,
-                     start):
-    n_eff = max(1, round(nzr * n))
-    m = max(1, start)
-    while m <= _MAX_M_ACC:
-        e = exp_bits if exp_bits is not None else acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m)
-        if 1 + e + m > 64:
-            break
-        r = simulate_vrr(m, a_fmt, b_fmt, n, chunk=chunk, trials=trials, seed=seed,
-                         product_man_bits=pmb, exp_bits=e)
-        if variance_lost(r, n_eff) < cutoff:
-            return m, r
-        m += 1
-    raise ValueError(f"No accumulator mantissa keeps the simulated variance lost below {cutoff} "
-                     f"for length {n}")
+    est = estimate_loss([m_acc], a_fmt, b_fmt, n, chunk=chunk, rounding=rounding, trials=trials,
+                        seed=seed, product_man_bits=product_man_bits, exp_bits=exp_bits)
+    return est[m_acc].vrr
 
 
 # -- the one entry point -----------------------------------------------------------------
@@ -632,6 +675,13 @@ class AccumulatorDecision:
     vrr, v : float
         VRR of the choice (analytical or simulated) and its variance lost.
     method : {'analytical', 'simulated'}
+    rounding : {'rne', 'rtz'}
+        The MAC's rounding (only the simulated method depends on it).
+    m_acc_interval : (int, int) or None
+        Simulated only: the choice at the two ends of the Monte-Carlo confidence
+        interval (equal ends: the interval excludes both neighbours).
+    v_interval : (float, float) or None
+        Simulated only: the confidence interval of ``v``.
     """
 
     acc_fmt: FloatFormat
@@ -647,17 +697,23 @@ class AccumulatorDecision:
     v: float
     cutoff: float
     method: str
+    rounding: str = "rne"
+    m_acc_interval: tuple | None = None
+    v_interval: tuple | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict (``acc_fmt`` as its name)."""
         data = asdict(self)
         data["acc_fmt"] = str(self.acc_fmt)
+        for key in ("m_acc_interval", "v_interval"):
+            if data[key] is not None:
+                data[key] = list(data[key])
         return data
 
 
 def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nzr=1.0,
-                       cutoff=50.0, method="analytical", exp_bits=None, trials=256,
-                       seed=0) -> AccumulatorDecision:
+                       cutoff=50.0, method="analytical", exp_bits=None, trials=1024,
+                       seed=0, rounding="rne") -> AccumulatorDecision:
     """Choose the accumulator for ``n``-term dot products of ``a_fmt x b_fmt``.
 
     ``m_p`` is ``Ma + Mb + 1`` or ``product_man_bits`` (``MACConfig.product_frac_bits``).
@@ -679,15 +735,16 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
     cutoff : float
         Largest tolerated variance lost (exclusive), greater than 1.
     method : {'analytical', 'simulated'}
-        ``'simulated'`` measures VRR with :func:`simulate_vrr` (``trials``,
-        ``seed``) and scans ``m_acc`` upward from three bits below the
-        analytical choice. Sparsity is not simulated: ``nzr`` only enters ``v``;
-        ``chunk='auto'`` is still the analytical :func:`recommend_chunk`. With
-        RNE, var(computed)/var(exact) falls below 1 only under heavy swamping
-        (rounding noise adds variance), so the simulated choice tends to sit one
-        or two bits below the analytical one, and with a few hundred trials its
-        noise (~1e-2) is far above the ``1 - VRR ~ 4/n`` the cutoff resolves.
+        ``'simulated'`` measures the variance lost on the golden model
+        (:func:`macgen.montecarlo.simulated_choice`: ``trials`` dot products,
+        ``seed``, ``rounding``) and records the choice's confidence interval.
+        Sparsity is not simulated: ``nzr`` only scales the loss to ``n_eff``;
+        ``chunk='auto'`` is still the analytical :func:`recommend_chunk`.
     exp_bits : int or None
+    trials, seed : int
+        Monte-Carlo dot products per width and seed (simulated only).
+    rounding : {'rne', 'rtz'}
+        The MAC's rounding (simulated only; the analytical model has none).
 
     Returns
     -------
@@ -723,13 +780,19 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
     m_acc = _min_m(m_p, n, chunk, nzr, cutoff) if chunk else m_plain
     r = _vrr_chunked(m_acc, m_p, n, chunk, nzr)
 
+    rounding = check_rounding(rounding)
+    m_interval = v_interval = None
     if method == "simulated":
+        from .montecarlo import simulated_choice
         trials = check_int("Trial count", trials, minimum=2)
-        m_acc, r = _min_m_simulated(a_fmt, b_fmt, n, chunk, nzr, cutoff, m_p, pmb, exp_bits,
-                                    trials, seed, m_acc - 3)
+        opts = dict(rounding=rounding, cutoff=cutoff, trials=trials, seed=seed,
+                    product_man_bits=pmb, exp_bits=exp_bits, nzr=nzr)
+        sim = simulated_choice(a_fmt, b_fmt, n, chunk=chunk, start=m_acc, **opts)
+        m_acc, r = sim.m_acc, sim.chosen.vrr
+        m_interval = (sim.m_lo, sim.m_hi)
+        v_interval = (variance_lost(sim.chosen.vrr_hi, n_eff), variance_lost(sim.chosen.vrr_lo, n_eff))
         if chunk:
-            m_plain, _ = _min_m_simulated(a_fmt, b_fmt, n, 0, nzr, cutoff, m_p, pmb, exp_bits,
-                                          trials, seed, m_plain - 3)
+            m_plain = simulated_choice(a_fmt, b_fmt, n, chunk=0, start=m_plain, **opts).m_acc
         else:
             m_plain = m_acc
 
@@ -738,12 +801,13 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
     return AccumulatorDecision(acc_fmt=acc_fmt, chunk_size=chunk, m_acc=m_acc,
                                m_acc_unchunked=m_plain, exp_bits=e, m_p=m_p, n=n, n_eff=n_eff,
                                nzr=nzr, vrr=r, v=variance_lost(r, n_eff), cutoff=cutoff,
-                               method=method)
+                               method=method, rounding=rounding, m_acc_interval=m_interval,
+                               v_interval=v_interval)
 
 
 def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nzr=1.0,
-                  cutoff=50.0, method="analytical", exp_bits=None, trials=256,
-                  seed=0) -> AccumulatorDecision:
+                  cutoff=50.0, method="analytical", exp_bits=None, trials=1024,
+                  seed=0, rounding="rne") -> AccumulatorDecision:
     """One accumulator for dot products of several lengths (one shared MAC array).
 
     The chunk size is the one :func:`decide_accumulator` picks for the longest
@@ -757,7 +821,7 @@ def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, n
     ----------
     lengths : iterable of int
         Accumulation lengths, at least one.
-    a_fmt, b_fmt, product_man_bits, chunk, nzr, cutoff, method, exp_bits, trials, seed
+    a_fmt, b_fmt, product_man_bits, chunk, nzr, cutoff, method, exp_bits, trials, seed, rounding
         As for :func:`decide_accumulator`.
 
     Returns
@@ -775,7 +839,7 @@ def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, n
         raise ValueError("Lengths must name at least one accumulation length")
     a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
     opts = dict(product_man_bits=product_man_bits, nzr=nzr, cutoff=cutoff, method=method,
-                exp_bits=exp_bits, trials=trials, seed=seed)
+                exp_bits=exp_bits, trials=trials, seed=seed, rounding=rounding)
     n_max = lengths[-1]
     top = decide_accumulator(n_max, a_fmt, b_fmt, chunk=chunk, **opts)
     L = top.chunk_size
@@ -790,10 +854,11 @@ def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, n
     elif method == "simulated":
         r = simulate_vrr(m_acc, a_fmt, b_fmt, n_max, chunk=L, trials=trials, seed=seed,
                          product_man_bits=None if top.m_p == a_fmt.man_bits + b_fmt.man_bits + 1
-                         else top.m_p, exp_bits=e)
+                         else top.m_p, exp_bits=e, rounding=rounding)
     else:
         r = _vrr_chunked(m_acc, top.m_p, n_max, L, top.nzr)
     return AccumulatorDecision(acc_fmt=accumulator_format(a_fmt, b_fmt, e, m_acc), chunk_size=L,
                                m_acc=m_acc, m_acc_unchunked=m_plain, exp_bits=e, m_p=top.m_p,
                                n=n_max, n_eff=top.n_eff, nzr=top.nzr, vrr=r,
-                               v=variance_lost(r, top.n_eff), cutoff=top.cutoff, method=method)
+                               v=variance_lost(r, top.n_eff), cutoff=top.cutoff, method=method,
+                               rounding=rounding)

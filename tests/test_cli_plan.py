@@ -179,3 +179,15 @@ def test_plan_requires_a_source(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["plan"])
     assert exc.value.code == 2
+
+
+def test_plan_simulated_rounding_reaches_the_monte_carlo(capsys):
+    code, out, _ = _run(capsys, "--length", "64", "--method", "simulated", "--rounding", "rtz",
+                        "--trials", "512", "--json")
+    assert code == 0
+    d = json.loads(out)["rows"][0]["decision"]
+    assert d["method"] == "simulated" and d["rounding"] == "rtz"
+    lo, hi = d["m_acc_interval"]
+    assert lo <= d["m_acc"] <= hi
+    # truncation needs more bits than the formula (errors add coherently)
+    assert d["m_acc"] > P.min_acc_mantissa(64, 5)

@@ -44,8 +44,11 @@ def register(subparsers):
                    help="VRR from the formula or from golden-model Monte Carlo (default: analytical)")
     p.add_argument("--compare", action="store_true",
                    help="show analytical and simulated choices side by side")
-    p.add_argument("--trials", type=int, default=256,
-                   help="Monte-Carlo dot products per length (default: 256)")
+    p.add_argument("--trials", type=int, default=1024,
+                   help="Monte-Carlo dot products per length and width (default: 1024)")
+    p.add_argument("--rounding", choices=("rne", "rtz"), default="rne",
+                   help="the MAC's rounding, for --method simulated / --compare (default: rne); "
+                        "the analytical model has none")
     p.add_argument("--seed", type=int, default=0, help="Monte-Carlo seed (default: 0)")
     p.add_argument("--sim-max-length", type=int, default=SIM_MAX_LENGTH, metavar="N",
                    help=f"longest accumulation to simulate (default: {SIM_MAX_LENGTH}); --compare "
@@ -90,7 +93,7 @@ class _Planner:
             self._cache[key] = decide_accumulator(
                 n, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits, chunk=chunk,
                 nzr=a.nzr, cutoff=a.cutoff, method=method, exp_bits=a.exp_bits,
-                trials=a.trials, seed=a.seed)
+                trials=a.trials, seed=a.seed, rounding=a.rounding)
         return self._cache[key]
 
     def shared(self, lengths, chunk, method):
@@ -102,7 +105,7 @@ class _Planner:
                   f"lengths ...", file=sys.stderr, flush=True)
         d = decide_shared(lengths, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits,
                           chunk=chunk, nzr=a.nzr, cutoff=a.cutoff, method=method,
-                          exp_bits=a.exp_bits, trials=a.trials, seed=a.seed)
+                          exp_bits=a.exp_bits, trials=a.trials, seed=a.seed, rounding=a.rounding)
         return {"max_length": d.n, **d.to_dict()}
 
 
@@ -121,8 +124,10 @@ def _rows_text(rows, compare):
             if s is None:
                 line += ["-", "-", "-"]
             else:
-                line += [str(s["m_acc_unchunked"]), str(s["m_acc"]) if s["chunk_size"] else "-",
-                         f"{s['vrr']:.8f}"]
+                lo, hi = s["m_acc_interval"] or (s["m_acc"], s["m_acc"])
+                chosen = str(s["m_acc"]) + ("" if lo == hi else f" [{lo},{hi}]")
+                line += [chosen if not s["chunk_size"] else str(s["m_acc_unchunked"]),
+                         chosen if s["chunk_size"] else "-", f"{s['vrr']:.8f}"]
         table.append(line)
     return _format_table(table, right_from=2)
 
@@ -228,6 +233,7 @@ def run(args) -> int:
         step = -(-(hi - lo + 1) // 12)
         plot_variance_lost(args.plot, m_p=m_p, m_accs=range(lo, hi + 1, step),
                            lengths=by_gemm, cutoff=args.cutoff, nzr=args.nzr,
+                           compare_chunk=overall[main_method]["chunk_size"],
                            title=f"{name}: variance lost vs length ({a_fmt} x {b_fmt}, m_p = {m_p})")
 
     if args.json:
