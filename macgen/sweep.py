@@ -35,11 +35,12 @@ CSV_COLUMNS = (
     "role", "slug", "a_fmt", "b_fmt", "acc_fmt", "exp_bits", "man_bits", "chunk_size",
     "transistors", "cells", "flip_flops",
     "ice40_lut4", "ice40_carry", "ice40_dff", "ecp5_lut4", "ecp5_ccu2c", "ecp5_dff",
+    "logic_levels", "osu018_um2", "osu018_ns", "osu018_reg_to_reg_ns", "area_x_delay_um2ns",
     "length", "vrr", "v", "vrr_mc", "v_mc", "model_choice", "yosys_seconds",
 )
 
 _AREA_FIELDS = ("transistors", "cells", "flip_flops", "ice40_lut4", "ice40_carry", "ice40_dff",
-                "ecp5_lut4", "ecp5_ccu2c", "ecp5_dff")
+                "ecp5_lut4", "ecp5_ccu2c", "ecp5_dff", "logic_levels")
 
 
 def parse_int_list(text: str, name: str, *, minimum: int = 0) -> list[int]:
@@ -121,7 +122,7 @@ def generator_fingerprint() -> str:
     from .area import SYNTH_DIR
     pkg = Path(__file__).resolve().parent
     files = sorted((pkg / "rtl").glob("*.py")) + [pkg / "emit.py", pkg / "config.py", pkg / "formats.py"]
-    files += sorted(SYNTH_DIR.glob("*.ys"))
+    files += sorted(SYNTH_DIR.glob("*.ys")) + sorted(SYNTH_DIR.glob("*.tcl"))
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0")
@@ -144,22 +145,22 @@ def _load_cache(path: Path) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("area"), dict) else None
 
 
-def _needs(cached, fpga, mc, fingerprint):
+def _needs(cached, fpga, mc, fingerprint, asic=False):
     if cached is not None and cached.get("generator") != fingerprint:
         cached = None  # synthesised by another generator version: stale
-    need_area = cached is None or (fpga and not cached.get("fpga"))
+    need_area = cached is None or (fpga and not cached.get("fpga")) or (asic and not cached.get("osu018"))
     need_mc = mc is not None and (cached is None or _mc_key(*mc) not in cached.get("mc", {}))
     return need_area, need_mc
 
 
-def _compute_point(cfg_dict: dict, out_dir: str, fpga: bool, mc, timeout, fingerprint) -> dict:
+def _compute_point(cfg_dict: dict, out_dir: str, fpga: bool, mc, timeout, fingerprint, asic=False) -> dict:
     """Worker: synthesise one point (and its Monte-Carlo VRR), cache and return the record."""
     from .area import area_of
     cfg = MACConfig.from_dict(cfg_dict)
     out = Path(out_dir)
     cache_path = out / "cache" / f"{cfg.slug}.json"
     cached = _load_cache(cache_path)
-    need_area, need_mc = _needs(cached, fpga, mc, fingerprint)
+    need_area, need_mc = _needs(cached, fpga, mc, fingerprint, asic)
     if need_area:
         fresh = cached is not None and cached.get("generator") == fingerprint
         record = {"slug": cfg.slug, "config": cfg.to_dict(), "generator": fingerprint,
@@ -167,6 +168,10 @@ def _compute_point(cfg_dict: dict, out_dir: str, fpga: bool, mc, timeout, finger
         report = area_of(cfg, out / "work" / cfg.slug, fpga=fpga, timeout=timeout)
         record["area"] = report.to_dict()
         record["fpga"] = fpga
+        if asic:
+            from .timing import osu018_timing
+            work = out / "work" / cfg.slug
+            record["osu018"] = osu018_timing(work / f"{report.top}.v", report.top, timeout=timeout).to_dict()
     else:
         record = cached
         record.setdefault("mc", {})
@@ -197,7 +202,7 @@ class SweepResult:
         Points synthesised by this call (Yosys runs); the rest came from the cache.
     cached : int
         Points read from the cache.
-    csv_path, png_path : pathlib.Path or None
+    csv_path, png_path, delay_png_path : pathlib.Path or None
         Written files (None when incomplete, or the PNG when ``plot=False``).
     decisions : dict
         The precision model's choice per chunk size (``AccumulatorDecision.to_dict()``), if a length was given.
@@ -209,6 +214,7 @@ class SweepResult:
     cached: int = 0
     csv_path: Path | None = None
     png_path: Path | None = None
+    delay_png_path: Path | None = None
     decisions: dict = field(default_factory=dict)
 
 
@@ -220,6 +226,13 @@ def _row(record: dict, role: str, n, mc, decisions) -> dict:
            "chunk_size": cfg.chunk_size, "yosys_seconds": area.get("seconds")}
     for k in _AREA_FIELDS:
         row[k] = area.get(k)
+    asic = record.get("osu018")
+    row.update(osu018_um2=None, osu018_ns=None, osu018_reg_to_reg_ns=None, area_x_delay_um2ns=None)
+    if asic:
+        # Area x delay (OSU018 um2 x critical ns): the inverse of throughput per area.
+        row.update(osu018_um2=asic["area_um2"], osu018_ns=asic["critical_ns"],
+                   osu018_reg_to_reg_ns=asic["reg_to_reg_ns"],
+                   area_x_delay_um2ns=round(asic["area_um2"] * asic["critical_ns"], 1))
     row.update(length=n, vrr=None, v=None, vrr_mc=None, v_mc=None, model_choice=0)
     if n is not None:
         from .precision import variance_lost, vrr_chunked
@@ -246,7 +259,14 @@ def _csv_bytes(rows) -> bytes:
     return buf.getvalue().encode()
 
 
-def _plot_bytes(rows, decisions, title) -> bytes:
+#: The figures of a sweep: file name -> (row key, y-axis label).
+FIGURES = {
+    "sweep.png": ("transistors", "estimated transistors (Yosys stat -tech cmos)"),
+    "sweep_delay.png": ("osu018_ns", "critical path, ns (OSU018 cells, OpenSTA; relative only)"),
+}
+
+
+def _plot_bytes(rows, decisions, title, y="transistors", ylabel=FIGURES["sweep.png"][1]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -256,20 +276,20 @@ def _plot_bytes(rows, decisions, title) -> bytes:
     sweep = [r for r in rows if r["role"] == "sweep"]
     groups = sorted({(r["chunk_size"], r["exp_bits"]) for r in sweep})
     for chunk, e in groups:
-        pts = sorted((r["man_bits"], r["transistors"]) for r in sweep
+        pts = sorted((r["man_bits"], r[y]) for r in sweep
                      if r["chunk_size"] == chunk and r["exp_bits"] == e)
         label = f"{'no chunking' if chunk == 0 else f'chunk {chunk}'}, E={e}"
         (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=label)
         for r in sweep:
             if r["model_choice"] and r["chunk_size"] == chunk and r["exp_bits"] == e:
-                ax.plot([r["man_bits"]], [r["transistors"]], marker="*", ms=16, color=line.get_color(),
+                ax.plot([r["man_bits"]], [r[y]], marker="*", ms=16, color=line.get_color(),
                         markeredgecolor="black", linestyle="none")
-                ax.annotate(f"model: {r['acc_fmt']}", (r["man_bits"], r["transistors"]),
+                ax.annotate(f"model: {r['acc_fmt']}", (r["man_bits"], r[y]),
                             textcoords="offset points", xytext=(6, -12), fontsize=8)
     for r in rows:
         if r["role"] == "fp32_reference":
-            ax.axhline(r["transistors"], color="gray", linestyle="--", linewidth=1,
-                       label=f"{r['acc_fmt']} (FP32) accumulator: {r['transistors']:,}")
+            ax.axhline(r[y], color="gray", linestyle="--", linewidth=1,
+                       label=f"{r['acc_fmt']} (FP32) accumulator: {r[y]:,}")
     if decisions:
         ax.plot([], [], marker="*", ms=12, color="white", markeredgecolor="black", linestyle="none",
                 label="precision model's choice")
@@ -281,7 +301,7 @@ def _plot_bytes(rows, decisions, title) -> bytes:
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("accumulator fraction bits m_acc")
-    ax.set_ylabel("estimated transistors (Yosys stat -tech cmos)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
@@ -302,7 +322,7 @@ def _progress_printer(stream):
 
 def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, rounding="rne",
               product_man_bits=None, mul_stages=0, length=None, mc_trials=0, seed=0,
-              fpga=False, reference=True, jobs=1, max_points=None, timeout=None,
+              fpga=False, asic=False, reference=True, jobs=1, max_points=None, timeout=None,
               plot=True, progress=True) -> SweepResult:
     """Synthesise a MAC for every accumulator configuration; write CSV and PNG when all are done.
 
@@ -326,6 +346,9 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
         (:func:`macgen.precision.simulate_vrr`, ``mc_trials`` dot products, ``seed``).
     fpga : bool
         Also count iCE40/ECP5 LUTs (about 3x slower).
+    asic : bool
+        Also map onto OSU018 cells and time with OpenSTA (:func:`macgen.timing.osu018_timing`,
+        a few seconds a point): the delay and area x delay columns and ``sweep_delay.png``.
     reference : bool
         Also synthesise the MAC with an e8m23 accumulator (the plot's reference line).
     jobs : int
@@ -386,7 +409,7 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
     records, todo = {}, []
     for cfg in configs:
         cached = _load_cache(out / "cache" / f"{cfg.slug}.json")
-        need_area, need_mc = _needs(cached, fpga, mc, fingerprint)
+        need_area, need_mc = _needs(cached, fpga, mc, fingerprint, asic)
         if need_area or need_mc:
             todo.append(cfg)
         else:
@@ -411,7 +434,7 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
             result.computed += 1
         show(done, total, rec["slug"], rec)
 
-    args = lambda cfg: (cfg.to_dict(), str(out), fpga, mc, timeout, fingerprint)  # noqa: E731
+    args = lambda cfg: (cfg.to_dict(), str(out), fpga, mc, timeout, fingerprint, asic)  # noqa: E731
     if jobs == 1 or len(todo) <= 1:
         for cfg in todo:
             finish(_compute_point(*args(cfg)))
@@ -445,4 +468,9 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
             title += f", model for n = {length}"
         result.png_path = out / "sweep.png"
         _write_atomic(result.png_path, _plot_bytes(rows, decisions, title))
+        if asic:
+            y, label = FIGURES["sweep_delay.png"]
+            result.delay_png_path = out / "sweep_delay.png"
+            _write_atomic(result.delay_png_path, _plot_bytes(
+                rows, decisions, title.replace("MAC area", "MAC critical path"), y, label))
     return result

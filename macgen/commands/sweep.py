@@ -43,6 +43,9 @@ def register(subparsers):
     m.add_argument("--seed", type=int, default=0, help="seed of the Monte-Carlo data (default: 0)")
     r = p.add_argument_group("run")
     r.add_argument("--fpga", action="store_true", help="also count iCE40/ECP5 LUTs (about 3x slower)")
+    r.add_argument("--no-asic", dest="asic", action="store_false",
+                   help="skip the OSU018 cells + OpenSTA timing of every point (delay columns, "
+                        "sweep_delay.png)")
     r.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the e8m23-accumulator reference MAC")
     r.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="parallel Yosys runs (default: 1)")
@@ -92,12 +95,13 @@ def run(args) -> int:
     result = run_sweep(a_fmt, b_fmt, man_bits=man_bits, exp_bits=exp_bits, chunks=chunks,
                        out_dir=args.out, rounding=args.rounding, product_man_bits=args.product_man_bits,
                        mul_stages=args.mul_stages, length=length, mc_trials=args.mc_trials, seed=args.seed,
-                       fpga=args.fpga, reference=args.reference, jobs=args.jobs,
+                       fpga=args.fpga, asic=args.asic, reference=args.reference, jobs=args.jobs,
                        max_points=args.max_points, timeout=args.timeout, plot=args.plot)
     if args.json:
         print(json.dumps({"complete": result.complete, "computed": result.computed, "cached": result.cached,
                           "csv": str(result.csv_path) if result.csv_path else None,
                           "png": str(result.png_path) if result.png_path else None,
+                          "delay_png": str(result.delay_png_path) if result.delay_png_path else None,
                           "decisions": {str(k): v for k, v in result.decisions.items()},
                           "rows": result.rows}, indent=2))
     else:
@@ -110,7 +114,10 @@ def run(args) -> int:
 
 def _print_table(result):
     model = any(r["vrr"] is not None for r in result.rows)
-    head = f"{'acc':>10} {'chunk':>5} {'transistors':>11} {'cells':>7} {'FFs':>5}"
+    delay = any(r["osu018_ns"] is not None for r in result.rows)
+    head = f"{'acc':>10} {'chunk':>5} {'transistors':>11} {'cells':>7} {'FFs':>5} {'levels':>6}"
+    if delay:
+        head += f" {'OSU018 um2':>10} {'ns':>6} {'um2 x ns':>10}"
     if model:
         head += f" {'VRR':>12} {'v':>10}"
         if any(r["vrr_mc"] is not None for r in result.rows):
@@ -118,7 +125,10 @@ def _print_table(result):
     print(head)
     for r in result.rows:
         line = (f"{r['acc_fmt']:>10} {r['chunk_size']:>5} {r['transistors']:>11,} {r['cells']:>7,} "
-                f"{r['flip_flops']:>5}")
+                f"{r['flip_flops']:>5} {r['logic_levels'] if r['logic_levels'] is not None else '-':>6}")
+        if delay:
+            line += (f" {r['osu018_um2']:>10,.0f} {r['osu018_ns']:>6.2f} {r['area_x_delay_um2ns']:>10,.0f}"
+                     if r["osu018_ns"] is not None else f" {'-':>10} {'-':>6} {'-':>10}")
         if model:
             line += f" {r['vrr']:>12.9f} {r['v']:>10.3g}"
             if r["vrr_mc"] is not None:
@@ -130,6 +140,10 @@ def _print_table(result):
         print(line)
     for chunk, d in sorted(result.decisions.items()):
         print(f"model (n = {d['n']}, chunk {chunk}): {d['acc_fmt']}, VRR {d['vrr']:.9f}, v {d['v']:.3g}")
+    if delay:
+        from ..timing import OSU018_NOTE
+        print(f"({OSU018_NOTE})")
     if result.csv_path:
-        print(f"wrote {result.csv_path}" + (f" and {result.png_path}" if result.png_path else ""),
+        figures = [str(p) for p in (result.png_path, result.delay_png_path) if p]
+        print(f"wrote {result.csv_path}" + (f" and {' and '.join(figures)}" if figures else ""),
               file=sys.stderr)
