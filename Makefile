@@ -73,7 +73,7 @@ bench: $(STAMP) iverilog
 testfloat: build/f16_mulAdd.txt
 build/f16_mulAdd.txt: $(STAMP)
 	mkdir -p build
-	$(PY) -c "import sys; sys.path.insert(0, 'tests'); from oracle import gen_testfloat_vectors; \
+	$(PY) -c "from macgen.verify.oracle import gen_testfloat_vectors; \
 	  from macgen.formats import FP16; \
 	  open('$@.tmp', 'w').write('\n'.join(gen_testfloat_vectors(FP16, 20000, seed=2026)) + '\n')"
 	mv $@.tmp $@

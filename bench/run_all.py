@@ -10,15 +10,13 @@ benchmark's wall time, into the summary file. ``--full`` includes the slow parts
 
 from __future__ import annotations
 
+import argparse
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-# bench/array.py is named like the stdlib module: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+from macgen.files import write_atomic
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -29,7 +27,7 @@ BENCHES = {
     "area": ("area.py", [], ["--fpga"]),
     "rtl_mac": ("rtl_mac_figures.py", [], ["--sim"]),
     "sim": ("sim.py", [], []),
-    "array": ("array.py", ["--no-verilator"], []),
+    "array": ("array_figures.py", ["--no-verilator"], []),
 }
 
 
@@ -67,9 +65,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("# macgen benchmarks\n\n" + "\n".join(sections))
-    tmp.replace(out)
+    write_atomic(out, "# macgen benchmarks\n\n" + "\n".join(sections))
     print(f"wrote {out}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

@@ -16,15 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-# This script's directory holds benches named like stdlib modules (bench/array.py); keep it
-# off sys.path, which cocotb's runner hands to the simulator as PYTHONPATH.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from macgen import simulate  # noqa: E402
-from macgen.config import MACConfig  # noqa: E402
-from macgen.emit import emit  # noqa: E402
+from macgen.verify import SIMULATORS, SimulationError, mac as vmac
+from macgen.config import MACConfig
+from macgen.emit import emit
 
 
 def amaranth_run(cfg, stim, expected):
@@ -87,18 +84,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     cfg = MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64)
-    stim = simulate.random_stimulus(cfg, args.count, seed=args.seed)
-    expected = simulate.expected_results(cfg, stim)
+    stim = vmac.random_stimulus(cfg, args.count, seed=args.seed)
+    expected = vmac.expected_results(cfg, stim)
     build = Path(args.build_dir) / cfg.slug
     design = emit(cfg, build / "rtl")
     print(f"{cfg.slug}: {stim.count} dot products, {stim.products:,} MACs, latency {design.latency}")
 
     rows = []
-    for simulator in simulate.SIMULATORS:
+    for simulator in SIMULATORS:
         try:
-            s = simulate.run_bench(design, cfg, stim, simulator=simulator, build_dir=build / simulator,
+            s = vmac.run_bench(design, cfg, stim, simulator=simulator, build_dir=build / simulator,
                                    expected=expected)
-        except simulate.SimulationError as exc:
+        except SimulationError as exc:
             print(f"{simulator}: not run ({str(exc).splitlines()[0]})", file=sys.stderr)
             continue
         bad = s.mismatches + s.missing + s.extra + s.mistimed

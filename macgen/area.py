@@ -1,7 +1,8 @@
 """Area of emitted Verilog with one pinned Yosys (SPEC §6): cells, flip-flops,
 estimated CMOS transistors, and iCE40/ECP5 LUT counts.
 
-The flows are the Yosys scripts in ``synth/`` (``area.ys``, ``ice40.ys``,
+The flows are the Yosys scripts of the resource package ``macgen.synth`` (the
+repository's ``synth/`` folder, shipped in the wheel: ``area.ys``, ``ice40.ys``,
 ``ecp5.ys``); this module reads the design once, runs the generic flow and,
 unless told otherwise, the two FPGA flows on fresh copies of the design, all in
 one Yosys subprocess, and parses the ``stat -json`` files the scripts write.
@@ -22,9 +23,12 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from .config import ArrayConfig, MACConfig
+from .files import write_atomic
+from .formats import standard_bias
 
 __all__ = [
     "AreaReport", "YosysError", "area_of_verilog", "area_of", "yosys_command", "yosys_invocations",
@@ -33,8 +37,10 @@ __all__ = [
     "ACC_INDEPENDENT_GROUPS", "parse_ltp",
 ]
 
-#: Directory of the Yosys scripts (``area.ys``, ``ice40.ys``, ``ecp5.ys``).
-SYNTH_DIR = Path(__file__).resolve().parent.parent / "synth"
+#: Directory of the Yosys scripts (``area.ys``, ``ice40.ys``, ``ecp5.ys``): the package
+#: ``macgen.synth``, found with :mod:`importlib.resources` so that an installed wheel
+#: works from anywhere (a :class:`pathlib.Path` for any unzipped installation).
+SYNTH_DIR = resources.files("macgen.synth")
 
 #: SPEC §6: Berkeley HardFloat ``mulAddRecFN`` as an IEEE-encoded fused MAC with a
 #: registered accumulator (RNE, subnormals), generic flow, Yosys 0.70: estimated
@@ -89,7 +95,7 @@ def _script(name: str, top: str, out: str) -> str:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise FileNotFoundError(f"Yosys script {path} is missing (macgen runs from its source tree)") from None
+        raise FileNotFoundError(f"Yosys script {path} is missing from the installed macgen package") from None
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     return "\n".join(lines).replace("{top}", top).replace("{out}", out) + "\n"
 
@@ -408,9 +414,7 @@ def _emit(obj, work_dir: Path, name: str | None) -> tuple[Path, str]:
                         f"signature), not {obj!r}")
     top = name or "top"
     path = work_dir / f"{top}.v"
-    tmp = path.with_suffix(".v.tmp")
-    tmp.write_text(verilog.convert(obj, name=top))
-    os.replace(tmp, path)
+    write_atomic(path, verilog.convert(obj, name=top))
     return path, top
 
 
@@ -467,7 +471,7 @@ def hardfloat_reference(config) -> dict | None:
     f = config.a_fmt
     same = f == config.b_fmt == config.acc_fmt == config.outer_fmt == config.out_fmt
     name = f"e{f.exp_bits}m{f.man_bits}"
-    standard = f.inf_nan and f.subnormals and f.bias == (1 << (f.exp_bits - 1)) - 1
+    standard = f.inf_nan and f.subnormals and f.bias == standard_bias(f.exp_bits)
     if not (same and standard and name in HARDFLOAT_TRANSISTORS and config.rounding == "rne"
             and config.product_man_bits is None and config.chunk_size == 0 and config.mul_stages == 0):
         return None

@@ -8,23 +8,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .formats import ROUNDING_MODES, FloatFormat
+from .formats import FloatFormat, check_format, check_rounding
+from .validate import check_bool, check_int
 
-__all__ = ["MACConfig", "ArrayConfig"]
-
-
-def _fmt(name, value):
-    if isinstance(value, FloatFormat):
-        return value
-    if isinstance(value, str):
-        return FloatFormat.parse(value)
-    raise TypeError(f"{name} must be a FloatFormat or a format name, not {value!r}")
+__all__ = ["MACConfig", "ArrayConfig", "check_product_man_bits"]
 
 
-def _int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    return value
+def check_product_man_bits(product_man_bits, a_man_bits: int, b_man_bits: int, *,
+                           operands: str = "") -> int | None:
+    """The product-width rule: ``None`` (exact product, ``Ma + Mb + 1`` fraction bits) or a
+    rounded product width from 1 to ``Ma + Mb`` (fewer bits than the exact product).
+
+    Used by :class:`MACConfig`, the precision model and the RTL's multiplier;
+    ``operands`` (e.g. ``"e5m2 x e5m2"``) names the product in the message.
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    if product_man_bits is None:
+        return None
+    exact = a_man_bits + b_man_bits + 1
+    pmb = check_int("product_man_bits", product_man_bits)
+    if not 1 <= pmb < exact:
+        raise ValueError(f"product_man_bits must be between 1 and {exact - 1} "
+                         f"(the exact product{' of ' + operands if operands else ''} has {exact}), not {pmb}")
+    return pmb
 
 
 @dataclass(frozen=True)
@@ -74,33 +83,23 @@ class MACConfig:
     mul_stages: int = 0
 
     def __post_init__(self):
-        a = _fmt("a_fmt", self.a_fmt)
-        b = _fmt("b_fmt", self.b_fmt)
-        acc = _fmt("acc_fmt", self.acc_fmt)
-        if not isinstance(self.rounding, str) or self.rounding not in ROUNDING_MODES:
-            raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
-        exact = a.man_bits + b.man_bits + 1
-        pmb = self.product_man_bits
-        if pmb is not None:
-            pmb = _int("product_man_bits", pmb)
-            if not 1 <= pmb < exact:
-                raise ValueError(
-                    f"product_man_bits must be between 1 and {exact - 1} "
-                    f"(the exact product of {a} x {b} has {exact}), not {pmb}")
-        chunk = _int("chunk_size", self.chunk_size)
+        a = check_format("a_fmt", self.a_fmt)
+        b = check_format("b_fmt", self.b_fmt)
+        acc = check_format("acc_fmt", self.acc_fmt)
+        check_rounding(self.rounding)
+        pmb = check_product_man_bits(self.product_man_bits, a.man_bits, b.man_bits, operands=f"{a} x {b}")
+        chunk = check_int("chunk_size", self.chunk_size)
         if chunk < 0:
             raise ValueError(f"chunk_size must be 0 (no chunking) or positive, not {chunk}")
         if self.outer_fmt is not None:
-            outer = _fmt("outer_fmt", self.outer_fmt)
+            outer = check_format("outer_fmt", self.outer_fmt)
             if chunk == 0 and outer != acc:
                 raise ValueError(f"outer_fmt {outer} needs chunking (chunk_size > 0); "
                                  f"without it the accumulator is {acc}")
         else:
             outer = acc
-        out = outer if self.out_fmt is None else _fmt("out_fmt", self.out_fmt)
-        stages = _int("mul_stages", self.mul_stages)
-        if not 0 <= stages <= 3:
-            raise ValueError(f"mul_stages must be between 0 and 3, not {stages}")
+        out = outer if self.out_fmt is None else check_format("out_fmt", self.out_fmt)
+        stages = check_int("mul_stages", self.mul_stages, minimum=0, maximum=3)
         named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
         policies = {k: f.inf_nan for k, f in named.items()}
         if len(set(policies.values())) > 1:
@@ -111,6 +110,8 @@ class MACConfig:
         for k, f in named.items():
             object.__setattr__(self, k, f)
         object.__setattr__(self, "product_man_bits", pmb)
+        object.__setattr__(self, "chunk_size", chunk)
+        object.__setattr__(self, "mul_stages", stages)
 
     # -- derived -------------------------------------------------------------
 
@@ -200,16 +201,13 @@ class ArrayConfig:
 
     def __post_init__(self):
         for name in ("rows", "cols"):
-            value = _int(name, getattr(self, name))
-            if not 1 <= value <= 64:
-                raise ValueError(f"{name} must be between 1 and 64, not {value}")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1, maximum=64))
         mac = self.mac
         if isinstance(mac, dict):
             mac = MACConfig.from_dict(mac)
         if not isinstance(mac, MACConfig):
             raise TypeError(f"mac must be a MACConfig, not {mac!r}")
-        if not isinstance(self.preload, bool):
-            raise TypeError(f"preload must be a bool, not {self.preload!r}")
+        object.__setattr__(self, "preload", check_bool("preload", self.preload))
         object.__setattr__(self, "mac", mac)
 
     @property

@@ -26,13 +26,13 @@ then written to temporary files in ``out_dir`` and moved into place with
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
 from .config import ArrayConfig, MACConfig
+from .files import write_all_or_nothing
+from .validate import check_int
 
 __all__ = ["EmitResult", "emit", "build_component", "sidecar_dict", "read_sidecar", "SIDECAR_SCHEMA",
            "lint_waiver", "LINT_WAIVED"]
@@ -183,45 +183,7 @@ def _check_component(component):
     config = component.config
     if not hasattr(config, "slug") or not hasattr(config, "to_dict"):
         raise TypeError(f"Component configuration must have slug and to_dict(), not {config!r}")
-    latency = component.latency
-    if isinstance(latency, bool) or not isinstance(latency, int) or latency < 1:
-        raise ValueError(f"Component latency must be a positive integer, not {latency!r}")
-
-
-def _same_content(path: Path, text: str) -> bool:
-    try:
-        return path.read_bytes() == text.encode("utf-8")
-    except OSError:
-        return False
-
-
-def _write_atomically(files: dict[Path, str]) -> None:
-    """Write all ``files`` or none: temp files in the target directory, then os.replace.
-
-    A file whose content is already right is left alone (its modification time too, so
-    that simulator builds keyed on it stay valid).
-    """
-    files = {p: t for p, t in files.items() if not _same_content(p, t)}
-    temps: dict[Path, Path] = {}
-    done: list[Path] = []
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        for path, text in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            temps[path] = Path(tmp)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
-            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; a generated file is ordinary output
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-            done.append(path)
-    except BaseException:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
-        for path in done:  # all or nothing: a lone .v without its sidecar is partial output
-            path.unlink(missing_ok=True)
-        raise
+    check_int("Component latency", component.latency, minimum=1)
 
 
 def emit(component_or_config, out_dir, *, decision=None) -> EmitResult:
@@ -273,7 +235,8 @@ def emit(component_or_config, out_dir, *, decision=None) -> EmitResult:
     out.mkdir(parents=True, exist_ok=True)
     v_path, j_path, w_path = out / f"{slug}.v", out / f"{slug}.json", out / f"{slug}.vlt"
     try:
-        _write_atomically({v_path: text, j_path: sidecar_text, w_path: lint_waiver(slug)})
+        write_all_or_nothing({v_path: text, j_path: sidecar_text, w_path: lint_waiver(slug)},
+                             skip_unchanged=True)
     except BaseException:
         if created:
             try:

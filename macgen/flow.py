@@ -24,13 +24,15 @@ from pathlib import Path
 
 from .area import ACC_INDEPENDENT_GROUPS, area_breakdown, area_of, hardfloat_reference
 from .config import ArrayConfig, MACConfig
-from .formats import FloatFormat
-from .precision import decide_accumulator, decide_shared, parse_chunk
+from .files import write_atomic
+from .formats import FloatFormat, accumulator_format, check_rounding
+from .precision import check_cutoff, check_nzr, decide_accumulator, decide_shared, parse_chunk
+from .validate import check_int
+from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
 
 __all__ = ["FlowOptions", "run_flow"]
 
-FP32_ACC = FloatFormat(8, 23)
 
 
 @dataclass(frozen=True)
@@ -91,19 +93,11 @@ class FlowOptions:
         object.__setattr__(self, "chunk", parse_chunk(self.chunk))
         for name, low in (("rows", 1), ("cols", 1), ("mac_vectors", 0), ("array_tiles", 0),
                           ("sweep_span", 0), ("jobs", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
-            if value < low:
-                raise ValueError(f"{name} must be at least {low}, not {value}")
-        if self.rounding not in ("rne", "rtz"):
-            raise ValueError(f"Rounding mode must be rne or rtz, not {self.rounding!r}")
-        if self.simulator not in ("icarus", "verilator"):
-            raise ValueError(f"Simulator must be icarus or verilator, not {self.simulator!r}")
-        if not 0.0 < self.nzr <= 1.0:
-            raise ValueError(f"Non-zero ratio must be in (0, 1], not {self.nzr}")
-        if not self.cutoff > 1.0:
-            raise ValueError(f"Cutoff must be greater than 1, not {self.cutoff}")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=low))
+        check_rounding(self.rounding)
+        check_simulator(self.simulator)
+        object.__setattr__(self, "nzr", check_nzr(self.nzr))
+        object.__setattr__(self, "cutoff", check_cutoff(self.cutoff))
         if self.a_fmt.inf_nan != self.b_fmt.inf_nan:
             raise ValueError(f"Operand formats {self.a_fmt} and {self.b_fmt} mix ieee and finite policies")
 
@@ -148,12 +142,6 @@ def _table(head, rows, right_from=1):
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     """Run the whole flow and write the report; returns the report as a dict.
 
@@ -161,7 +149,7 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     ------
     TypeError, ValueError
         Bad options or workload (before anything is written).
-    macgen.area.YosysError, macgen.simulate.SimulationError
+    macgen.area.YosysError, macgen.verify.SimulationError
         A tool failed; files finished so far stay (the report is not written).
     """
     from .emit import emit
@@ -177,7 +165,7 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     train_cfg = _mac_config(opts, train)
     plain_cfg = _mac_config(opts, train_plain)
     infer_cfg = _mac_config(opts, infer)
-    fp32_fmt = FP32_ACC if opts.a_fmt.inf_nan else FloatFormat(8, 23, inf_nan=False)
+    fp32_fmt = accumulator_format(opts.a_fmt, opts.b_fmt, 8, 23)
     fp32_cfg = MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding)
 
     def fp32_like(cfg):
@@ -208,14 +196,14 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     # -- verify -------------------------------------------------------------------
     verification = {}
     if opts.mac_vectors:
-        from .simulate import random_stimulus, run_bench
+        from .verify.mac import random_stimulus, run_bench
         stim = random_stimulus(train_cfg, opts.mac_vectors, seed=opts.seed)
         log(f"verify: {opts.mac_vectors} random dot products through the MAC ({opts.simulator})")
         s = run_bench(mac_files, train_cfg, stim, simulator=opts.simulator,
                       build_dir=work / "sim" / train_cfg.slug)
         verification["mac"] = s.to_dict()
     if opts.array_tiles:
-        from .array_sim import make_stimulus, run_array_bench
+        from .verify.array import make_stimulus, run_array_bench
         depths = sorted({1, 3, max(2, train.chunk_size + 3), 2 * max(train.chunk_size, 4) + 1})
         stim = make_stimulus(array_cfg, opts.array_tiles, depths, opts.seed)
         log(f"verify: {opts.array_tiles} random tiles through the {opts.rows}x{opts.cols} array")
@@ -305,8 +293,8 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
         "figures": {"variance_lost": figure_vn.name, "area_vs_precision": figure_area.name},
         "passed": not failed,
     }
-    _write_text(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
-    _write_text(out / "report.md", _markdown(report, opts))
+    write_atomic(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
+    write_atomic(out / "report.md", _markdown(report, opts))
     log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
     return report
 

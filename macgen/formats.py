@@ -17,11 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validate import check_bool, check_choice, check_int
+
 __all__ = [
     "FloatFormat",
     "FP32", "FP16", "BF16", "FP8_E5M2", "FP8_E4M3", "PRESETS",
-    "ROUNDING_MODES",
-    "round_pack", "bit_length",
+    "ROUNDING_MODES", "check_rounding", "check_format",
+    "round_pack", "bit_length", "standard_bias", "accumulator_format",
 ]
 
 ROUNDING_MODES = ("rne", "rtz")
@@ -30,16 +32,14 @@ _U64 = np.uint64
 _NAME_RE = re.compile(r"^e(\d+)m(\d+)(fn)?((?:_ftz|_bias-?\d+)*)$")
 
 
-def _check_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    return int(value)
+def check_rounding(rounding) -> str:
+    """``rounding`` if it is one of :data:`ROUNDING_MODES`, else :class:`ValueError`."""
+    return check_choice("Rounding mode", rounding, ROUNDING_MODES)
 
 
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return bool(value)
+def standard_bias(exp_bits: int) -> int:
+    """The IEEE bias of an ``exp_bits``-bit exponent field: ``2**(exp_bits - 1) - 1``."""
+    return (1 << (exp_bits - 1)) - 1
 
 
 @dataclass(frozen=True)
@@ -83,15 +83,11 @@ class FloatFormat:
     inf_nan: bool = True
 
     def __post_init__(self):
-        e = _check_int("Exponent width", self.exp_bits)
-        m = _check_int("Mantissa width", self.man_bits)
-        if e < 2:
-            raise ValueError(f"Exponent width must be at least 2, not {e}")
-        if m < 1:
-            raise ValueError(f"Mantissa width must be at least 1, not {m}")
+        e = check_int("Exponent width", self.exp_bits, minimum=2)
+        m = check_int("Mantissa width", self.man_bits, minimum=1)
         if 1 + e + m > 64:
             raise ValueError(f"Format width 1+{e}+{m} = {1 + e + m} exceeds 64 bits")
-        bias = (1 << (e - 1)) - 1 if self.bias is None else _check_int("Bias", self.bias)
+        bias = standard_bias(e) if self.bias is None else check_int("Bias", self.bias)
         # Keeps every exponent (field - bias - M) well inside int64 for the golden model.
         lo, hi = -(1 << (e - 1)), (1 << e) - 1
         if not lo <= bias <= hi:
@@ -99,8 +95,8 @@ class FloatFormat:
         object.__setattr__(self, "exp_bits", e)
         object.__setattr__(self, "man_bits", m)
         object.__setattr__(self, "bias", bias)
-        object.__setattr__(self, "subnormals", _check_bool("subnormals", self.subnormals))
-        object.__setattr__(self, "inf_nan", _check_bool("inf_nan", self.inf_nan))
+        object.__setattr__(self, "subnormals", check_bool("subnormals", self.subnormals))
+        object.__setattr__(self, "inf_nan", check_bool("inf_nan", self.inf_nan))
 
     # -- names ---------------------------------------------------------------
 
@@ -139,7 +135,7 @@ class FloatFormat:
             text += "fn"
         if not self.subnormals:
             text += "_ftz"
-        if self.bias != (1 << (self.exp_bits - 1)) - 1:
+        if self.bias != standard_bias(self.exp_bits):
             text += f"_bias{self.bias}"
         return text
 
@@ -357,8 +353,7 @@ def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
         for ftz formats, where results under the smallest normal flush to zero);
         overflow gives ±inf for ieee+rne, else ±max finite.
     """
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+    check_rounding(rounding)
     M = fmt.man_bits
     sign = np.asarray(sign).astype(_U64)
     sig = np.asarray(sig).astype(_U64)
@@ -404,3 +399,40 @@ def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
         big = _U64(fmt.max_finite_bits)
     body = np.where(overflow, big, body)
     return (sign << _U64(fmt.width - 1)) | body
+
+
+def check_format(name: str, value) -> FloatFormat:
+    """``value`` as a :class:`FloatFormat`: one already, or its name (:meth:`FloatFormat.parse`).
+
+    Raises
+    ------
+    TypeError
+        Neither a format nor a string ("a_fmt must be a FloatFormat or a format name, not 3").
+    ValueError
+        An unknown name.
+    """
+    if isinstance(value, FloatFormat):
+        return value
+    if isinstance(value, str):
+        return FloatFormat.parse(value)
+    raise TypeError(f"{name} must be a FloatFormat or a format name, not {value!r}")
+
+
+def accumulator_format(a_fmt: FloatFormat, b_fmt: FloatFormat, exp_bits: int, man_bits: int) -> FloatFormat:
+    """The accumulator format with ``exp_bits``/``man_bits`` for ``a_fmt x b_fmt`` products.
+
+    The one rule the precision model, the sweeps, ``generate`` and the flow use
+    to turn chosen widths into a format: the bias is the IEEE bias of
+    ``exp_bits`` plus the offset ``a_fmt`` has from its own IEEE bias (0 for
+    standard formats); subnormals if either operand has them (an ftz accumulator
+    would flush the other operand's small products); the operands' special-value
+    policy (``a_fmt``'s; a MAC's formats share one).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`FloatFormat` (e.g. ``1 + exp_bits + man_bits > 64``).
+    """
+    offset = a_fmt.bias - standard_bias(a_fmt.exp_bits)
+    return FloatFormat(exp_bits, man_bits, bias=standard_bias(exp_bits) + offset,
+                       subnormals=a_fmt.subnormals or b_fmt.subnormals, inf_nan=a_fmt.inf_nan)

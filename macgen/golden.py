@@ -57,7 +57,7 @@ import math
 import numpy as np
 
 from .config import MACConfig
-from .formats import ROUNDING_MODES, FloatFormat, bit_length, round_pack
+from .formats import FloatFormat, bit_length, check_rounding, round_pack
 
 __all__ = ["mac", "dot", "matmul", "fma", "add", "convert", "describe", "mismatch_report"]
 
@@ -75,11 +75,6 @@ def _bits(x):
     """Bit patterns as uint64 (no copy when they already are)."""
     x = np.asarray(x)
     return x if x.dtype == _U64 else x.astype(_U64)
-
-
-def _check_rounding(rounding):
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
 
 
 def _check_fmt(fmt, name="Format"):
@@ -370,7 +365,7 @@ def add(fmt, x, y, rounding="rne"):
     numpy.ndarray of uint64
     """
     _check_fmt(fmt)
-    _check_rounding(rounding)
+    check_rounding(rounding)
     return _add(fmt, rounding, _unpack(fmt, x), _unpack(fmt, y), _sig_bits(fmt), _sig_bits(fmt))
 
 
@@ -391,7 +386,7 @@ def fma(fmt, a, b, c, rounding="rne"):
     numpy.ndarray of uint64
     """
     _check_fmt(fmt)
-    _check_rounding(rounding)
+    check_rounding(rounding)
     return mac(MACConfig(fmt, fmt, fmt, rounding=rounding), c, a, b)
 
 
@@ -418,7 +413,7 @@ def convert(src_fmt, dst_fmt, bits, rounding="rne"):
     """
     _check_fmt(src_fmt, "Source format")
     _check_fmt(dst_fmt, "Destination format")
-    _check_rounding(rounding)
+    check_rounding(rounding)
     _check_policy(src_fmt, dst_fmt)
     return _convert(src_fmt, dst_fmt, bits, rounding)
 

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from . import precision
+from .files import atomic_path
 
 __all__ = ["plot_variance_lost", "save_figure"]
 
@@ -42,13 +43,8 @@ def save_figure(fig, path):
     if ext not in supported:
         raise ValueError(f"Plot file must end in one of "
                          f"{', '.join('.' + e for e in sorted(supported))}, not {path!r}")
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _length_grid(n_max):

@@ -37,13 +37,15 @@ from fractions import Fraction
 
 import numpy as np
 
-from .formats import FloatFormat
+from .config import check_product_man_bits
+from .formats import FloatFormat, accumulator_format, check_format, standard_bias
+from .validate import check_int, check_real
 
 __all__ = [
     "vrr", "vrr_chunked", "variance_lost", "min_acc_mantissa", "recommend_chunk",
     "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "decide_shared", "parse_chunk",
     "AccumulatorDecision",
-    "product_frac_bits", "effective_length", "METHODS",
+    "product_frac_bits", "effective_length", "METHODS", "check_nzr", "check_cutoff",
 ]
 
 METHODS = ("analytical", "simulated")
@@ -56,33 +58,17 @@ _DIP_MARGIN = 10.0          # see _min_m
 
 # -- argument checking (Amaranth's message grammar) ------------------------------
 
-def _int(name, value, *, minimum=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
-    return value
-
-
-def _real(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, not {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, not nan")
-    return value
-
-
-def _nzr(nzr):
-    nzr = _real("Non-zero ratio", nzr)
+def check_nzr(nzr) -> float:
+    """A non-zero ratio: a real number in ``(0, 1]``."""
+    nzr = check_real("Non-zero ratio", nzr)
     if not 0.0 < nzr <= 1.0:
         raise ValueError(f"Non-zero ratio must be in (0, 1], not {nzr}")
     return nzr
 
 
-def _cutoff(cutoff):
-    cutoff = _real("Cutoff", cutoff)
+def check_cutoff(cutoff) -> float:
+    """A variance-lost cutoff: a finite real number greater than 1."""
+    cutoff = check_real("Cutoff", cutoff)
     if not cutoff > 1.0 or math.isinf(cutoff):
         raise ValueError(f"Cutoff must be a finite number greater than 1, not {cutoff}")
     return cutoff
@@ -113,14 +99,6 @@ def parse_chunk(value):
     if isinstance(text, bool) or not isinstance(text, (int, np.integer)) or text < 0:
         raise ValueError(f"Chunk must be none, auto or a positive integer, not {value!r}")
     return int(text)
-
-
-def _fmt(name, fmt):
-    if isinstance(fmt, str):
-        return FloatFormat.parse(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise TypeError(f"{name} must be a FloatFormat or a format name, not {fmt!r}")
-    return fmt
 
 
 # -- erf/erfc on arrays (NumPy has none, SciPy is not a dependency) ---------------
@@ -276,16 +254,16 @@ def vrr(m_acc, m_p, n) -> float:
     TypeError, ValueError
         Non-integer or out-of-range arguments.
     """
-    m_acc = _int("Accumulator mantissa width", m_acc, minimum=1)
-    m_p = _int("Product mantissa width", m_p, minimum=1)
-    n = _int("Accumulation length", n, minimum=1)
+    m_acc = check_int("Accumulator mantissa width", m_acc, minimum=1)
+    m_p = check_int("Product mantissa width", m_p, minimum=1)
+    n = check_int("Accumulation length", n, minimum=1)
     return _vrr(m_acc, m_p, n)
 
 
 def effective_length(n, nzr=1.0) -> int:
     """Non-zero terms of a length-``n`` sum: ``max(1, round(nzr * n))`` (SPEC §3)."""
-    n = _int("Accumulation length", n, minimum=1)
-    return max(1, round(_nzr(nzr) * n))
+    n = check_int("Accumulation length", n, minimum=1)
+    return max(1, round(check_nzr(nzr) * n))
 
 
 def _vrr_chunked(m_acc, m_p, n, chunk, nzr):
@@ -325,11 +303,11 @@ def vrr_chunked(m_acc, m_p, n, chunk, *, nzr=1.0) -> float:
     ------
     TypeError, ValueError
     """
-    m_acc = _int("Accumulator mantissa width", m_acc, minimum=1)
-    m_p = _int("Product mantissa width", m_p, minimum=1)
-    n = _int("Accumulation length", n, minimum=1)
-    chunk = _int("Chunk size", chunk, minimum=0)
-    return _vrr_chunked(m_acc, m_p, n, chunk, _nzr(nzr))
+    m_acc = check_int("Accumulator mantissa width", m_acc, minimum=1)
+    m_p = check_int("Product mantissa width", m_p, minimum=1)
+    n = check_int("Accumulation length", n, minimum=1)
+    chunk = check_int("Chunk size", chunk, minimum=0)
+    return _vrr_chunked(m_acc, m_p, n, chunk, check_nzr(nzr))
 
 
 def variance_lost(vrr_value, n_eff) -> float:
@@ -404,10 +382,10 @@ def min_acc_mantissa(n, m_p, *, chunk=None, nzr=1.0, cutoff=50.0) -> int:
     ------
     TypeError, ValueError
     """
-    n = _int("Accumulation length", n, minimum=1)
-    m_p = _int("Product mantissa width", m_p, minimum=1)
-    chunk = 0 if chunk is None else _int("Chunk size", chunk, minimum=0)
-    return _min_m(m_p, n, chunk, _nzr(nzr), _cutoff(cutoff))
+    n = check_int("Accumulation length", n, minimum=1)
+    m_p = check_int("Product mantissa width", m_p, minimum=1)
+    chunk = 0 if chunk is None else check_int("Chunk size", chunk, minimum=0)
+    return _min_m(m_p, n, chunk, check_nzr(nzr), check_cutoff(cutoff))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -443,28 +421,20 @@ def recommend_chunk(n, m_p, *, nzr=1.0, cutoff=50.0) -> tuple[int, int]:
     ------
     TypeError, ValueError
     """
-    n = _int("Accumulation length", n, minimum=1)
-    m_p = _int("Product mantissa width", m_p, minimum=1)
-    return _recommend(m_p, n, _nzr(nzr), _cutoff(cutoff))
+    n = check_int("Accumulation length", n, minimum=1)
+    m_p = check_int("Product mantissa width", m_p, minimum=1)
+    return _recommend(m_p, n, check_nzr(nzr), check_cutoff(cutoff))
 
 
 def product_frac_bits(a_fmt, b_fmt, product_man_bits=None) -> int:
     """``m_p``: ``Ma + Mb + 1`` (exact product) or ``product_man_bits`` (as ``MACConfig``)."""
-    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
-    exact = a_fmt.man_bits + b_fmt.man_bits + 1
-    if product_man_bits is None:
-        return exact
-    p = _int("product_man_bits", product_man_bits)
-    if not 1 <= p <= exact:
-        raise ValueError(f"product_man_bits must be between 1 and {exact}, not {p}")
-    return p
+    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
+    p = check_product_man_bits(product_man_bits, a_fmt.man_bits, b_fmt.man_bits,
+                               operands=f"{a_fmt} x {b_fmt}")
+    return a_fmt.man_bits + b_fmt.man_bits + 1 if p is None else p
 
 
 # -- exponent width ----------------------------------------------------------------
-
-def _std_bias(e):
-    return (1 << (e - 1)) - 1
-
 
 def _pow2_ge(a, p, b, q):
     """``a 2^p >= b 2^q`` for positive ints ``a``, ``b`` and any ints ``p``, ``q``."""
@@ -501,19 +471,19 @@ def acc_exponent_bits(a_fmt, b_fmt, n, *, man_bits=1) -> int:
         Bad arguments, a mix of ieee and finite inputs, or no ``E`` with
         ``1 + E + man_bits <= 64``.
     """
-    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
-    n = _int("Accumulation length", n, minimum=1)
-    man_bits = _int("Accumulator mantissa width", man_bits, minimum=1)
+    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
+    n = check_int("Accumulation length", n, minimum=1)
+    man_bits = check_int("Accumulator mantissa width", man_bits, minimum=1)
     if a_fmt.inf_nan != b_fmt.inf_nan:
         raise ValueError(f"Operand formats must share one special-value policy, but a_fmt "
                          f"{a_fmt} and b_fmt {b_fmt} differ")
-    offset = a_fmt.bias - _std_bias(a_fmt.exp_bits)
+    offset = a_fmt.bias - standard_bias(a_fmt.exp_bits)
     # n * max|a| * max|b| = n (2^(Ma+1)-1)(2^(Mb+1)-1) 2^(emax_a - Ma + emax_b - Mb)
     need_sig = n * ((1 << (a_fmt.man_bits + 1)) - 1) * ((1 << (b_fmt.man_bits + 1)) - 1)
     need_exp = a_fmt.emax - a_fmt.man_bits + b_fmt.emax - b_fmt.man_bits
     min_exp = a_fmt.emin + b_fmt.emin
     for e in range(2, 64 - man_bits):
-        bias = _std_bias(e) + offset
+        bias = standard_bias(e) + offset
         top = (1 << e) - 1 - (1 if a_fmt.inf_nan else 0)
         emax = top - bias
         if 1 - bias > min_exp:
@@ -522,13 +492,6 @@ def acc_exponent_bits(a_fmt, b_fmt, n, *, man_bits=1) -> int:
             return e
     raise ValueError(f"No accumulator exponent width keeps {n} products of {a_fmt} x {b_fmt} "
                      f"in range with {man_bits} fraction bits in 64 bits")
-
-
-def _acc_format(a_fmt, b_fmt, exp_bits, man_bits):
-    offset = a_fmt.bias - _std_bias(a_fmt.exp_bits)
-    return FloatFormat(exp_bits, man_bits, bias=_std_bias(exp_bits) + offset,
-                       subnormals=a_fmt.subnormals or b_fmt.subnormals,
-                       inf_nan=a_fmt.inf_nan)
 
 
 # -- Monte-Carlo check ----------------------------------------------------------------
@@ -591,16 +554,16 @@ def simulate_vrr(m_acc, a_fmt, b_fmt, n, *, chunk=0, trials=256, seed=0,
     NotImplementedError
         Formats whose products are not exact in float64.
     """
-    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
-    m_acc = _int("Accumulator mantissa width", m_acc, minimum=1)
-    n = _int("Accumulation length", n, minimum=1)
-    chunk = _int("Chunk size", chunk, minimum=0)
-    trials = _int("Trial count", trials, minimum=2)
-    seed = _int("Seed", seed)
+    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
+    m_acc = check_int("Accumulator mantissa width", m_acc, minimum=1)
+    n = check_int("Accumulation length", n, minimum=1)
+    chunk = check_int("Chunk size", chunk, minimum=0)
+    trials = check_int("Trial count", trials, minimum=2)
+    seed = check_int("Seed", seed)
     if product_man_bits is not None:
-        product_man_bits = _int("product_man_bits", product_man_bits)
+        product_man_bits = check_int("product_man_bits", product_man_bits)
     if exp_bits is not None:
-        exp_bits = _int("Exponent width", exp_bits, minimum=2)
+        exp_bits = check_int("Exponent width", exp_bits, minimum=2)
     return _simulate(m_acc, a_fmt, b_fmt, n, chunk if 0 < chunk < n else 0, trials, seed,
                      product_man_bits, exp_bits, rounding)
 
@@ -615,7 +578,7 @@ def _simulate(m_acc, a_fmt, b_fmt, n, chunk, trials, seed, product_man_bits, exp
                                   f"float64; {a_fmt} x {b_fmt} is not")
     if exp_bits is None:
         exp_bits = acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m_acc)
-    acc = _acc_format(a_fmt, b_fmt, exp_bits, m_acc)
+    acc = accumulator_format(a_fmt, b_fmt, exp_bits, m_acc)
     cfg = MACConfig(a_fmt, b_fmt, acc, rounding=rounding, product_man_bits=product_man_bits,
                     chunk_size=chunk)
     a, b, exact = _sim_data_cached(a_fmt, b_fmt, n, trials, seed)
@@ -735,16 +698,16 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
     ------
     TypeError, ValueError
     """
-    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
-    n = _int("Accumulation length", n, minimum=1)
+    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
+    n = check_int("Accumulation length", n, minimum=1)
     m_p = product_frac_bits(a_fmt, b_fmt, product_man_bits)
     pmb = None if m_p == a_fmt.man_bits + b_fmt.man_bits + 1 else m_p
-    nzr = _nzr(nzr)
-    cutoff = _cutoff(cutoff)
+    nzr = check_nzr(nzr)
+    cutoff = check_cutoff(cutoff)
     if method not in METHODS:
         raise ValueError(f"Method must be one of {', '.join(METHODS)}, not {method!r}")
     if exp_bits is not None:
-        exp_bits = _int("Exponent width", exp_bits, minimum=2)
+        exp_bits = check_int("Exponent width", exp_bits, minimum=2)
     n_eff = max(1, round(nzr * n))
 
     m_plain = _min_m(m_p, n, 0, nzr, cutoff)
@@ -755,14 +718,14 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
             raise ValueError(f"Chunk must be None, 'auto' or an integer, not {chunk!r}")
         chunk, _ = _recommend(m_p, n, nzr, cutoff)
     else:
-        chunk = _int("Chunk size", chunk, minimum=0)
+        chunk = check_int("Chunk size", chunk, minimum=0)
     if chunk >= n:
         chunk = 0
     m_acc = _min_m(m_p, n, chunk, nzr, cutoff) if chunk else m_plain
     r = _vrr_chunked(m_acc, m_p, n, chunk, nzr)
 
     if method == "simulated":
-        trials = _int("Trial count", trials, minimum=2)
+        trials = check_int("Trial count", trials, minimum=2)
         m_acc, r = _min_m_simulated(a_fmt, b_fmt, n, chunk, nzr, cutoff, m_p, pmb, exp_bits,
                                     trials, seed, m_acc - 3)
         if chunk:
@@ -772,7 +735,7 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
             m_plain = m_acc
 
     e = exp_bits if exp_bits is not None else acc_exponent_bits(a_fmt, b_fmt, n, man_bits=m_acc)
-    acc_fmt = _acc_format(a_fmt, b_fmt, e, m_acc)
+    acc_fmt = accumulator_format(a_fmt, b_fmt, e, m_acc)
     return AccumulatorDecision(acc_fmt=acc_fmt, chunk_size=chunk, m_acc=m_acc,
                                m_acc_unchunked=m_plain, exp_bits=e, m_p=m_p, n=n, n_eff=n_eff,
                                nzr=nzr, vrr=r, v=variance_lost(r, n_eff), cutoff=cutoff,
@@ -808,10 +771,10 @@ def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, n
     """
     if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
         raise TypeError(f"Lengths must be an iterable of integers, not {lengths!r}")
-    lengths = sorted({_int("Accumulation length", n, minimum=1) for n in lengths})
+    lengths = sorted({check_int("Accumulation length", n, minimum=1) for n in lengths})
     if not lengths:
         raise ValueError("Lengths must name at least one accumulation length")
-    a_fmt, b_fmt = _fmt("a_fmt", a_fmt), _fmt("b_fmt", b_fmt)
+    a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
     opts = dict(product_man_bits=product_man_bits, nzr=nzr, cutoff=cutoff, method=method,
                 exp_bits=exp_bits, trials=trials, seed=seed)
     n_max = lengths[-1]
@@ -831,7 +794,7 @@ def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, n
                          else top.m_p, exp_bits=e)
     else:
         r = _vrr_chunked(m_acc, top.m_p, n_max, L, top.nzr)
-    return AccumulatorDecision(acc_fmt=_acc_format(a_fmt, b_fmt, e, m_acc), chunk_size=L,
+    return AccumulatorDecision(acc_fmt=accumulator_format(a_fmt, b_fmt, e, m_acc), chunk_size=L,
                                m_acc=m_acc, m_acc_unchunked=m_plain, exp_bits=e, m_p=top.m_p,
                                n=n_max, n_eff=top.n_eff, nzr=top.nzr, vrr=r,
                                v=variance_lost(r, top.n_eff), cutoff=top.cutoff, method=method)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import MACConfig
-from .formats import FloatFormat
+from .files import write_atomic
+from .formats import FloatFormat, accumulator_format
 
 __all__ = ["SweepResult", "parse_int_list", "sweep_configs", "reference_config", "run_sweep",
            "generator_fingerprint", "CSV_COLUMNS"]
@@ -71,14 +72,6 @@ def parse_int_list(text: str, name: str, *, minimum: int = 0) -> list[int]:
     return sorted(set(values))
 
 
-def _acc_format(a_fmt: FloatFormat, exp_bits: int, man_bits: int) -> FloatFormat:
-    # Same rule as the precision model: IEEE bias plus the operand's bias offset,
-    # the operands' subnormal and special-value policies.
-    offset = a_fmt.bias - ((1 << (a_fmt.exp_bits - 1)) - 1)
-    return FloatFormat(exp_bits, man_bits, bias=((1 << (exp_bits - 1)) - 1) + offset,
-                       subnormals=a_fmt.subnormals, inf_nan=a_fmt.inf_nan)
-
-
 def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
                   product_man_bits=None, mul_stages=0) -> list[MACConfig]:
     """The MAC configurations of a sweep, chunk-major, then exponent, then mantissa width.
@@ -89,7 +82,7 @@ def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
         As :class:`MACConfig` and :class:`FloatFormat`.
     """
     a_fmt, b_fmt = FloatFormat.parse(a_fmt), FloatFormat.parse(b_fmt)
-    return [MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, e, m), rounding=rounding,
+    return [MACConfig(a_fmt, b_fmt, accumulator_format(a_fmt, b_fmt, e, m), rounding=rounding,
                       product_man_bits=product_man_bits, chunk_size=c, mul_stages=mul_stages)
             for c in chunks for e in exp_bits for m in man_bits]
 
@@ -97,18 +90,8 @@ def sweep_configs(a_fmt, b_fmt, *, man_bits, exp_bits, chunks, rounding="rne",
 def reference_config(a_fmt, b_fmt, *, rounding="rne", product_man_bits=None, mul_stages=0) -> MACConfig:
     """The same MAC with an e8m23 (FP32) accumulator and no chunking: the plot's reference line."""
     a_fmt, b_fmt = FloatFormat.parse(a_fmt), FloatFormat.parse(b_fmt)
-    return MACConfig(a_fmt, b_fmt, _acc_format(a_fmt, 8, 23), rounding=rounding,
+    return MACConfig(a_fmt, b_fmt, accumulator_format(a_fmt, b_fmt, 8, 23), rounding=rounding,
                      product_man_bits=product_man_bits, mul_stages=mul_stages)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def generator_fingerprint() -> str:
@@ -122,7 +105,7 @@ def generator_fingerprint() -> str:
     from .area import SYNTH_DIR
     pkg = Path(__file__).resolve().parent
     files = sorted((pkg / "rtl").glob("*.py")) + [pkg / "emit.py", pkg / "config.py", pkg / "formats.py"]
-    files += sorted(SYNTH_DIR.glob("*.ys")) + sorted(SYNTH_DIR.glob("*.tcl"))
+    files += sorted((f for f in SYNTH_DIR.iterdir() if f.name.endswith((".ys", ".tcl"))), key=lambda f: f.name)
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0")
@@ -183,7 +166,7 @@ def _compute_point(cfg_dict: dict, out_dir: str, fpga: bool, mc, timeout, finger
             cfg.acc_fmt.man_bits, cfg.a_fmt, cfg.b_fmt, n, chunk=chunk, trials=trials, seed=seed,
             product_man_bits=cfg.product_man_bits, exp_bits=cfg.acc_fmt.exp_bits, rounding=cfg.rounding)
     if need_area or need_mc:
-        _write_atomic(cache_path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        write_atomic(cache_path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
     record["computed"] = bool(need_area)
     return record
 
@@ -460,17 +443,17 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
     if not result.complete:
         return result
     result.csv_path = out / "sweep.csv"
-    _write_atomic(result.csv_path, _csv_bytes(rows))
+    write_atomic(result.csv_path, _csv_bytes(rows))
     if plot:
         pmb = "" if product_man_bits is None else f", product {product_man_bits} bits"
         title = f"MAC area vs accumulator precision: {a_fmt} x {b_fmt}{pmb}, {rounding}"
         if length is not None:
             title += f", model for n = {length}"
         result.png_path = out / "sweep.png"
-        _write_atomic(result.png_path, _plot_bytes(rows, decisions, title))
+        write_atomic(result.png_path, _plot_bytes(rows, decisions, title))
         if asic:
             y, label = FIGURES["sweep_delay.png"]
             result.delay_png_path = out / "sweep_delay.png"
-            _write_atomic(result.delay_png_path, _plot_bytes(
+            write_atomic(result.delay_png_path, _plot_bytes(
                 rows, decisions, title.replace("MAC area", "MAC critical path"), y, label))
     return result

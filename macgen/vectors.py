@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import golden
+from .files import atomic_path
 from .formats import FloatFormat
 
 __all__ = ["Vector", "Mismatch", "parse_line", "read", "format_line", "write", "replay",
@@ -136,10 +137,8 @@ def format_line(fmt: FloatFormat, a: int, b: int, c: int, result: int, flags: in
 def write(dest, fmt: FloatFormat, vectors) -> None:
     """Write vectors (``Vector`` objects) to a path or an open text file, one per line."""
     if isinstance(dest, (str, os.PathLike)):
-        tmp = f"{os.fspath(dest)}.tmp"
-        with open(tmp, "w", encoding="ascii") as f:
+        with atomic_path(dest) as tmp, open(tmp, "w", encoding="ascii") as f:
             write(f, fmt, vectors)
-        os.replace(tmp, dest)
         return
     for v in vectors:
         dest.write(format_line(fmt, v.a, v.b, v.c, v.result, v.flags) + "\n")

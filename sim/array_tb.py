@@ -1,12 +1,12 @@
 """cocotb bench for the emitted systolic array (``macgen.rtl.SystolicArray`` as Verilog).
 
-Run by :func:`macgen.array_sim.run_array_bench` through cocotb's Python runner;
+Run by :func:`macgen.verify.array.run_array_bench` through cocotb's Python runner;
 not a pytest module. Inputs come through environment variables naming files:
 
 ``MACGEN_SIDECAR``
     The JSON sidecar of :func:`macgen.emit.emit` (port names and widths, clock, reset).
 ``MACGEN_STIMULUS``
-    The ``.npz`` of :meth:`macgen.array_sim.ArrayStimulus.save`: the value of
+    The ``.npz`` of :meth:`macgen.verify.array.ArrayStimulus.save`: the value of
     every input in every cycle (garbage included).
 ``MACGEN_RESULTS``
     Where the bench writes the observed result rows: their cycles, first/last
@@ -17,7 +17,7 @@ every falling clock edge (when the previous rising edge's outputs have settled
 in every simulator): the value read at the falling edge before rising edge
 ``t`` is the output of cycle ``t``, the cycle whose inputs edge ``t`` samples,
 which is how the Amaranth tests count. The comparison with the golden model
-and the schedule is the caller's (:func:`macgen.array_sim.check_rows`).
+and the schedule is the caller's (:func:`macgen.verify.array.check_rows`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from bench_inputs import load_bench_inputs
+from .bench_inputs import load_bench_inputs
 
 PERIOD = 2
 

@@ -1,6 +1,6 @@
 """cocotb bench for the emitted MAC (``macgen.rtl.MAC`` as Verilog).
 
-Run by :func:`macgen.simulate.run_bench` through cocotb's Python runner; not a
+Run by :func:`macgen.verify.mac.run_bench` through cocotb's Python runner; not a
 pytest module. Everything it needs comes through environment variables naming
 files in the build directory:
 
@@ -8,7 +8,7 @@ files in the build directory:
     The JSON sidecar written by :func:`macgen.emit.emit`: port names and widths,
     latency, clock and reset names, the configuration.
 ``MACGEN_STIMULUS``
-    An ``.npz`` written by :meth:`macgen.simulate.Stimulus.save`: the dot
+    An ``.npz`` written by :meth:`macgen.verify.mac.Stimulus.save`: the dot
     products (operands flattened, lengths, initial values), the bubbles before
     every beat, and the golden model's expected results.
 ``MACGEN_RESULTS``
@@ -37,7 +37,7 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from bench_inputs import load_bench_inputs
+from .bench_inputs import load_bench_inputs
 
 #: Clock period in simulator steps: 2 steps (no dependency on the Verilog timescale).
 PERIOD = 2

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macgen import simulate
+from macgen.verify import mac as vmac
 from macgen.cli import main
 from macgen.config import MACConfig
 from macgen.emit import emit, read_sidecar
@@ -113,11 +113,11 @@ def test_verify_mac_random_passes(tmp_path, capsys):
 def test_run_bench_reports_a_mismatch_decoded(tmp_path):
     """The scoreboard really compares: a wrong expected value is caught and decoded."""
     cfg = MACConfig("fp16", "fp16", "fp16")
-    stim = simulate.random_stimulus(cfg, 30, seed=5)
-    expected = simulate.expected_results(cfg, stim)
+    stim = vmac.random_stimulus(cfg, 30, seed=5)
+    expected = vmac.expected_results(cfg, stim)
     expected[7] ^= np.uint64(1)
     design = emit(cfg, tmp_path / "rtl")
-    summary = simulate.run_bench(design, cfg, stim, build_dir=tmp_path, expected=expected)
+    summary = vmac.run_bench(design, cfg, stim, build_dir=tmp_path, expected=expected)
     assert summary.mismatches == 1 and not summary.passed
     report = summary.reports[0]
     assert report.startswith("dot product #7")
@@ -128,12 +128,12 @@ def test_run_bench_reports_a_mismatch_decoded(tmp_path):
 def test_run_bench_checks_the_latency(tmp_path):
     """A result one cycle off the latency the sidecar promises is a protocol error."""
     cfg = MACConfig("fp16", "fp16", "fp16")
-    stim = simulate.random_stimulus(cfg, 12, seed=6)
+    stim = vmac.random_stimulus(cfg, 12, seed=6)
     design = emit(cfg, tmp_path / "rtl")
     meta = json.loads(design.sidecar.read_text())
     meta["latency"] += 1
     design.sidecar.write_text(json.dumps(meta))
-    summary = simulate.run_bench(design, cfg, stim, build_dir=tmp_path)
+    summary = vmac.run_bench(design, cfg, stim, build_dir=tmp_path)
     assert summary.mismatches == 0 and summary.missing == 0
     assert summary.mistimed == stim.count and not summary.passed
 
@@ -153,7 +153,7 @@ def test_verify_mac_rejects_bad_count(capsys, tmp_path):
 
 def write_testfloat_fp16(path, n, seed):
     """A Berkeley TestFloat ``f16_mulAdd`` file from the gmpy2 oracle (``tests/oracle.py``)."""
-    from oracle import testfloat_fma_vectors
+    from macgen.verify.oracle import testfloat_fma_vectors
 
     lines = testfloat_fma_vectors(FP16, n, seed)
     Path(path).write_text("\n".join(lines) + "\n")

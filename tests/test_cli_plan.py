@@ -123,7 +123,7 @@ def test_plan_compare_skips_long_lengths(capsys):
     (["--length", "100", "--cutoff", "1"], "--cutoff must be greater than 1, not 1.0"),
     (["--length", "100", "--a-format", "x9"], "Unknown format 'x9'"),
     (["--length", "100", "--b-format", "e1m2"], "Exponent width must be at least 2, not 1"),
-    (["--length", "100", "--product-man-bits", "9"], "product_man_bits must be between 1 and 5"),
+    (["--length", "100", "--product-man-bits", "9"], "product_man_bits must be between 1 and 4 (the exact product of e5m2 x e5m2 has 5), not 9"),
     (["--length", "100", "--gemms", "fwd,up"], "GEMM must be one of fwd, bwd, grad, not 'up'"),
     (["--length", "100", "--batch", "4"], "--batch applies to --workload only"),
     (["--workload", "lenet"], "Unknown workload 'lenet'"),

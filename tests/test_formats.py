@@ -9,8 +9,8 @@ import pytest
 from macgen.formats import (BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, PRESETS, FloatFormat, bit_length,
                             round_pack)
 
-from oracle import decode as ref_decode
-from oracle import round_exact
+from macgen.verify.oracle import decode as ref_decode
+from macgen.verify.oracle import round_exact
 
 
 # -- names ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from macgen import golden
 from macgen.config import MACConfig
 from macgen.formats import BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, FloatFormat
 
-from oracle import (biased_fma_operands, decode, mpfr_mac_many, ref_convert, ref_dot, ref_fma,
+from macgen.verify.oracle import (biased_fma_operands, decode, mpfr_mac_many, ref_convert, ref_dot, ref_fma,
                     ref_mac, ref_matmul)
 
 F = FloatFormat.parse

@@ -306,7 +306,9 @@ def test_decide_accumulator_to_dict_is_json():
     (dict(nzr=1.5), ValueError, "Non-zero ratio"),
     (dict(cutoff=1.0), ValueError, "Cutoff must be a finite number greater than 1, not 1.0"),
     (dict(cutoff="50"), TypeError, "Cutoff must be a real number"),
-    (dict(product_man_bits=0), ValueError, "product_man_bits must be between 1 and 5, not 0"),
+    (dict(product_man_bits=0), ValueError, "product_man_bits must be between 1 and 4 \\(the exact product of e5m2 x e5m2 has 5\\), not 0"),
+    # One product-width rule with MACConfig: the exact width is not a rounded product.
+    (dict(product_man_bits=5), ValueError, "product_man_bits must be between 1 and 4 .*, not 5"),
     (dict(chunk="big"), ValueError, "Chunk must be"),
     (dict(chunk=-1), ValueError, "Chunk size must be at least 0, not -1"),
     (dict(method="guess"), ValueError, "Method must be one of analytical, simulated"),

@@ -16,7 +16,7 @@ import pytest
 from amaranth.hdl import Fragment
 
 from macgen import golden
-from macgen.array_sim import check_rows, make_stimulus, simulate_amaranth
+from macgen.verify.array import check_rows, make_stimulus, simulate_amaranth
 from macgen.config import ArrayConfig, MACConfig
 from macgen.rtl.array import SystolicArray
 

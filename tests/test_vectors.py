@@ -7,7 +7,7 @@ import pytest
 from macgen import vectors
 from macgen.formats import BF16, FP16, FP32, FloatFormat
 
-from oracle import gen_testfloat_vectors
+from macgen.verify.oracle import gen_testfloat_vectors
 
 
 def test_parse_line_fields_and_flags():

@@ -63,7 +63,7 @@ def progress_printer(unit: str = "cases"):
 
 
 def print_summary(summary, args, *, unit: str = "dot products") -> int:
-    """Print ``summary`` (a :class:`macgen.simulate.SimSummary`); return the exit code."""
+    """Print ``summary`` (a :class:`macgen.verify.mac.SimSummary`); return the exit code."""
     if args.json:
         return _print_json(summary, args)
     print(f"{summary.top}: {summary.simulator}, {summary.source}")
@@ -111,7 +111,7 @@ MAC_DEFAULT_COUNT = 300
 def run_mac(args) -> int:
     from pathlib import Path
 
-    from .. import simulate
+    from ..verify import SimulationError, mac as simulate
 
     _positive("--count", args.count)
     cfg = mac_config_from_args(args)
@@ -132,7 +132,7 @@ def run_mac(args) -> int:
         summary = simulate.verify_mac(cfg, stim, simulator=args.sim, build_dir=build,
                                       max_reports=max(args.reports, 0),
                                       progress=progress_printer(unit))
-    except simulate.SimulationError as exc:
+    except SimulationError as exc:
         raise UsageError(str(exc)) from None
     return print_summary(summary, args, unit=unit)
 
@@ -169,7 +169,7 @@ def _array_depths(cfg, depth):
 
 
 def print_array_summary(summary, args) -> int:
-    """Print ``summary`` (a :class:`macgen.array_sim.ArraySimSummary`); return the exit code."""
+    """Print ``summary`` (a :class:`macgen.verify.array.ArraySimSummary`); return the exit code."""
     if args.json:
         return _print_json(summary, args)
     c = summary.check
@@ -187,7 +187,7 @@ def print_array_summary(summary, args) -> int:
 def run_array(args) -> int:
     from pathlib import Path
 
-    from .. import array_sim, simulate
+    from ..verify import SimulationError, array as array_sim
     from ..config import ArrayConfig
 
     _positive("--count", args.count)
@@ -201,7 +201,7 @@ def run_array(args) -> int:
     try:
         summary = array_sim.verify_array(cfg, stim, simulator=args.sim, build_dir=build / args.sim,
                                          max_reports=max(args.reports, 0))
-    except simulate.SimulationError as exc:
+    except SimulationError as exc:
         raise UsageError(str(exc)) from None
     return print_array_summary(summary, args)
 

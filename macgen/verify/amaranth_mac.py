@@ -1,4 +1,4 @@
-"""Amaranth-simulator driver for :class:`macgen.rtl.MAC` (reusable by other benches).
+"""Amaranth-simulator driver for :class:`macgen.rtl.MAC` (unit tests and benches).
 
 :func:`run_dot_products` streams dot products into a MAC, optionally with random
 bubbles (also inside dot products), back to back otherwise, and collects the
@@ -153,7 +153,7 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None):
 
 def golden_results(cfg, dots):
     """``macgen.golden.dot`` of each dot product, grouped by length for speed."""
-    from macgen import golden
+    from .. import golden
     out = [None] * len(dots)
     by_len = {}
     for i, d in enumerate(dots):
@@ -170,7 +170,7 @@ def golden_results(cfg, dots):
 
 def check_against_golden(mac, dots, *, bubble_prob=0.0, seed=0, stats=None, limit=5):
     """Simulate and compare with the golden model; return (count, list of mismatch texts)."""
-    from macgen import golden
+    from .. import golden
     cfg = mac.config
     got = run_dot_products(mac, dots, bubble_prob=bubble_prob, seed=seed, stats=stats)
     want = golden_results(cfg, dots)

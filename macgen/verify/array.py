@@ -1,7 +1,7 @@
 """Simulation of the systolic array: stimulus, scoreboard, cocotb runs.
 
 The Amaranth unit tests (:func:`simulate_amaranth`), the cocotb bench on the
-emitted Verilog (``sim/array_tb.py``, :func:`run_array_bench`) and ``macgen
+emitted Verilog (``macgen.verify.benches.array_tb``, :func:`run_array_bench`) and ``macgen
 verify array`` all play the same cycle-by-cycle stimulus and check the observed
 result rows the same way (:func:`check_rows`). Amaranth is imported only by
 :func:`simulate_amaranth`.
@@ -20,13 +20,12 @@ row ``i`` is its last beat's cycle + the array's latency + ``i``
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import golden
-from .config import ArrayConfig
+from .. import golden
+from ..config import ArrayConfig
 
 __all__ = ["ArrayStimulus", "random_operands", "make_stimulus", "check_rows", "ArrayCheck",
            "ArraySimSummary", "run_array_bench", "verify_array", "simulate_amaranth", "pack"]
@@ -377,7 +376,7 @@ class ArraySimSummary:
 
 def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,
                     max_reports: int = 10) -> ArraySimSummary:
-    """Build the emitted array with cocotb's runner, play ``stim`` (``sim/array_tb.py``), check.
+    """Build the emitted array with cocotb's runner, play ``stim`` (``macgen.verify.benches.array_tb``), check.
 
     Parameters
     ----------
@@ -393,16 +392,15 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     ------
     ValueError
         Unknown simulator, or a design of another configuration.
-    macgen.simulate.SimulationError
+    macgen.verify.SimulationError
         The design did not build or the bench crashed (log files are named).
     """
     import time
     from pathlib import Path
 
-    from .simulate import SIMULATORS, run_cocotb
+    from .cocotb_runner import check_simulator, run_cocotb
 
-    if simulator not in SIMULATORS:
-        raise ValueError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    check_simulator(simulator)
     if design.metadata.get("config") != stim.config.to_dict():
         raise ValueError(f"Design {design.top} is not of the stimulus' configuration {stim.config.slug}")
     t0 = time.monotonic()
@@ -435,7 +433,7 @@ def verify_array(cfg: ArrayConfig, stim: ArrayStimulus, *, simulator: str = "ica
     import time
     from pathlib import Path
 
-    from .emit import emit
+    from ..emit import emit
 
     t0 = time.monotonic()
     design = emit(cfg, Path(build_dir) / "rtl")

