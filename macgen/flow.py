@@ -106,8 +106,6 @@ class FlowOptions:
         check_simulator(self.simulator)
         object.__setattr__(self, "nzr", check_nzr(self.nzr))
         object.__setattr__(self, "cutoff", check_cutoff(self.cutoff))
-        if self.a_fmt.inf_nan != self.b_fmt.inf_nan:
-            raise ValueError(f"Operand formats {self.a_fmt} and {self.b_fmt} mix ieee and finite policies")
 
 
 @dataclass
