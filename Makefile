@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 JOBS   ?= 2
 
-.PHONY: all run test regress bench testfloat venv iverilog worker clean
+.PHONY: all run test regress bench testfloat venv iverilog tools worker clean
 
 all: test
 
@@ -38,14 +38,39 @@ worker: $(STAMP)
 	  '- macgen generator', macgen.sweep.generator_fingerprint())"
 	@echo "start it with: $(VENV)/bin/dask worker tcp://SCHEDULER_HOST:8786 --nthreads 1 --nworkers $(JOBS)"
 
-run: $(STAMP) iverilog
+
+# Timing (SPEC §6): Debian's OpenSTA, and the OSU018 liberty from Debian's qflow-tech-osu018,
+# fetched with apt-get download and unpacked into a cache (installing that package would pull
+# in qflow and magic). nextpnr comes from pip (pyproject.toml).
+OSU018_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/macgen
+OSU018_LIB   := $(OSU018_CACHE)/osu018/usr/share/qflow/tech/osu018/osu018_stdcells.lib
+
+tools: iverilog $(OSU018_LIB)
+	@if ! command -v sta >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing opensta with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opensta) >/dev/null; \
+	  else \
+	    echo "opensta is missing; run: sudo apt-get update && sudo apt-get install -y opensta" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(OSU018_LIB):
+	mkdir -p $(OSU018_CACHE)/deb
+	cd $(OSU018_CACHE)/deb && rm -f qflow-tech-osu018_*.deb && \
+	  { apt-get download qflow-tech-osu018 2>/dev/null || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get download qflow-tech-osu018; }; }
+	dpkg -x $(OSU018_CACHE)/deb/qflow-tech-osu018_*.deb $(OSU018_CACHE)/osu018
+	test -f $@ && touch $@
+
+run: $(STAMP) tools
 	$(VENV)/bin/macgen flow --workload resnet32-cifar10 --a-format e5m2 --b-format e5m2 --chunk auto -o $(OUT)
 
-test: $(STAMP) iverilog
+test: $(STAMP) tools
 	$(PY) -m pytest -n $(JOBS) -q
 
 # Long regressions (millions of vectors); not part of `make test`.
-regress: $(STAMP) iverilog
+regress: $(STAMP) tools
 	$(PY) -m pytest -n $(JOBS) -q -m slow
 
 bench: $(STAMP) iverilog

@@ -35,7 +35,7 @@ __all__ = [
     "AreaReport", "YosysError", "area_of_verilog", "area_of", "yosys_command", "yosys_invocations",
     "HARDFLOAT_TRANSISTORS", "HARDFLOAT_ICE40_FP16", "hardfloat_reference", "SYNTH_DIR",
     "METADATA_CELLS", "CMOS_GATES", "area_breakdown", "area_breakdown_of_verilog", "STAGE_GROUPS", "TOP_LEVEL_GROUP",
-    "ACC_INDEPENDENT_GROUPS",
+    "ACC_INDEPENDENT_GROUPS", "parse_ltp",
 ]
 
 #: Directory of the Yosys scripts (``area.ys``, ``ice40.ys``, ``ecp5.ys``): the package
@@ -122,6 +122,11 @@ class AreaReport:
         ``synth_ice40``: ``SB_LUT4``, ``SB_CARRY`` and ``SB_DFF*`` cells; None without FPGA flows.
     ecp5_lut4, ecp5_ccu2c, ecp5_dff : int or None
         ``synth_ecp5 -nodsp``: ``LUT4``, ``CCU2C`` (two-bit carry cells) and ``TRELLIS_FF`` cells.
+    logic_levels : int or None
+        Logic depth: gate levels of the longest path between flip-flops and ports
+        after the generic flow (``ltp -noff``, :func:`parse_ltp`).
+    logic_path : list or None
+        Its first and last wires (``[start, end]``).
     yosys_version : str
         E.g. ``Yosys 0.70 (git sha1 28ba3cb92)``.
     seconds : float
@@ -139,6 +144,8 @@ class AreaReport:
     ecp5_lut4: int | None = None
     ecp5_ccu2c: int | None = None
     ecp5_dff: int | None = None
+    logic_levels: int | None = None
+    logic_path: list | None = None
     yosys_version: str = ""
     seconds: float = 0.0
 
@@ -193,6 +200,31 @@ def _is_cmos_gate(cell_type: str) -> bool:
     return cell_type in CMOS_GATES
 
 
+_LTP_HEAD = re.compile(r"Longest topological path in \S+ \(length=(\d+)\):")
+_LTP_STEP = re.compile(r"^\s*(\d+|ff): (\S+(?: \[\d+\])?)", re.M)
+
+
+def parse_ltp(text: str) -> dict:
+    """Parse Yosys's ``ltp -noff`` output.
+
+    Returns
+    -------
+    dict
+        ``logic_levels`` (the path's length in cells) and ``logic_path``
+        (``[first wire, last wire]`` of that path, Yosys's names).
+
+    Raises
+    ------
+    YosysError
+        No "Longest topological path" line (the output is not ltp's).
+    """
+    m = _LTP_HEAD.search(text)
+    if not m:
+        raise YosysError("ltp wrote no 'Longest topological path' line")
+    steps = [s.group(2) for s in _LTP_STEP.finditer(text[m.end():]) if s.group(1) != "ff"]
+    return {"logic_levels": int(m.group(1)), "logic_path": [steps[0], steps[-1]] if steps else None}
+
+
 def _count(types: dict, pred) -> int:
     return sum(n for t, n in types.items() if pred(t))
 
@@ -202,7 +234,7 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
 
     Yosys runs in the file's directory (relative names only, see the module
     docstring); the combined script and the statistics are written there as
-    ``<top>.yosys.ys``, ``<top>.gates.json``, ``<top>.cmos.json``,
+    ``<top>.yosys.ys``, ``<top>.gates.json``, ``<top>.ltp.txt``, ``<top>.cmos.json``,
     ``<top>.ice40.json`` and ``<top>.ecp5.json``.
 
     Parameters
@@ -248,6 +280,7 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
     suffixes = ["gates", "cmos"] + (["ice40", "ecp5"] if fpga else [])
     for s in suffixes:
         (work / f"{out}.{s}.json").unlink(missing_ok=True)
+    (work / f"{out}.ltp.txt").unlink(missing_ok=True)
 
     start = time.perf_counter()
     _run_yosys(work, script_name, path, top, timeout)
@@ -257,7 +290,7 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
     cmos, _ = _stat_totals(work / f"{out}.cmos.json")
     types = {t: n for t, n in gates.get("num_cells_by_type", {}).items() if t not in METADATA_CELLS}
     transistors = _transistors(cmos, f"{out}.cmos.json")
-    kw = {}
+    kw = parse_ltp((work / f"{out}.ltp.txt").read_text())
     if fpga:
         ice, _ = _stat_totals(work / f"{out}.ice40.json")
         ice_t = ice.get("num_cells_by_type", {})
@@ -295,12 +328,17 @@ def _run_yosys(work: Path, script_name: str, path: Path, top: str, timeout: floa
     global _YOSYS_RUNS
     _YOSYS_RUNS += 1
     try:
-        proc = subprocess.run(yosys_command() + ["-q", script_name], cwd=work, capture_output=True,
-                              text=True, timeout=timeout)
+        # -q keeps the terminal quiet, but then Yosys shows none of its own messages (not
+        # even an assertion's): -l keeps the whole log, which the error is read from.
+        log = work / f"{script_name}.log"
+        log.unlink(missing_ok=True)
+        proc = subprocess.run(yosys_command() + ["-q", "-l", log.name, script_name], cwd=work,
+                              capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise YosysError(f"Yosys on {path.name} (top {top}) took longer than {timeout} s") from None
     if proc.returncode != 0:
-        text = (proc.stderr or "") + "\n" + (proc.stdout or "")
+        logged = log.read_text(errors="replace") if log.is_file() else ""
+        text = (proc.stderr or "") + "\n" + (proc.stdout or "") + "\n" + logged
         errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
         tail = [ln.strip() for ln in text.splitlines() if ln.strip()]
         last = errors[-1] if errors else (tail[-1] if tail else f"exit code {proc.returncode}")

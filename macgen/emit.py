@@ -8,6 +8,9 @@ configuration's slug:
     synchronous active-high reset ``rst`` (Amaranth's ``sync`` domain). Emitted
     without source-location attributes so that the text depends only on the
     configuration (byte-identical across runs and checkouts).
+``<slug>.vlt``
+    Verilator lint waivers for ``<slug>.v`` (:func:`lint_waiver`), so that
+    ``verilator --lint-only -Wall <slug>.vlt <slug>.v`` passes in a user's flow.
 ``<slug>.json``
     The sidecar that benches and flows read instead of re-deriving anything:
     the configuration (``config.to_dict()``), the latency, the component's
@@ -15,7 +18,7 @@ configuration's slug:
     that chose the accumulator (when given), every port's Verilog name,
     direction and width (from ``component.metadata``), and the clock and reset.
 
-Both files are written atomically: everything is generated in memory first,
+All three files are written atomically: everything is generated in memory first,
 then written to temporary files in ``out_dir`` and moved into place with
 :func:`os.replace`; on any error no file (partial or temporary) is left behind.
 """
@@ -31,10 +34,28 @@ from .config import ArrayConfig, MACConfig
 from .files import write_all_or_nothing
 from .validate import check_int
 
-__all__ = ["EmitResult", "emit", "build_component", "sidecar_dict", "read_sidecar", "SIDECAR_SCHEMA"]
+__all__ = ["EmitResult", "emit", "build_component", "sidecar_dict", "read_sidecar", "SIDECAR_SCHEMA",
+           "lint_waiver", "LINT_WAIVED"]
 
 #: Version of the sidecar layout; benches refuse sidecars of another major version.
 SIDECAR_SCHEMA = 1
+
+#: Verilator ``-Wall`` warnings that Amaranth's Verilog raises by construction, with why they
+#: are harmless: its netlists read slices of wider values and compare 1-bit results to wider
+#: constants (WIDTHEXPAND/WIDTHTRUNC), keep every named signal even where only some bits are
+#: used (UNUSEDSIGNAL), initialise registers in their declaration (PROCASSINIT), and name
+#: submodules ``top.sub`` inside ``top.v`` (DECLFILENAME).
+LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "PROCASSINIT", "DECLFILENAME")
+
+
+def lint_waiver(slug: str) -> str:
+    """The Verilator configuration file that waives :data:`LINT_WAIVED` in ``<slug>.v`` only."""
+    lines = ["`verilator_config", f"// Emitted by macgen with {slug}.v: waivers for Verilator -Wall (see",
+             "// macgen.emit.LINT_WAIVED for why each is harmless). Use: verilator --lint-only -Wall "
+             f"{slug}.vlt {slug}.v"]
+    lines += [f'lint_off -rule {rule} -file "*{slug}.v"' for rule in LINT_WAIVED]
+    return "\n".join(lines) + "\n"
+
 
 CLOCK = "clk"
 RESET = "rst"
@@ -63,6 +84,7 @@ class EmitResult:
     sidecar: Path
     latency: int
     metadata: dict = field(repr=False)
+    lint_waiver: Path | None = None
 
     def to_dict(self) -> dict:
         return {"top": self.top, "verilog": str(self.verilog), "sidecar": str(self.sidecar),
@@ -165,7 +187,7 @@ def _check_component(component):
 
 
 def emit(component_or_config, out_dir, *, decision=None) -> EmitResult:
-    """Elaborate to Verilog and write ``<slug>.v`` and ``<slug>.json`` into ``out_dir``.
+    """Elaborate to Verilog and write ``<slug>.v``, ``<slug>.vlt`` and ``<slug>.json`` into ``out_dir``.
 
     Parameters
     ----------
@@ -211,9 +233,10 @@ def emit(component_or_config, out_dir, *, decision=None) -> EmitResult:
     out = Path(out_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    v_path, j_path = out / f"{slug}.v", out / f"{slug}.json"
+    v_path, j_path, w_path = out / f"{slug}.v", out / f"{slug}.json", out / f"{slug}.vlt"
     try:
-        write_all_or_nothing({v_path: text, j_path: sidecar_text}, skip_unchanged=True)
+        write_all_or_nothing({v_path: text, j_path: sidecar_text, w_path: lint_waiver(slug)},
+                             skip_unchanged=True)
     except BaseException:
         if created:
             try:
@@ -221,7 +244,8 @@ def emit(component_or_config, out_dir, *, decision=None) -> EmitResult:
             except OSError:
                 pass
         raise
-    return EmitResult(top=slug, verilog=v_path, sidecar=j_path, latency=meta["latency"], metadata=meta)
+    return EmitResult(top=slug, verilog=v_path, sidecar=j_path, latency=meta["latency"], metadata=meta,
+                      lint_waiver=w_path)
 
 
 def read_sidecar(path) -> dict:

@@ -1,4 +1,4 @@
-"""The one-shot flow: workload → plan → MAC and array → verify → area → report.
+"""The one-shot flow: workload → plan → MAC and array → verify → area and timing → report.
 
 :func:`run_flow` is what ``macgen flow`` (and ``make run``) calls. It writes into
 one output directory::
@@ -6,6 +6,7 @@ one output directory::
     report.md, report.json      the report (tables, figures, the saving vs FP32)
     variance_lost.png           v(n) for the workload's GEMMs (the paper's figure)
     area_vs_precision.png       MAC area against accumulator mantissa width
+    delay_vs_precision.png      OSU018 critical path against accumulator mantissa width
     rtl/<slug>.v, rtl/<slug>.json   the chosen MAC and array, Verilog + sidecar
     work/                       simulation builds, Yosys runs and the sweep cache
 
@@ -71,6 +72,11 @@ class FlowOptions:
         Also synthesise the whole array (slow for large arrays).
     fpga : bool
         iCE40/ECP5 LUT counts for the chosen MAC (adds a minute or two of Yosys).
+    asic : bool
+        OSU018 cells + OpenSTA for every MAC compared (a few seconds each).
+    pnr : bool
+        nextpnr Fmax on iCE40 HX8K and ECP5-25k (three seeds) for the chosen training
+        MAC and its e8m23 twin (same chunking): a few minutes.
     """
 
     workload: str = "resnet32-cifar10"
@@ -93,6 +99,8 @@ class FlowOptions:
     scheduler_timeout: float = 10.0
     array_area: bool = False
     fpga: bool = True
+    asic: bool = True
+    pnr: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
@@ -241,22 +249,27 @@ def _run_flow(opts, out_dir, plan, executor, progress):
     sweep = run_sweep(opts.a_fmt, opts.b_fmt, man_bits=list(range(m_lo, max(train.m_acc, train_plain.m_acc) + span + 1)),
                       exp_bits=[train.exp_bits], chunks=chunks, out_dir=work / "sweep",
                       rounding=opts.rounding, length=max(all_lengths), executor=executor,
-                      progress=progress)
+                      asic=opts.asic, progress=progress)
     if sweep.failures:
         f = sweep.failures[0]
         raise YosysError(f"area sweep: point {f['slug']} ({f['description']}) failed: {f['error']}")
     figure_area = out / "area_vs_precision.png"
     if sweep.png_path is not None:
         os.replace(sweep.png_path, figure_area)
+    figure_delay = out / "delay_vs_precision.png"
+    if sweep.delay_png_path is not None:
+        os.replace(sweep.delay_png_path, figure_delay)
     areas = {}
-    known = {row["slug"]: {k: row[k] for k in ("transistors", "cells", "flip_flops")}
+    known = {row["slug"]: {k: row[k] for k in ("transistors", "cells", "flip_flops") + _TIMING_KEYS}
              for row in sweep.rows}
 
     def area(label, cfg, fpga=False):
         # The sweep already synthesised most of these; only the chosen MAC also gets FPGA counts.
         if cfg.slug not in known or fpga:
             log(f"area: {label}: {cfg.slug}" + (" (with iCE40/ECP5)" if fpga else ""))
-            known[cfg.slug] = area_of(cfg, work / "area" / cfg.slug, fpga=fpga).to_dict()
+            rep = area_of(cfg, work / "area" / cfg.slug, fpga=fpga)
+            known[cfg.slug] = rep.to_dict() | _timing_columns(
+                rep, work / "area" / cfg.slug / f"{rep.top}.v" if opts.asic else None)
         return {"config": cfg.to_dict(), "slug": cfg.slug, **known[cfg.slug]}
 
     named = [("training (chosen)", train_cfg), ("training, no chunking", plain_cfg),
@@ -287,6 +300,16 @@ def _run_flow(opts, out_dir, plan, executor, progress):
         log(f"area: {array_cfg.slug}")
         areas["array"] = {"config": array_cfg.to_dict(), "slug": array_cfg.slug,
                           **area_of(array_cfg, work / "area" / array_cfg.slug, fpga=False).to_dict()}
+    # FPGA place and route: the chosen training MAC and its e8m23 twin (same chunking) only.
+    fpga_timing = {}
+    if opts.pnr:
+        from .timing import timing_of_verilog
+        for cfg in dict.fromkeys([train_cfg, twin]):
+            files = emit(cfg, work / "pnr" / cfg.slug)
+            fpga_timing[cfg.slug] = timing_of_verilog(
+                files.verilog, files.metadata, asic=False, fpga=True,
+                progress=lambda t, s=cfg.slug: log(f"timing: {s}: {t}"))["fpga"]
+    timing = _timing_summary(areas, fpga_timing, train_cfg.slug, twin.slug) if opts.asic else None
     base = areas["FP32 accumulator"]["transistors"]
     savings = {k: round(base / v["transistors"], 3) for k, v in areas.items() if k != "array"}
     same = areas.get("FP32 accumulator, same chunking", areas["FP32 accumulator"])["transistors"]
@@ -311,15 +334,89 @@ def _run_flow(opts, out_dir, plan, executor, progress):
         "area_per_gemm": per_gemm,
         "area_breakdown": breakdown,
         "saving_vs_fp32": savings,
+        "timing": timing,
+        "fpga_timing": fpga_timing,
         "hardfloat_reference": hardfloat_reference(train_cfg),
         "sweep": sweep.rows,
-        "figures": {"variance_lost": figure_vn.name, "area_vs_precision": figure_area.name},
+        "figures": {"variance_lost": figure_vn.name, "area_vs_precision": figure_area.name,
+                    "delay_vs_precision": figure_delay.name if opts.asic else None},
         "passed": not failed,
     }
     write_atomic(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
     write_atomic(out / "report.md", _markdown(report, opts))
     log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
     return report
+
+
+#: Per-MAC timing figures carried next to the area (sweep rows and :func:`_timing_columns`).
+_TIMING_KEYS = ("logic_levels", "osu018_um2", "osu018_ns", "osu018_reg_to_reg_ns", "area_x_delay_um2ns")
+
+
+def _timing_columns(report, verilog) -> dict:
+    """Logic depth and (with ``verilog``) the OSU018 columns of one MAC, as the sweep's rows have them."""
+    cols = dict.fromkeys(_TIMING_KEYS)
+    cols["logic_levels"] = report.logic_levels
+    if verilog is not None:
+        from .timing import osu018_timing
+        t = osu018_timing(verilog, report.top)
+        cols.update(osu018_um2=t.area_um2, osu018_ns=t.critical_ns, osu018_reg_to_reg_ns=t.reg_to_reg_ns,
+                    area_x_delay_um2ns=round(t.area_um2 * t.critical_ns, 1))
+    return cols
+
+
+def _timing_summary(areas, fpga, chosen, twin) -> dict:
+    """Chosen training MAC against its e8m23 twin: area, delay and area x delay ratios (twin / chosen)."""
+    by_slug = {v["slug"]: v for v in areas.values()}
+    a, b = by_slug[chosen], by_slug[twin]
+    ratios = {"transistors": b["transistors"] / a["transistors"],
+              "osu018_um2": b["osu018_um2"] / a["osu018_um2"],
+              "osu018_ns": b["osu018_ns"] / a["osu018_ns"],
+              "logic_levels": b["logic_levels"] / a["logic_levels"],
+              "area_x_delay": b["area_x_delay_um2ns"] / a["area_x_delay_um2ns"]}
+    for family, f in fpga.get(chosen, {}).items():
+        g = fpga.get(twin, {}).get(family)
+        if f["fits"] and g and g["fits"]:
+            # Delay is 1 / Fmax: the twin's delay over the chosen one's is Fmax(chosen) / Fmax(twin).
+            ratios[f"{family}_delay"] = f["fmax_median_mhz"] / g["fmax_median_mhz"]
+    return {"chosen": chosen, "twin": twin, "ratios": {k: round(v, 3) for k, v in ratios.items()}}
+
+
+def _timing_lines(r) -> list:
+    from .timing import DEVICES, OSU018_NOTE
+    t = r["timing"]
+    if t is None:
+        return []
+    fpga = r["fpga_timing"]
+
+    def fmax(slug, family):
+        f = fpga.get(slug, {}).get(family)
+        if f is None:
+            return "-"
+        if not f["fits"]:
+            return "does not fit"
+        return f"{f['fmax_median_mhz']:.1f} ({f['fmax_min_mhz']:.1f}-{f['fmax_max_mhz']:.1f})"
+
+    rows = [[k, v["config"]["acc_fmt"], v["config"]["chunk_size"] or "none", f"{v['transistors']:,}",
+             v["logic_levels"], f"{v['osu018_um2']:,.0f}", f"{v['osu018_ns']:.2f}",
+             f"{v['area_x_delay_um2ns']:,.0f}", fmax(v["slug"], "ecp5"), fmax(v["slug"], "ice40")]
+            for k, v in r["area"].items() if k != "array"]
+    q = t["ratios"]
+    sentence = (f"**Chosen training MAC against the same MAC with an e8m23 accumulator (e8m23 / chosen): "
+                f"area {q['osu018_um2']:.2f}x (OSU018 um2; {q['transistors']:.2f}x in transistors), "
+                f"delay {q['osu018_ns']:.2f}x (OSU018 critical path; {q['logic_levels']:.2f}x in logic levels)")
+    for family in ("ecp5", "ice40"):
+        if f"{family}_delay" in q:
+            sentence += f", {q[f'{family}_delay']:.2f}x on {DEVICES[family][1]} (1 / Fmax)"
+    sentence += (f"; area x delay {q['area_x_delay']:.2f}x: the chosen MAC does {q['area_x_delay']:.2f}x "
+                 f"the work per unit area and time.**")
+    return ["## Timing (same Verilog: logic depth, OSU018 + OpenSTA, nextpnr)", "",
+            _table(["MAC", "accumulator", "chunk", "transistors", "logic levels", "OSU018 um2",
+                    "OSU018 ns", "um2 x ns", "ECP5-25k MHz", "HX8K MHz"], rows), "",
+            sentence, "",
+            f"Logic levels: Yosys `ltp -noff` after the generic flow. {OSU018_NOTE}; the critical path is "
+            "the worst register-to-register or input-to-register path incl. setup. FPGA: every port "
+            "registered in a wrapper, median Fmax of seeds 1, 2, 3 (min-max), for the chosen MAC and "
+            "its e8m23 twin only.", ""]
 
 
 def _saving_sentence(r) -> str:
@@ -416,8 +513,11 @@ def _markdown(r, opts) -> str:
     if "array" in a:
         lines += [f"{opts.rows}x{opts.cols} array: {a['array']['transistors']:,} transistors, "
                   f"{a['array']['flip_flops']:,} flip-flops.", ""]
-    lines += [f"![area vs precision]({r['figures']['area_vs_precision']})", "",
-              "## Verification (emitted Verilog vs the golden model, bit-exact)", ""]
+    lines += [f"![area vs precision]({r['figures']['area_vs_precision']})", ""]
+    lines += _timing_lines(r)
+    if r["figures"].get("delay_vs_precision"):
+        lines += [f"![critical path vs precision]({r['figures']['delay_vs_precision']})", ""]
+    lines += ["## Verification (emitted Verilog vs the golden model, bit-exact)", ""]
     ver = r["verification"]
     if "mac" in ver:
         v = ver["mac"]

@@ -51,12 +51,16 @@ STAGE_DIMENSIONS = tuple(f for f in ("mul_stages", "acc_stages") if f in MACConf
 #: Area columns, from :class:`macgen.area.AreaReport` (a metric added there becomes a column).
 _AREA_FIELDS = ("transistors", "cells", "flip_flops") + tuple(
     f for f in AreaReport.__dataclass_fields__
-    if f not in ("top", "cell_types", "yosys_version", "seconds", "transistors", "cells", "flip_flops"))
+    if f not in ("top", "cell_types", "logic_path", "yosys_version", "seconds", "transistors", "cells",
+                 "flip_flops"))
+
+#: OSU018 + OpenSTA columns (``asic=True``; :func:`macgen.timing.osu018_timing`).
+_ASIC_FIELDS = ("osu018_um2", "osu018_ns", "osu018_reg_to_reg_ns", "area_x_delay_um2ns")
 
 #: Columns of ``sweep.csv`` and ``pareto.csv``, in order.
 CSV_COLUMNS = (
     "role", "slug", "a_fmt", "b_fmt", "acc_fmt", "exp_bits", "man_bits", "chunk_size",
-    *STAGE_DIMENSIONS, "rows", "cols", *_AREA_FIELDS,
+    *STAGE_DIMENSIONS, "rows", "cols", *_AREA_FIELDS, *_ASIC_FIELDS,
     "length", "vrr", "v", "vrr_mc", "v_mc", "model_choice", "yosys_seconds",
 )
 
@@ -133,7 +137,7 @@ def generator_fingerprint() -> str:
     from .area import SYNTH_DIR
     pkg = Path(__file__).resolve().parent
     files = sorted((pkg / "rtl").glob("*.py")) + [pkg / "emit.py", pkg / "config.py", pkg / "formats.py"]
-    files += sorted((f for f in SYNTH_DIR.iterdir() if f.name.endswith(".ys")), key=lambda f: f.name)
+    files += sorted((f for f in SYNTH_DIR.iterdir() if f.name.endswith((".ys", ".tcl"))), key=lambda f: f.name)
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0")
@@ -381,12 +385,16 @@ def _load_cache(path: Path) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("area"), dict) else None
 
 
-def _needs(cached, fpga, mc, fingerprint):
+def _needs(cached, fpga, mc, fingerprint, asic=False):
     if cached is not None and cached.get("generator") != fingerprint:
         cached = None  # synthesised by another generator version: stale
-    need_area = cached is None or (fpga and not cached.get("fpga"))
+    need_area = _needs_area(cached, fpga, asic)
     need_mc = mc is not None and (cached is None or _mc_key(*mc) not in cached.get("mc", {}))
     return need_area, need_mc, cached
+
+
+def _needs_area(cached, fpga, asic) -> bool:
+    return cached is None or (fpga and not cached.get("fpga")) or (asic and not cached.get("osu018"))
 
 
 def _design_from_record(record: dict) -> MACConfig | ArrayConfig:
@@ -400,25 +408,24 @@ def _kind(design) -> str:
 
 
 def _compute_point(kind: str, cfg_dict: dict, work_dir, fpga: bool, mc, timeout, fingerprint,
-                   cached) -> dict:
+                   cached, asic=False) -> dict:
     """Task: synthesise one point (and its Monte-Carlo VRR) and return its record.
 
     Runs wherever the executor puts it; reads and writes nothing of the client's
     except ``work_dir`` (None: a temporary directory of its own, for workers on
     other machines). ``cached`` is the point's valid cached record, if any: what
-    it already has is kept, not recomputed.
+    it already has is kept, not recomputed. ``asic``: also OSU018 cells + OpenSTA.
     """
-    from .area import area_of
     design = _design_from_record({"kind": kind, "config": cfg_dict})
-    need_area = cached is None or (fpga and not cached.get("fpga"))
+    need_area = _needs_area(cached, fpga, asic)
     if need_area:
         record = {"slug": design.slug, "kind": kind, "config": design.to_dict(), "generator": fingerprint,
                   "mc": dict(cached.get("mc", {})) if cached else {}, "fpga": fpga}
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="macgen-point-") as tmp:
-                record["area"] = area_of(design, Path(tmp) / design.slug, fpga=fpga, timeout=timeout).to_dict()
+                _synthesise(record, design, Path(tmp) / design.slug, fpga, asic, timeout)
         else:
-            record["area"] = area_of(design, work_dir, fpga=fpga, timeout=timeout).to_dict()
+            _synthesise(record, design, Path(work_dir), fpga, asic, timeout)
     else:
         record = dict(cached, mc=dict(cached.get("mc", {})))
     if mc is not None and _mc_key(*mc) not in record["mc"]:
@@ -431,6 +438,15 @@ def _compute_point(kind: str, cfg_dict: dict, work_dir, fpga: bool, mc, timeout,
             product_man_bits=mac.product_man_bits, exp_bits=mac.acc_fmt.exp_bits, rounding=mac.rounding)
     record["computed"] = need_area
     return record
+
+
+def _synthesise(record, design, work: Path, fpga, asic, timeout):
+    from .area import area_of
+    report = area_of(design, work, fpga=fpga, timeout=timeout)
+    record["area"] = report.to_dict()
+    if asic:
+        from .timing import osu018_timing
+        record["osu018"] = osu018_timing(work / f"{report.top}.v", report.top, timeout=timeout).to_dict()
 
 
 @dataclass
@@ -465,8 +481,8 @@ def _describe(design) -> str:
     return text
 
 
-def synthesise_points(designs, *, cache_dir, work_dir=None, executor=None, fpga=False, mc=None,
-                      timeout=None, max_points=None, progress=None) -> PointsResult:
+def synthesise_points(designs, *, cache_dir, work_dir=None, executor=None, fpga=False, asic=False,
+                      mc=None, timeout=None, max_points=None, progress=None) -> PointsResult:
     """Area (and Monte-Carlo VRR) of every design, from the cache or through ``executor``.
 
     The cache protocol of every sweep: a point whose ``<cache_dir>/<slug>.json``
@@ -488,6 +504,8 @@ def synthesise_points(designs, *, cache_dir, work_dir=None, executor=None, fpga=
         Default: this machine, serially.
     fpga, timeout
         As :func:`macgen.area.area_of`.
+    asic : bool
+        Also map onto OSU018 cells and time with OpenSTA (:func:`macgen.timing.osu018_timing`).
     mc : (n, trials, seed), optional
         Also :func:`macgen.precision.simulate_vrr` per point.
     max_points : int, optional
@@ -509,7 +527,8 @@ def synthesise_points(designs, *, cache_dir, work_dir=None, executor=None, fpga=
     unique = list(dict((d.slug, d) for d in designs).values())
     total, done, todo = len(unique), 0, []
     for design in unique:
-        need_area, need_mc, cached = _needs(_load_cache(cache / f"{design.slug}.json"), fpga, mc, fingerprint)
+        need_area, need_mc, cached = _needs(_load_cache(cache / f"{design.slug}.json"), fpga, mc, fingerprint,
+                                         asic)
         if need_area or need_mc:
             todo.append((design, cached))
         else:
@@ -531,7 +550,7 @@ def synthesise_points(designs, *, cache_dir, work_dir=None, executor=None, fpga=
     by_slug = {d.slug: d for d, _ in todo}
     tasks = [(d.slug, _compute_point,
               (_kind(d), d.to_dict(), None if work_dir is None or not executor.local else str(Path(work_dir) / d.slug),
-               fpga, mc, timeout, fingerprint, cached))
+               fpga, mc, timeout, fingerprint, cached, asic))
              for d, cached in todo]
     for outcome in executor.run(tasks):
         done += 1
@@ -574,7 +593,7 @@ class SweepResult:
         Points read from the cache.
     failures : list of dict
         Points that failed: ``slug``, ``config``, ``description`` and the one-line ``error``.
-    csv_path, png_path : pathlib.Path or None
+    csv_path, png_path, delay_png_path : pathlib.Path or None
         Written files (None when incomplete, or the PNG when ``plot=False``).
     pareto : list of str
         The Pareto objectives (minimised); empty when fewer than two had values.
@@ -595,6 +614,7 @@ class SweepResult:
     pareto: list = field(default_factory=list)
     pareto_csv_path: Path | None = None
     pareto_png_path: Path | None = None
+    delay_png_path: Path | None = None
     decisions: dict = field(default_factory=dict)
 
 
@@ -610,6 +630,13 @@ def _row(record: dict, role: str, n, mc, decisions) -> dict:
         row[k] = getattr(cfg, k)
     for k in _AREA_FIELDS:
         row[k] = area.get(k)
+    row.update(dict.fromkeys(_ASIC_FIELDS))
+    asic = record.get("osu018")
+    if asic:
+        # Area x delay (OSU018 um2 x critical ns): the inverse of throughput per area.
+        row.update(osu018_um2=asic["area_um2"], osu018_ns=asic["critical_ns"],
+                   osu018_reg_to_reg_ns=asic["reg_to_reg_ns"],
+                   area_x_delay_um2ns=round(asic["area_um2"] * asic["critical_ns"], 1))
     row.update(length=n, vrr=None, v=None, vrr_mc=None, v_mc=None, model_choice=0)
     if n is not None:
         from .precision import variance_lost, vrr_chunked
@@ -723,7 +750,14 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _plot_bytes(rows, decisions, title) -> bytes:
+#: The figures of a sweep: file name -> (row key, y-axis label).
+FIGURES = {
+    "sweep.png": ("transistors", "estimated transistors (Yosys stat -tech cmos)"),
+    "sweep_delay.png": ("osu018_ns", "critical path, ns (OSU018 cells, OpenSTA; relative only)"),
+}
+
+
+def _plot_bytes(rows, decisions, title, y="transistors", ylabel=FIGURES["sweep.png"][1]) -> bytes:
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
     sweep = [r for r in rows if r["role"] == "sweep"]
@@ -734,23 +768,23 @@ def _plot_bytes(rows, decisions, title) -> bytes:
     for g in groups:
         members = [r for r in sweep if key(r) == g]
         first = members[0]
-        pts = sorted((r["man_bits"], r["transistors"]) for r in members)
+        pts = sorted((r["man_bits"], r[y]) for r in members)
         chunk, e = first["chunk_size"], first["exp_bits"]
         label = ", ".join(p for p in (_group_label(first, varying),
                                       f"{'no chunking' if chunk == 0 else f'chunk {chunk}'}, E={e}") if p)
         (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=label)
         for r in members:
             if r["model_choice"]:
-                ax.plot([r["man_bits"]], [r["transistors"]], marker="*", ms=16, color=line.get_color(),
+                ax.plot([r["man_bits"]], [r[y]], marker="*", ms=16, color=line.get_color(),
                         markeredgecolor="black", linestyle="none")
-                ax.annotate(f"model: {r['acc_fmt']}", (r["man_bits"], r["transistors"]),
+                ax.annotate(f"model: {r['acc_fmt']}", (r["man_bits"], r[y]),
                             textcoords="offset points", xytext=(6, -12), fontsize=8)
     for r in rows:
         if r["role"] == "fp32_reference":
             where = _group_label(r, varying)
-            ax.axhline(r["transistors"], color="gray", linestyle="--", linewidth=1,
+            ax.axhline(r[y], color="gray", linestyle="--", linewidth=1,
                        label=f"{r['acc_fmt']} (FP32) accumulator{', ' + where if where else ''}: "
-                             f"{r['transistors']:,}")
+                             f"{r[y]:,}")
     if decisions:
         ax.plot([], [], marker="*", ms=12, color="white", markeredgecolor="black", linestyle="none",
                 label="precision model's choice")
@@ -764,7 +798,7 @@ def _plot_bytes(rows, decisions, title) -> bytes:
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("accumulator fraction bits m_acc")
-    ax.set_ylabel("estimated transistors (Yosys stat -tech cmos)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7 if len(groups) > 6 else 8)
@@ -821,7 +855,7 @@ def _progress_printer(stream):
     return show
 
 
-def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, scheduler=None,
+def run_spec(spec: SweepSpec, out_dir, *, fpga=False, asic=False, jobs=1, executor=None, scheduler=None,
              scheduler_timeout=None, cache_dir=None, max_points=None, timeout=None, plot=True,
              pareto=None, progress=True) -> SweepResult:
     """Synthesise every point of ``spec``; write the CSVs and figures when all are done.
@@ -835,6 +869,9 @@ def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, sch
         (Verilog, Yosys files).
     fpga : bool
         Also count iCE40/ECP5 LUTs (about 3x slower).
+    asic : bool
+        Also map onto OSU018 cells and time with OpenSTA (:func:`macgen.timing.osu018_timing`,
+        a few seconds a point): the delay and area x delay columns and ``sweep_delay.png``.
     jobs : int
         Parallel Yosys runs on this machine (a process pool when above 1).
     executor : macgen.executor.Executor, optional
@@ -884,7 +921,7 @@ def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, sch
         if progress:
             print(f"sweep: {len(points)} points on {executor.description}", file=progress, flush=True)
         done = synthesise_points([d for _, d in points], cache_dir=cache_dir or out / "cache",
-                                 work_dir=out / "work", executor=executor, fpga=fpga, mc=spec.mc,
+                                 work_dir=out / "work", executor=executor, fpga=fpga, asic=asic, mc=spec.mc,
                                  timeout=timeout, max_points=max_points,
                                  progress=_progress_printer(progress) if progress else None)
     finally:
@@ -923,6 +960,11 @@ def run_spec(spec: SweepSpec, out_dir, *, fpga=False, jobs=1, executor=None, sch
         title = f"MAC area vs accumulator precision: {ins}{pmb}, {spec.rounding}{model}"
         result.png_path = out / "sweep.png"
         write_atomic(result.png_path, _plot_bytes(rows, decisions, title))
+        if asic:
+            y, label = FIGURES["sweep_delay.png"]
+            result.delay_png_path = out / "sweep_delay.png"
+            write_atomic(result.delay_png_path, _plot_bytes(
+                rows, decisions, title.replace("MAC area", "MAC critical path"), y, label))
     return result
 
 
@@ -940,7 +982,7 @@ def run_sweep(a_fmt, b_fmt, *, man_bits, exp_bits, chunks=(0,), out_dir, roundin
     rounding, product_man_bits, mul_stages, length, mc_trials, seed, reference
         As :class:`SweepSpec`.
     **run
-        As :func:`run_spec` (``fpga``, ``jobs``, ``executor``, ``scheduler``, ``cache_dir``,
+        As :func:`run_spec` (``fpga``, ``asic``, ``jobs``, ``executor``, ``scheduler``, ``cache_dir``,
         ``max_points``, ``timeout``, ``plot``, ``pareto``, ``progress``).
 
     Raises

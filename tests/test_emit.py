@@ -54,7 +54,9 @@ def test_emit_names_and_sidecar_match_component(cfg, tmp_path):
     result = emit(cfg, tmp_path)
     assert result.verilog == tmp_path / f"{cfg.slug}.v"
     assert result.sidecar == tmp_path / f"{cfg.slug}.json"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{cfg.slug}.v", f"{cfg.slug}.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{cfg.slug}.v", f"{cfg.slug}.json",
+                                                                 f"{cfg.slug}.vlt"])
+    assert result.lint_waiver == tmp_path / f"{cfg.slug}.vlt"
     text = result.verilog.read_text()
     meta = read_sidecar(result.sidecar)
     component = MAC(cfg)
@@ -107,7 +109,8 @@ def test_emit_rewrite_keeps_identical_files_untouched(tmp_path):
     os.utime(result.verilog, (1_000_000, 1_000_000))
     emit(cfg, tmp_path)
     assert result.verilog.stat().st_mtime == 1_000_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([result.verilog.name, result.sidecar.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([result.verilog.name, result.sidecar.name,
+                                                                 result.lint_waiver.name])
 
 
 class _Broken(wiring.Component):
@@ -195,3 +198,55 @@ def test_emitted_verilog_lints_without_errors(cfg, tmp_path):
                            str(result.verilog)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "%Error" not in proc.stderr, proc.stderr[-3000:]
+
+
+LINT_CONFIGS = [CONFIGS[0], CONFIGS[1], ArrayConfig(2, 2, MACConfig("e5m2", "e5m2", "e6m9", chunk_size=16))]
+
+
+@pytest.mark.parametrize("cfg", LINT_CONFIGS, ids=[c.slug for c in LINT_CONFIGS])
+def test_emitted_waiver_makes_verilator_wall_pass(cfg, tmp_path):
+    # What a user who lints in their flow runs: -Wall, warnings fatal, the emitted waiver file.
+    result = emit(cfg, tmp_path)
+    cmd = [_linter(), "--lint-only", "-Wall", "--top-module", result.top]
+    proc = subprocess.run(cmd + [str(result.lint_waiver), str(result.verilog)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Without the waiver the same run fails: the waiver is what makes it pass.
+    proc = subprocess.run(cmd + [str(result.verilog)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "%Warning-" in proc.stderr
+
+
+ACCEPT = [CONFIGS[1], ArrayConfig(2, 2, MACConfig("e5m2", "e5m2", "e6m9", chunk_size=16))]
+
+
+@pytest.mark.parametrize("cfg", ACCEPT, ids=[c.slug for c in ACCEPT])
+def test_emitted_verilog_accepted_by_iverilog_2005(cfg, tmp_path):
+    iverilog = shutil.which("iverilog")
+    assert iverilog, "iverilog is missing: make test installs it"
+    result = emit(cfg, tmp_path)
+    proc = subprocess.run([iverilog, "-g2005", "-o", str(tmp_path / "a.vvp"), "-s", result.top,
+                           str(result.verilog)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("cfg", ACCEPT, ids=[c.slug for c in ACCEPT])
+def test_emitted_verilog_accepted_by_pyslang(cfg, tmp_path):
+    pyslang = pytest.importorskip("pyslang")
+    from pyslang.ast import Compilation
+    from pyslang.syntax import SyntaxTree
+    result = emit(cfg, tmp_path)
+    tree = SyntaxTree.fromFile(str(result.verilog))
+    comp = Compilation()
+    comp.addSyntaxTree(tree)
+    errors = [d for d in comp.getAllDiagnostics() if d.isError()]
+    assert not errors, pyslang.DiagnosticEngine.reportAll(comp.sourceManager, errors)[:3000]
+    assert result.top in [inst.name for inst in comp.getRoot().topInstances]
+
+
+@pytest.mark.skipif(not shutil.which("yosys", path="/usr/bin"), reason="Debian yosys is not installed")
+def test_emitted_verilog_accepted_by_debian_yosys(tmp_path):
+    result = emit(ACCEPT[1], tmp_path)
+    proc = subprocess.run(["/usr/bin/yosys", "-q", "-p", f"read_verilog {result.verilog.name}; "
+                           f"hierarchy -check -top {result.top}"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stderr + proc.stdout)[-3000:]

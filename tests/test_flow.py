@@ -27,12 +27,13 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     monkeypatch.setattr(sweep, "generator_fingerprint", lambda: "test-generator")
     out = tmp_path / "out"
     opts = FlowOptions(workload=tiny_workload, rows=2, cols=2, mac_vectors=20, array_tiles=2,
-                       sweep_span=1, jobs=1, fpga=False)
+                       sweep_span=1, jobs=1, fpga=False, pnr=False)
     before = area.yosys_invocations()
     report = run_flow(opts, out, progress=None)
     first_runs = area.yosys_invocations() - before
 
-    for name in ("report.md", "report.json", "variance_lost.png", "area_vs_precision.png"):
+    for name in ("report.md", "report.json", "variance_lost.png", "area_vs_precision.png",
+                 "delay_vs_precision.png"):
         assert (out / name).stat().st_size > 0, name
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["passed"] is True
@@ -69,12 +70,25 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     assert per_gemm["fwd"]["transistors"] == areas["inference (FWD only)"]["transistors"]
     assert "Each GEMM on its own MAC" in text
 
+    # Timing of every MAC compared, and the chosen MAC against its e8m23 twin.
+    for entry in areas.values():
+        assert entry["logic_levels"] > 10 and entry["osu018_ns"] > 1
+        assert entry["area_x_delay_um2ns"] == pytest.approx(entry["osu018_um2"] * entry["osu018_ns"], abs=0.1)
+    t = on_disk["timing"]
+    chosen, twin = areas["training (chosen)"], {e["slug"]: e for e in areas.values()}[t["twin"]]
+    assert t["ratios"]["area_x_delay"] == pytest.approx(
+        twin["area_x_delay_um2ns"] / chosen["area_x_delay_um2ns"], rel=1e-3)
+    assert t["ratios"]["osu018_ns"] == pytest.approx(twin["osu018_ns"] / chosen["osu018_ns"], rel=1e-3)
+    assert "## Timing" in text and "relative comparisons only" in text and "area x delay" in text
+    assert on_disk["fpga_timing"] == {}
+
     # A rerun reuses the sweep's cache: only the MACs outside the sweep grid are synthesised again
     # (each once, however many rows of the report show it).
     swept = {row["slug"] for row in on_disk["sweep"]}
     shown = {entry["slug"] for entry in areas.values()}
     shown |= {e["slug"] for e in per_gemm.values()} | {e["fp32_slug"] for e in per_gemm.values()}
-    outside = len(shown - swept)
+    # Outside the sweep, each MAC's area and its OSU018 mapping are two Yosys runs.
+    outside = 2 * len(shown - swept)
     # The per-stage breakdown (chosen MAC and its e8m23 twin) is synthesised on every run.
     b = on_disk["area_breakdown"]
     assert b["chosen_slug"] == areas["training (chosen)"]["slug"]
@@ -127,3 +141,15 @@ def test_ceiling_leaves_out_multiplier_and_counter():
     text = _ceiling(mine, theirs)
     assert "the multiplier costs the same in both and caps" in text and "counter" not in text
     assert "1.71x" in text
+
+
+def test_flow_timing_summary_fpga_ratios():
+    from macgen.flow import _timing_summary
+    mac = lambda slug, t, um2, ns, lv: {"slug": slug, "transistors": t, "osu018_um2": um2, "osu018_ns": ns,  # noqa: E731
+                                        "logic_levels": lv, "area_x_delay_um2ns": um2 * ns}
+    areas = {"training (chosen)": mac("c", 100, 1000.0, 10.0, 100), "FP32": mac("f", 150, 2000.0, 15.0, 120)}
+    fpga = {"c": {"ice40": {"fits": True, "fmax_median_mhz": 20.0}, "ecp5": {"fits": True, "fmax_median_mhz": 30.0}},
+            "f": {"ice40": {"fits": True, "fmax_median_mhz": 16.0}, "ecp5": {"fits": False, "fmax_median_mhz": None}}}
+    q = _timing_summary(areas, fpga, "c", "f")["ratios"]
+    assert q == {"transistors": 1.5, "osu018_um2": 2.0, "osu018_ns": 1.5, "logic_levels": 1.2,
+                 "area_x_delay": 3.0, "ice40_delay": 1.25}

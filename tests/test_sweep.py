@@ -193,6 +193,15 @@ def test_cli_sweep_writes_csv_and_png(tmp_path, adder_designs, capsys):
     rows = _read_csv(out / "sweep.csv")
     assert {(int(r["chunk_size"]), int(r["man_bits"])) for r in rows} == {(0, 3), (0, 4), (16, 3), (16, 4)}
     assert (out / "sweep.png").stat().st_size > 0
+    # Timing by default: logic depth, OSU018 area and critical path, and their product.
+    for r in rows:
+        assert int(r["logic_levels"]) > 0 and float(r["osu018_ns"]) > 0
+        assert float(r["area_x_delay_um2ns"]) == pytest.approx(float(r["osu018_um2"]) * float(r["osu018_ns"]),
+                                                                abs=0.1)
+    wide = [float(r["osu018_um2"]) for r in rows if r["man_bits"] == "4"]
+    assert min(wide) > max(float(r["osu018_um2"]) for r in rows if r["man_bits"] == "3")
+    assert (out / "sweep_delay.png").stat().st_size > 0
+    assert "OSU018" in captured.out and "relative comparisons only" in captured.out
     assert main(["sweep", "--man-bits", "3:4", "--exp-bits", "6", "--chunks", "0,16", "--no-reference",
                  "--length", "256", "--json", "-o", str(out)]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -239,7 +248,7 @@ def test_cli_sweep_workload_uses_longest_accumulation(tmp_path, adder_designs, c
     from macgen.workloads import get_workload
     longest = max(n for _, _, n in get_workload("resnet32-cifar10").lengths())
     assert main(["sweep", "--workload", "resnet32-cifar10", "--man-bits", "3", "--exp-bits", "6",
-                 "--no-reference", "--no-plot", "-o", str(tmp_path)]) == 0
+                 "--no-reference", "--no-plot", "--no-asic", "-o", str(tmp_path)]) == 0
     assert f"longest accumulation {longest}" in capsys.readouterr().err
     (row,) = _read_csv(tmp_path / "sweep.csv")
     assert int(row["length"]) == longest

@@ -17,7 +17,9 @@ def register(subparsers):
         "area", help="Yosys area of a MAC or systolic array (cells, flip-flops, transistors, LUTs)",
         description="Emit a MAC unit or a systolic array as Verilog and synthesise it with the pinned "
                     "Yosys: SPEC §6's generic flow (cells, flip-flops, estimated CMOS transistors) and "
-                    "synth_ice40 / synth_ecp5 LUT counts. Fused fp16/bf16/e6m9/fp32 MACs are shown next "
+                    "synth_ice40 / synth_ecp5 LUT counts; timing: logic depth (ltp), the OSU018 cells with "
+                    "OpenSTA (um2, worst paths in ns) and nextpnr Fmax on iCE40 HX8K and ECP5-25k "
+                    "(every port registered, median of the seeds). Fused fp16/bf16/e6m9/fp32 MACs are shown next "
                     "to SPEC §6's Berkeley HardFloat references.")
     p.add_argument("kind", choices=("mac", "array"), help="what to synthesise")
     add_mac_options(p)
@@ -28,7 +30,15 @@ def register(subparsers):
     g.add_argument("--rows", type=int, default=None, metavar="R", help="array rows (default: 2)")
     g.add_argument("--cols", type=int, default=None, metavar="C", help="array columns (default: 2)")
     p.add_argument("--no-fpga", dest="fpga", action="store_false",
-                   help="skip the iCE40 and ECP5 flows (about 3x faster)")
+                   help="skip the iCE40 and ECP5 flows: LUT counts and place and route (about 3x faster)")
+    t = p.add_argument_group("timing", "logic depth always comes with the generic flow")
+    t.add_argument("--no-asic", dest="asic", action="store_false",
+                   help="skip the OSU018 cell mapping and OpenSTA (a few seconds)")
+    t.add_argument("--no-pnr", dest="pnr", action="store_false",
+                   help="skip nextpnr place and route on iCE40 HX8K and ECP5-25k (the slowest part: "
+                        "a minute or more per device for a MAC)")
+    t.add_argument("--seeds", default="1,2,3", metavar="LIST",
+                   help="nextpnr placement seeds; the median Fmax is reported (default: 1,2,3)")
     p.add_argument("--breakdown", action="store_true",
                    help="(mac) also show where the area goes: each stage synthesised with the "
                         "hierarchy kept (multiplier, accumulate, chunking, counter, registers)")
@@ -59,12 +69,23 @@ def _config(args):
     return cfg
 
 
+def _seeds(text):
+    try:
+        seeds = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--seeds must be integers like 1,2,3, not {text!r}") from None
+    if len(seeds) < 3 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds must be at least three distinct seeds (the median is reported), not {text!r}")
+    return seeds
+
+
 def _fmt_int(v):
     return "-" if v is None else f"{v:,}"
 
 
-def format_report(cfg, report, ref, breakdown=None) -> str:
-    """The human-readable table of ``macgen area``."""
+def format_report(cfg, report, ref, breakdown=None, timing=None) -> str:
+    """The human-readable table of ``macgen area`` (``timing``: :func:`macgen.timing.timing_of_verilog`)."""
+    from ..timing import timing_lines
     lines = [f"{cfg.slug}  ({report.yosys_version}, {report.seconds:.1f} s)",
              f"  cells                 {report.cells:>10,}",
              f"  flip-flops            {report.flip_flops:>10,}",
@@ -82,6 +103,7 @@ def format_report(cfg, report, ref, breakdown=None) -> str:
             i = ref["ice40"]
             lines.append(f"  reference iCE40: {i['lut4']:,} LUT4, {i['carry']} carry, {i['dff']} FF; "
                          f"ours/HardFloat LUT4 = {report.ice40_lut4 / i['lut4']:.2f}")
+    lines += timing_lines(report.to_dict(), timing)
     if breakdown is not None:
         total = breakdown["total"]
         lines.append(f"  where the area goes (hierarchy kept: {total:,} transistors in all):")
@@ -92,9 +114,16 @@ def format_report(cfg, report, ref, breakdown=None) -> str:
 
 def run(args) -> int:
     from ..area import area_breakdown_of_verilog, area_of, hardfloat_reference
+    from ..emit import read_sidecar
+    from ..timing import timing_of_verilog
     cfg = _config(args)
+    seeds = _seeds(args.seeds)
     out = Path(args.out)
     flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
+    pnr = args.fpga and args.pnr
+    if args.asic or pnr:
+        # Every timing tool is looked up before the slow Yosys run: a missing one is one line.
+        timing_of_verilog(None, {}, asic=args.asic, fpga=pnr, check_only=True)
     print(f"area: synthesising {cfg.slug} with Yosys ({flows})...", file=sys.stderr, flush=True)
     # Everything (Verilog, sidecar, Yosys script and statistics, the report) is made in a
     # staging directory inside DIR and moved into DIR only when Yosys succeeded: a failed
@@ -111,9 +140,12 @@ def run(args) -> int:
         # The breakdown reads the Verilog area_of just emitted (<top>.v in the stage).
         breakdown = (area_breakdown_of_verilog(stage / f"{report.top}.v", report.top)
                      if args.breakdown else None)
+        timing = timing_of_verilog(stage / f"{report.top}.v", read_sidecar(stage / f"{report.top}.json"),
+                                   asic=args.asic, fpga=pnr, seeds=seeds,
+                                   progress=lambda t: print(f"area: {t}...", file=sys.stderr, flush=True))
         ref = hardfloat_reference(cfg)
         doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
-               "hardfloat_reference": ref}
+               "timing": timing, "hardfloat_reference": ref}
         if breakdown is not None:
             doc["breakdown"] = breakdown
         target = out / f"{cfg.slug}.area.json"
@@ -129,6 +161,6 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print(format_report(cfg, report, ref, breakdown))
+        print(format_report(cfg, report, ref, breakdown, timing))
         print(f"  wrote {target}", file=sys.stderr)
     return 0

@@ -47,6 +47,11 @@ def register(subparsers):
                    help="seconds to reach the scheduler and find a worker (default: 10)")
     p.add_argument("--array-area", action="store_true", help="also synthesise the whole array (slow)")
     p.add_argument("--no-fpga", action="store_true", help="skip the iCE40/ECP5 LUT counts")
+    p.add_argument("--no-asic", action="store_true",
+                   help="skip the OSU018 cells + OpenSTA timing of every MAC compared")
+    p.add_argument("--no-pnr", action="store_true",
+                   help="skip nextpnr Fmax (iCE40 HX8K, ECP5-25k) of the chosen MAC and its e8m23 twin "
+                        "(a few minutes)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
@@ -71,7 +76,7 @@ def run(args) -> int:
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
-                       fpga=not args.no_fpga)
+                       fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr)
     report = run_flow(opts, args.output, progress=None if args.quiet else sys.stderr)
     s = report["saving_vs_fp32"]
     t = report["plan"]["training"]
@@ -80,5 +85,9 @@ def run(args) -> int:
           f"area ratio FP32-accumulator MAC / chosen MAC {s['training (chosen)']:.2f}x "
           f"(same chunking: {s['training (chosen) vs FP32 with the same chunking']:.2f}x; "
           f"inference {s['inference (FWD only)']:.2f}x)")
+    if report["timing"]:
+        q = report["timing"]["ratios"]
+        print(f"timing, e8m23 twin / chosen: area {q['osu018_um2']:.2f}x, delay {q['osu018_ns']:.2f}x, "
+              f"area x delay {q['area_x_delay']:.2f}x (OSU018 cells, relative only)")
     print(f"verification: {'passed' if report['passed'] else 'FAILED'}; report: {args.output}/report.md")
     return 0 if report["passed"] else 1

@@ -111,12 +111,14 @@ def emit_and_report(target, args, *, decision=None) -> int:
     result = emit(target, args.output, decision=decision)
     if args.json:
         print(json.dumps({"verilog": str(result.verilog), "sidecar": str(result.sidecar),
-                          "top": result.top, "latency": result.latency,
+                          "lint_waiver": str(result.lint_waiver), "top": result.top, "latency": result.latency,
                           "config": result.metadata["config"],
                           "decision": result.metadata["decision"]}, indent=2))
         return 0
     print(f"wrote {result.verilog}")
     print(f"wrote {result.sidecar}")
+    print(f"wrote {result.lint_waiver} (Verilator waivers: verilator --lint-only -Wall {result.lint_waiver.name} "
+          f"{result.verilog.name})")
     cfg = result.metadata["config"]
     print(f"top module {result.top}, latency {result.latency} cycle{'s' if result.latency != 1 else ''}")
     if "acc_fmt" in cfg:

@@ -71,6 +71,9 @@ def register(subparsers):
                    help=f"seconds to reach the scheduler and find a worker (default: {CONNECT_TIMEOUT:g})")
     r.add_argument("--cache", default=None, metavar="DIR",
                    help="per-point cache, may be shared by sweeps (default: OUT/cache)")
+    r.add_argument("--no-asic", dest="asic", action="store_false",
+                   help="skip the OSU018 cells + OpenSTA timing of every point (delay columns, "
+                        "sweep_delay.png)")
     r.add_argument("--max-points", type=int, default=None, metavar="K",
                    help="synthesise at most K new points, then stop (rerun to continue)")
     r.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds per Yosys run")
@@ -142,7 +145,7 @@ def run(args) -> int:
     pareto = None if args.pareto is None else [c.strip() for c in args.pareto.split(",") if c.strip()]
     if note:
         print(f"sweep: {note}", file=sys.stderr)
-    result = run_spec(spec, args.out, fpga=args.fpga, jobs=args.jobs, scheduler=args.scheduler,
+    result = run_spec(spec, args.out, fpga=args.fpga, asic=args.asic, jobs=args.jobs, scheduler=args.scheduler,
                       scheduler_timeout=args.scheduler_timeout, cache_dir=args.cache,
                       max_points=args.max_points, timeout=args.timeout, plot=args.plot, pareto=pareto)
     if args.json:
@@ -154,6 +157,7 @@ def run(args) -> int:
                           "pareto_csv": str(result.pareto_csv_path) if result.pareto_csv_path else None,
                           "decisions": [{"a_fmt": a, "b_fmt": b, "chunk": c, **d}
                                         for (a, b, c), d in result.decisions.items()],
+                          "delay_png": str(result.delay_png_path) if result.delay_png_path else None,
                           "rows": result.rows}, indent=2))
     else:
         _print_table(result)
@@ -177,7 +181,10 @@ def _print_table(result):
     design += [(d, lambda r, d=d: str(r[d]), len(d)) for d in STAGE_DIMENSIONS]
     design = [(name, get, w) for name, get, w in design if len({get(r) for r in result.rows}) > 1]
     head = "".join(f"{name:>{w}} " for name, _, w in design)
-    head += f"{'acc':>10} {'chunk':>5} {'transistors':>11} {'cells':>7} {'FFs':>5}"
+    head += f"{'acc':>10} {'chunk':>5} {'transistors':>11} {'cells':>7} {'FFs':>5} {'levels':>6}"
+    delay = any(r["osu018_ns"] is not None for r in result.rows)
+    if delay:
+        head += f" {'OSU018 um2':>10} {'ns':>6} {'um2 x ns':>10}"
     if model:
         head += f" {'VRR':>12} {'v':>10}"
         if any(r["vrr_mc"] is not None for r in result.rows):
@@ -186,7 +193,10 @@ def _print_table(result):
     for r in result.rows:
         line = "".join(f"{get(r):>{w}} " for _, get, w in design)
         line += (f"{r['acc_fmt']:>10} {r['chunk_size']:>5} {r['transistors']:>11,} {r['cells']:>7,} "
-                 f"{r['flip_flops']:>5}")
+                 f"{r['flip_flops']:>5} {r['logic_levels'] if r['logic_levels'] is not None else '-':>6}")
+        if delay:
+            line += (f" {r['osu018_um2']:>10,.0f} {r['osu018_ns']:>6.2f} {r['area_x_delay_um2ns']:>10,.0f}"
+                     if r["osu018_ns"] is not None else f" {'-':>10} {'-':>6} {'-':>10}")
         if model:
             line += f" {r['vrr']:>12.9f} {r['v']:>10.3g}"
             if r["vrr_mc"] is not None:
@@ -199,6 +209,10 @@ def _print_table(result):
     for (a, b, chunk), d in sorted(result.decisions.items()):
         print(f"model (n = {d['n']}, {a} x {b}, chunk {chunk}): {d['acc_fmt']}, VRR {d['vrr']:.9f}, "
               f"v {d['v']:.3g}")
-    written = [p for p in (result.csv_path, result.png_path, result.pareto_csv_path, result.pareto_png_path) if p]
+    if delay:
+        from ..timing import OSU018_NOTE
+        print(f"({OSU018_NOTE})")
+    written = [p for p in (result.csv_path, result.png_path, result.delay_png_path, result.pareto_csv_path,
+                           result.pareto_png_path) if p]
     if written:
         print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)

@@ -75,9 +75,12 @@ class MAC(wiring.Component):
 
     Latency: if the ``last`` beat is sampled at clock edge ``t``, ``result_valid``
     is high for the one cycle after edge ``t + latency - 1``, where
-    ``latency = mul_stages + 1`` (with or without chunking, shared datapath or not:
-    the last chunk's outer addition and round_OUT are combinational from registers
-    in the cycle after the ``last`` beat, the adder's ``pending`` cycle).
+    ``latency = mul_stages + 1`` without chunking (``result`` is the accumulator
+    register through round_OUT) and ``mul_stages + 2`` with it (shared datapath or
+    not): the last chunk's outer addition and round_OUT happen in the cycle after
+    the ``last`` beat, the adder's ``pending`` cycle, and are registered on
+    ``result``/``result_valid``, so that no output is combinational from the adder
+    (or from ``a``/``b``, which feed it in that cycle).
 
     Pipeline: ``mul_stages`` registers sit in the multiplier path at stage
     boundaries: 1 after the multiplier, 2 also after unpacking, 3 also on the
@@ -151,7 +154,7 @@ class MAC(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return self._config.mul_stages + 1
+        return self._config.mul_stages + 1 + bool(self._config.chunk_size)
 
     @property
     def widths(self) -> dict:
@@ -268,11 +271,11 @@ class MAC(wiring.Component):
                              final, result_valid)
 
         m.submodules[Stage.CONVERT] = conv = Convert(cfg.outer_fmt, cfg.out_fmt, cfg.rounding)
-        m.d.comb += [
-            conv.src.eq(final),
-            self.result.eq(conv.dst),
-            self.result_valid.eq(result_valid),
-        ]
+        m.d.comb += conv.src.eq(final)
+        # Chunked, the final sum comes straight from the outer adder: registered here
+        # (one more cycle of latency) so that the outputs start at flip-flops.
+        domain = m.d.sync if cfg.chunk_size else m.d.comb
+        domain += [self.result.eq(conv.dst), self.result_valid.eq(result_valid)]
         return m
 
     def _chunk_control(self, m, valid, first, last):
