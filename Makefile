@@ -20,16 +20,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# cocotb needs Icarus Verilog, which is not pip-installable.
-iverilog:
-	@if ! command -v iverilog >/dev/null 2>&1; then \
+# $(call apt_tool,COMMAND,PACKAGE): install Debian's PACKAGE when COMMAND is missing (as root),
+# else print the exact command to run.
+define apt_tool
+	@if ! command -v $(1) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing iverilog with apt-get"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null; \
+	    echo "installing $(2) with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2)) >/dev/null; \
 	  else \
-	    echo "iverilog is missing; run: sudo apt-get update && sudo apt-get install -y iverilog" >&2; exit 1; \
+	    echo "$(2) is missing; run: sudo apt-get update && sudo apt-get install -y $(2)" >&2; exit 1; \
 	  fi; \
 	fi
+endef
+
+# cocotb needs Icarus Verilog, which is not pip-installable.
+iverilog:
+	$(call apt_tool,iverilog,iverilog)
 
 # A Dask worker for distributed sweeps (docs/sweeps.md): the same macgen, pinned Yosys and Dask as the
 # client, with the WebAssembly Yosys compiled once. Then: $(VENV)/bin/dask worker tcp://SCHEDULER:8786
@@ -46,14 +52,7 @@ OSU018_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/macgen
 OSU018_LIB   := $(OSU018_CACHE)/osu018/usr/share/qflow/tech/osu018/osu018_stdcells.lib
 
 tools: iverilog $(OSU018_LIB)
-	@if ! command -v sta >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing opensta with apt-get"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opensta) >/dev/null; \
-	  else \
-	    echo "opensta is missing; run: sudo apt-get update && sudo apt-get install -y opensta" >&2; exit 1; \
-	  fi; \
-	fi
+	$(call apt_tool,sta,opensta)
 
 $(OSU018_LIB):
 	mkdir -p $(OSU018_CACHE)/deb
