@@ -7,6 +7,7 @@ jobs on a shared machine slow the wall clock) for
 
 * e5m2 x e5m2 -> e6m9 dot products, no chunking (table-driven fast path);
 * the same with chunk size 64;
+* OCP E4M3 x E4M3 (``fp8_e4m3fn``, nan-only) -> fp32 and -> e6m9 (mixed policies);
 * an fp16 FMA dot product (fp16 operands and accumulator: products computed per block);
 
 and, for each shape, NumPy float32 ``einsum('bn,bn->b', a, b)`` (the same
@@ -71,6 +72,9 @@ def main(argv=None):
     cases = [
         ("e5m2*e5m2->e6m9", MACConfig("e5m2", "e5m2", "e6m9"), args.n),
         ("e5m2*e5m2->e6m9 chunk64", MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64), args.n),
+        ("e5m2*e5m2->fp32", MACConfig("e5m2", "e5m2", "fp32"), args.n),
+        ("e4m3fn*e4m3fn->fp32", MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"), args.n),
+        ("e4m3fn*e4m3fn->e6m9", MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e6m9"), args.n),
         ("fp16 fma dot", MACConfig(fp16, fp16, fp16), args.fp16_n),
     ]
     try:

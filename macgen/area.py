@@ -433,7 +433,7 @@ def hardfloat_reference(config) -> dict | None:
     f = config.a_fmt
     same = f == config.b_fmt == config.acc_fmt == config.outer_fmt == config.out_fmt
     name = f"e{f.exp_bits}m{f.man_bits}"
-    standard = f.inf_nan and f.subnormals and f.bias == standard_bias(f.exp_bits)
+    standard = f.policy == "ieee" and f.subnormals and f.bias == standard_bias(f.exp_bits)
     if not (same and standard and name in HARDFLOAT_TRANSISTORS and config.rounding == "rne"
             and config.product_man_bits is None and config.chunk_size == 0 and config.mul_stages == 0):
         return None

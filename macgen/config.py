@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .formats import FloatFormat, check_format, check_rounding
+from .formats import FloatFormat, check_feeds, check_format, check_rounding
 from .validate import check_bool, check_int
 
 __all__ = ["MACConfig", "ArrayConfig", "check_product_man_bits"]
@@ -68,8 +68,12 @@ class MACConfig:
     Raises
     ------
     TypeError, ValueError
-        For wrong types, out-of-range values, and formats mixing ieee and finite
-        special-value policies.
+        For wrong types, out-of-range values, and special-value policies that
+        break SPEC §2's mixed-policy rule (:func:`macgen.formats.check_feeds`): a
+        NaN-capable (or inf-capable) operand into an accumulator without NaN
+        (inf), an ieee accumulator into an outer or output format without inf,
+        and the same from the outer to the output format. Finite operands feed
+        any accumulator.
     """
 
     a_fmt: FloatFormat
@@ -101,12 +105,11 @@ class MACConfig:
         out = outer if self.out_fmt is None else check_format("out_fmt", self.out_fmt)
         stages = check_int("mul_stages", self.mul_stages, minimum=0, maximum=3)
         named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
-        policies = {k: f.inf_nan for k, f in named.items()}
-        if len(set(policies.values())) > 1:
-            ieee = next(k for k, v in policies.items() if v)
-            fin = next(k for k, v in policies.items() if not v)
-            raise ValueError(f"All formats of a MAC must share one special-value policy, but "
-                             f"{ieee} {named[ieee]} is ieee and {fin} {named[fin]} is finite")
+        # SPEC §2's mixed-policy rule: each stage holds every special value the stage
+        # before it can produce (an ieee accumulator can overflow to inf).
+        for src, dst in (("a_fmt", "acc_fmt"), ("b_fmt", "acc_fmt"), ("acc_fmt", "outer_fmt"),
+                         ("outer_fmt", "out_fmt")):
+            check_feeds(named[src], named[dst], src, dst)
         for k, f in named.items():
             object.__setattr__(self, k, f)
         object.__setattr__(self, "product_man_bits", pmb)
@@ -124,7 +127,8 @@ class MACConfig:
 
     @property
     def ieee(self) -> bool:
-        return self.acc_fmt.inf_nan
+        """Whether the accumulator has the ieee policy (inf and NaN)."""
+        return self.acc_fmt.policy == "ieee"
 
     @property
     def slug(self) -> str:

@@ -110,8 +110,6 @@ class FlowOptions:
         if self.scheduler is not None:
             from .executor import parse_scheduler_address
             object.__setattr__(self, "scheduler", parse_scheduler_address(self.scheduler))
-        if self.a_fmt.inf_nan != self.b_fmt.inf_nan:
-            raise ValueError(f"Operand formats {self.a_fmt} and {self.b_fmt} mix ieee and finite policies")
 
 
 @dataclass

@@ -3,6 +3,14 @@
 No Amaranth here. Bit patterns are ``numpy.uint64`` arrays (or Python ints for
 scalars); every format is at most 64 bits wide.
 
+Special values follow one of three policies (SPEC §1), the ``policy`` of a
+format: ``"ieee"`` (exponent field all ones is inf or NaN), ``"finite"`` (no
+inf, no NaN) and ``"nan-only"`` (OCP FP8 E4M3: no inf; the codes with exponent
+and fraction all ones are NaN). Everything that depends on the policy is a
+method or property of :class:`FloatFormat` (``has_inf``, ``has_nan``,
+``is_nan``, ``is_inf``, ``nan_bits``, ``emax``, ``max_finite_bits``,
+``overflow_bits``), and :func:`check_feeds` is SPEC §2's mixed-policy rule.
+
 The one rounding primitive of macgen lives here, :func:`round_pack`: it turns an
 exact value ``(-1)^sign * (sig + eps) * 2^exp`` (``eps`` in ``(0, 1)`` when a
 sticky bit is set) into a bit pattern of a format, by SPEC §2's rules. The
@@ -21,15 +29,22 @@ from .validate import check_bool, check_choice, check_int
 
 __all__ = [
     "FloatFormat",
-    "FP32", "FP16", "BF16", "FP8_E5M2", "FP8_E4M3", "PRESETS",
-    "ROUNDING_MODES", "check_rounding", "check_format",
-    "round_pack", "bit_length", "standard_bias", "accumulator_format",
+    "FP32", "FP16", "BF16", "FP8_E5M2", "FP8_E4M3FN", "FP6_E2M3FN", "FP6_E3M2FN", "FP4_E2M1FN",
+    "PRESETS", "POLICIES", "ROUNDING_MODES", "check_rounding", "check_format",
+    "round_pack", "bit_length", "standard_bias", "accumulator_format", "check_feeds",
+    "accumulator_policy",
 ]
 
 ROUNDING_MODES = ("rne", "rtz")
+#: Special-value policies (SPEC §1) and the name suffix that spells each one.
+POLICIES = ("ieee", "finite", "nan-only")
+_POLICY_SUFFIX = {"ieee": "", "finite": "fn", "nan-only": "fnan"}
 
 _U64 = np.uint64
-_NAME_RE = re.compile(r"^e(\d+)m(\d+)(fn)?((?:_ftz|_bias-?\d+)*)$")
+# One spelling per format: policy suffix, then _ftz, then _bias<n> (never the default
+# bias); no leading zeros, nothing repeated.
+_NUM = r"(0|[1-9]\d*)"
+_NAME_RE = re.compile(rf"^e{_NUM}m{_NUM}(fnan|fn)?(_ftz)?(_bias(-?{_NUM}))?$")
 
 
 def check_rounding(rounding) -> str:
@@ -42,7 +57,7 @@ def standard_bias(exp_bits: int) -> int:
     return (1 << (exp_bits - 1)) - 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class FloatFormat:
     """A binary floating-point format (SPEC §1).
 
@@ -63,10 +78,17 @@ class FloatFormat:
         ``True``: exponent field 0 encodes subnormals. ``False`` ("ftz"): such
         inputs read as zero of the same sign, and results below the smallest
         normal flush to zero keeping the sign of the exact value.
-    inf_nan : bool
-        ``True`` ("ieee"): exponent field all ones is infinity (fraction 0) or
-        NaN. ``False`` ("finite", name suffix ``fn``): every code is finite and
-        overflow saturates to the largest finite value.
+    policy : {'ieee', 'finite', 'nan-only'}
+        Special values (SPEC §1). ``'ieee'`` (default): exponent field all ones
+        is infinity (fraction 0) or NaN. ``'finite'`` (name suffix ``fn``, as in
+        OCP's FP6/FP4 names): every code is finite and overflow saturates to the
+        largest finite value. ``'nan-only'`` (suffix ``fnan``; OCP FP8 E4M3, ml_dtypes'
+        ``float8_e4m3fn``): no infinity; the two codes with exponent *and*
+        fraction all ones are NaN, every other code is finite; overflow is NaN
+        under RNE and the largest finite value under RTZ.
+    inf_nan : bool, optional
+        The older spelling of the policy: ``True`` is ``'ieee'``, ``False``
+        ``'finite'``. Give at most one of ``policy`` and ``inf_nan``.
 
     Raises
     ------
@@ -78,16 +100,24 @@ class FloatFormat:
 
     exp_bits: int
     man_bits: int
-    bias: int | None = None
-    subnormals: bool = True
-    inf_nan: bool = True
+    bias: int
+    subnormals: bool
+    policy: str
 
-    def __post_init__(self):
-        e = check_int("Exponent width", self.exp_bits, minimum=2)
-        m = check_int("Mantissa width", self.man_bits, minimum=1)
+    def __init__(self, exp_bits, man_bits, bias=None, subnormals=True, *, policy=None, inf_nan=None):
+        if inf_nan is not None:
+            inf_nan = check_bool("inf_nan", inf_nan)
+            old = "ieee" if inf_nan else "finite"
+            if policy is not None and policy != old:
+                raise ValueError(f"policy {policy!r} conflicts with inf_nan={inf_nan}; give only policy")
+            policy = old
+        policy = "ieee" if policy is None else policy
+        check_choice("Special-value policy", policy, POLICIES)
+        e = check_int("Exponent width", exp_bits, minimum=2)
+        m = check_int("Mantissa width", man_bits, minimum=1)
         if 1 + e + m > 64:
             raise ValueError(f"Format width 1+{e}+{m} = {1 + e + m} exceeds 64 bits")
-        bias = standard_bias(e) if self.bias is None else check_int("Bias", self.bias)
+        bias = standard_bias(e) if bias is None else check_int("Bias", bias)
         # Keeps every exponent (field - bias - M) well inside int64 for the golden model.
         lo, hi = -(1 << (e - 1)), (1 << e) - 1
         if not lo <= bias <= hi:
@@ -95,17 +125,21 @@ class FloatFormat:
         object.__setattr__(self, "exp_bits", e)
         object.__setattr__(self, "man_bits", m)
         object.__setattr__(self, "bias", bias)
-        object.__setattr__(self, "subnormals", check_bool("subnormals", self.subnormals))
-        object.__setattr__(self, "inf_nan", check_bool("inf_nan", self.inf_nan))
+        object.__setattr__(self, "subnormals", check_bool("subnormals", subnormals))
+        object.__setattr__(self, "policy", policy)
 
     # -- names ---------------------------------------------------------------
 
     @classmethod
     def parse(cls, text) -> "FloatFormat":
-        """Parse ``e5m2``, ``e4m3fn``, ``e5m10_ftz``, ``e8m7_bias100`` or a preset
-        name (``fp32``, ``fp16``, ``bf16``, ``fp8_e5m2``, ``fp8_e4m3``).
+        """Parse ``e5m2``, ``e2m3fn``, ``e4m3fnan``, ``e5m10_ftz``, ``e8m7_bias100``
+        or a preset name (``fp32``, ``fp16``, ``bf16``, ``fp8_e5m2``, ``fp8_e4m3fn``,
+        ``fp6_e2m3fn``, ``fp6_e3m2fn``, ``fp4_e2m1fn``; see :data:`PRESETS`).
 
-        A :class:`FloatFormat` is returned unchanged.
+        Names are strict: the policy suffix (none, ``fn`` or ``fnan``), then
+        ``_ftz``, then ``_bias<n>`` (only when it is not the default bias), each
+        at most once; letters may be upper case. :meth:`__str__` writes exactly
+        this form. A :class:`FloatFormat` is returned unchanged.
         """
         if isinstance(text, FloatFormat):
             return text
@@ -114,25 +148,24 @@ class FloatFormat:
         key = text.strip().lower()
         if key in PRESETS:
             return PRESETS[key]
+        if key in _NOT_PRESETS:
+            raise ValueError(f"Unknown format {text!r}: {_NOT_PRESETS[key]}")
         match = _NAME_RE.match(key)
         if not match:
             raise ValueError(
-                f"Unknown format {text!r}; expected a preset ({', '.join(PRESETS)}) "
-                f"or text like 'e6m9', 'e4m3fn', 'e5m10_ftz', 'e8m7_bias100'")
+                f"Unknown format {text!r}; expected a preset ({', '.join(PRESETS)}) or text like "
+                f"'e6m9', 'e2m3fn' (finite), 'e4m3fnan' (nan-only), 'e5m10_ftz', 'e8m7_bias100', "
+                f"with suffixes in that order, each at most once")
         e, m = int(match[1]), int(match[2])
-        bias = None
-        subnormals = True
-        for suffix in filter(None, match[4].split("_")):
-            if suffix == "ftz":
-                subnormals = False
-            else:
-                bias = int(suffix[len("bias"):])
-        return cls(e, m, bias=bias, subnormals=subnormals, inf_nan=match[3] is None)
+        policy = {"fn": "finite", "fnan": "nan-only"}.get(match[3], "ieee")
+        bias = None if match[6] is None else int(match[6])
+        fmt = cls(e, m, bias=bias, subnormals=match[4] is None, policy=policy)
+        if bias is not None and bias == standard_bias(e):
+            raise ValueError(f"Unknown format {text!r}: {bias} is the default bias, write {fmt}")
+        return fmt
 
     def __str__(self):
-        text = f"e{self.exp_bits}m{self.man_bits}"
-        if not self.inf_nan:
-            text += "fn"
+        text = f"e{self.exp_bits}m{self.man_bits}" + _POLICY_SUFFIX[self.policy]
         if not self.subnormals:
             text += "_ftz"
         if self.bias != standard_bias(self.exp_bits):
@@ -156,10 +189,30 @@ class FloatFormat:
         return (1 << self.exp_bits) - 1
 
     @property
+    def inf_nan(self) -> bool:
+        """``True`` for the ieee policy (the older boolean spelling of it)."""
+        return self.policy == "ieee"
+
+    @property
+    def has_inf(self) -> bool:
+        """Whether the format has infinities (ieee only)."""
+        return self.policy == "ieee"
+
+    @property
+    def has_nan(self) -> bool:
+        """Whether the format has NaN codes (ieee and nan-only)."""
+        return self.policy != "finite"
+
+    @property
     def emax(self) -> int:
         """Unbiased exponent of the largest finite value."""
-        top = self.exp_field_max - (1 if self.inf_nan else 0)
+        top = self.exp_field_max - (1 if self.policy == "ieee" else 0)
         return top - self.bias
+
+    @property
+    def max_frac(self) -> int:
+        """Fraction field of the largest finite value (all ones but the NaN code's for nan-only)."""
+        return (1 << self.man_bits) - (2 if self.policy == "nan-only" else 1)
 
     @property
     def emin(self) -> int:
@@ -172,24 +225,40 @@ class FloatFormat:
 
     @property
     def max_finite_bits(self) -> int:
-        return ((self.emax + self.bias) << self.man_bits) | ((1 << self.man_bits) - 1)
+        return ((self.emax + self.bias) << self.man_bits) | self.max_frac
+
+    @property
+    def max_significand(self) -> int:
+        """Integer significand of the largest finite value: it is ``max_significand * 2^(emax - M)``."""
+        return (1 << self.man_bits) | self.max_frac
 
     @property
     def inf_bits(self) -> int:
-        if not self.inf_nan:
+        if not self.has_inf:
             raise ValueError(f"Format {self} has no infinity")
         return self.exp_field_max << self.man_bits
 
     @property
     def nan_bits(self) -> int:
-        """The canonical quiet NaN: sign 0, exponent all ones, fraction ``1 << (M-1)``."""
-        if not self.inf_nan:
+        """The canonical NaN (SPEC §2), sign 0: ieee exponent all ones and fraction
+        ``1 << (M-1)``; nan-only exponent and fraction all ones."""
+        if not self.has_nan:
             raise ValueError(f"Format {self} has no NaN")
+        if self.policy == "nan-only":
+            return (1 << (self.width - 1)) - 1
         return (self.exp_field_max << self.man_bits) | (1 << (self.man_bits - 1))
+
+    def overflow_bits(self, rounding) -> int:
+        """The code (sign bit clear) that an overflowing result becomes (SPEC §2):
+        ieee+rne inf, nan-only+rne the canonical NaN, else max finite. The sign of
+        the exact value is then applied, except to NaN (canonical, sign 0)."""
+        if rounding == "rne" and self.policy != "finite":
+            return self.inf_bits if self.has_inf else self.nan_bits
+        return self.max_finite_bits
 
     @property
     def max_finite(self) -> float:
-        return _ldexp((1 << (self.man_bits + 1)) - 1, self.emax - self.man_bits)
+        return _ldexp(self.max_significand, self.emax - self.man_bits)
 
     @property
     def min_normal(self) -> float:
@@ -214,13 +283,16 @@ class FloatFormat:
 
     def is_nan(self, bits):
         _, e, f = self.fields(bits)
-        if not self.inf_nan:
+        if self.policy == "finite":
             return np.zeros(e.shape, dtype=bool)
-        return (e == _U64(self.exp_field_max)) & (f != 0)
+        top = e == _U64(self.exp_field_max)
+        if self.policy == "nan-only":
+            return top & (f == _U64((1 << self.man_bits) - 1))
+        return top & (f != 0)
 
     def is_inf(self, bits):
         _, e, f = self.fields(bits)
-        if not self.inf_nan:
+        if not self.has_inf:
             return np.zeros(e.shape, dtype=bool)
         return (e == _U64(self.exp_field_max)) & (f == 0)
 
@@ -235,8 +307,7 @@ class FloatFormat:
 
     def is_normal(self, bits):
         _, e, _ = self.fields(bits)
-        top = e == _U64(self.exp_field_max)
-        return (e != 0) & ~(top & self.inf_nan)
+        return (e != 0) & ~self.is_nan(bits) & ~self.is_inf(bits)
 
     def classify(self, bits):
         """Class names per element: 'zero', 'subnormal', 'normal', 'inf', 'nan'."""
@@ -278,13 +349,16 @@ class FloatFormat:
         """Float64 values to bit patterns, rounded once by ``rounding`` (RNE default).
 
         NaN becomes the canonical NaN; infinities and overflow follow SPEC §2's
-        overflow rule (finite formats saturate). Encoding NaN into a finite format
-        raises ``ValueError``.
+        overflow rule (finite formats saturate; nan-only formats give NaN under
+        RNE, max finite under RTZ). Encoding NaN into a finite format, or an
+        infinity into a nan-only one, raises ``ValueError``.
         """
         x = np.asarray(values, dtype=np.float64)
         nan = np.isnan(x)
-        if nan.any() and not self.inf_nan:
+        if nan.any() and not self.has_nan:
             raise ValueError(f"Format {self} has no NaN to encode")
+        if self.policy == "nan-only" and np.isinf(x).any():
+            raise ValueError(f"Format {self} has no infinity to encode")
         sign = np.signbit(x).astype(_U64)
         finite = np.isfinite(x)
         frac, exp = np.frexp(np.where(finite, np.abs(x), 1.0))
@@ -292,10 +366,8 @@ class FloatFormat:
         bits = round_pack(self, sign, sig, exp.astype(np.int64) - 53, rounding=rounding)
         inf = np.isinf(x)
         if inf.any():
-            if self.inf_nan:
-                bits = np.where(inf, (sign << _U64(self.width - 1)) | _U64(self.inf_bits), bits)
-            else:
-                bits = np.where(inf, (sign << _U64(self.width - 1)) | _U64(self.max_finite_bits), bits)
+            big = self.inf_bits if self.has_inf else self.max_finite_bits
+            bits = np.where(inf, (sign << _U64(self.width - 1)) | _U64(big), bits)
         if nan.any():
             bits = np.where(nan, _U64(self.nan_bits), bits)
         return bits.astype(_U64)
@@ -311,11 +383,46 @@ def _ldexp(m, e):
 FP32 = FloatFormat(8, 23)
 FP16 = FloatFormat(5, 10)
 BF16 = FloatFormat(8, 7)
+#: OCP FP8 E5M2 (ml_dtypes ``float8_e5m2``): IEEE-style, with inf and NaN, max 57344.
 FP8_E5M2 = FloatFormat(5, 2)
-#: IEEE-style e4m3 (with inf and NaN, largest finite 240). OCP's "E4M3FN" differs
-#: (no inf, NaN at S.1111.111) and is not this format; ``e4m3fn`` here has no NaN at all.
-FP8_E4M3 = FloatFormat(4, 3)
-PRESETS = {"fp32": FP32, "fp16": FP16, "bf16": BF16, "fp8_e5m2": FP8_E5M2, "fp8_e4m3": FP8_E4M3}
+#: OCP FP8 E4M3 (ml_dtypes ``float8_e4m3fn``): nan-only, max 448, NaN at S.1111.111.
+#: Not ``e4m3`` (IEEE-style, max 240) nor ``e4m3fn`` (finite, max 480).
+FP8_E4M3FN = FloatFormat(4, 3, policy="nan-only")
+#: OCP FP6 E2M3 and E3M2, FP4 E2M1 (ml_dtypes ``float6_e2m3fn`` ...): finite, no inf, no NaN.
+FP6_E2M3FN = FloatFormat(2, 3, policy="finite")
+FP6_E3M2FN = FloatFormat(3, 2, policy="finite")
+FP4_E2M1FN = FloatFormat(2, 1, policy="finite")
+#: The presets: the ML ecosystem's names (ml_dtypes/PyTorch/OCP) and meanings.
+PRESETS = {"fp32": FP32, "fp16": FP16, "bf16": BF16, "fp8_e5m2": FP8_E5M2, "fp8_e4m3fn": FP8_E4M3FN,
+           "fp6_e2m3fn": FP6_E2M3FN, "fp6_e3m2fn": FP6_E3M2FN, "fp4_e2m1fn": FP4_E2M1FN}
+# Names people will try that are deliberately not presets.
+_NOT_PRESETS = {
+    "fp8_e4m3": "OCP's FP8 E4M3 is 'fp8_e4m3fn' (nan-only, max 448); the IEEE-style e4m3 "
+                "(with inf, max 240) is 'e4m3'",
+}
+
+
+def check_feeds(src, dst, src_name="source", dst_name="destination"):
+    """SPEC §2's mixed-policy rule for one stage: every special value that ``src``
+    can hold must be representable in ``dst`` (NaN needs NaN, inf needs inf).
+
+    Raises
+    ------
+    ValueError
+        Naming both formats and what ``dst`` lacks.
+    """
+    for has, what in (("has_nan", "NaN"), ("has_inf", "infinity")):
+        if getattr(src, has) and not getattr(dst, has):
+            raise ValueError(
+                f"{src_name} {src} ({src.policy}) can be {what}, which {dst_name} {dst} "
+                f"({dst.policy}) cannot represent")
+
+
+def accumulator_policy(*inputs) -> str:
+    """The accumulator policy the planner gives products of ``inputs``: ``'finite'``
+    when every input is finite, else ``'ieee'`` (it holds NaN and inf, and
+    overflows to inf, so it satisfies :func:`check_feeds` for any input)."""
+    return "finite" if all(f.policy == "finite" for f in inputs) else "ieee"
 
 
 def bit_length(x):
@@ -351,7 +458,8 @@ def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
         Zero results keep ``sign`` (the caller picks the sign of an exact zero).
         Quantum ``2^(max(floor(log2|x|), emin) - M)`` (``emin`` unbounded below
         for ftz formats, where results under the smallest normal flush to zero);
-        overflow gives ±inf for ieee+rne, else ±max finite.
+        overflow gives ±inf for ieee+rne, the canonical NaN (sign 0) for
+        nan-only+rne, else ±max finite.
     """
     check_rounding(rounding)
     M = fmt.man_bits
@@ -389,15 +497,16 @@ def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
     if not fmt.subnormals:
         nonzero &= e_field >= 1  # flush: rounded magnitude below the smallest normal
     overflow = nonzero & normal & (e_q + M > fmt.emax)
+    if fmt.policy == "nan-only":   # the top binade's all-ones fraction is NaN, not a number
+        overflow |= nonzero & (e_q + M == fmt.emax) & ((mant & _U64((1 << M) - 1)) > _U64(fmt.max_frac))
     exp_field = np.where(normal, e_field, 0)
     body = np.where(nonzero,
                     (np.clip(exp_field, 0, None).astype(_U64) << _U64(M)) | (mant & _U64((1 << M) - 1)),
                     _U64(0))
-    if fmt.inf_nan and rounding == "rne":
-        big = _U64(fmt.inf_bits)
-    else:
-        big = _U64(fmt.max_finite_bits)
-    body = np.where(overflow, big, body)
+    big = fmt.overflow_bits(rounding)
+    body = np.where(overflow, _U64(big), body)
+    if fmt.has_nan and big == fmt.nan_bits:
+        sign = np.where(overflow, _U64(0), sign)
     return (sign << _U64(fmt.width - 1)) | body
 
 
@@ -425,8 +534,9 @@ def accumulator_format(a_fmt: FloatFormat, b_fmt: FloatFormat, exp_bits: int, ma
     to turn chosen widths into a format: the bias is the IEEE bias of
     ``exp_bits`` plus the offset ``a_fmt`` has from its own IEEE bias (0 for
     standard formats); subnormals if either operand has them (an ftz accumulator
-    would flush the other operand's small products); the operands' special-value
-    policy (``a_fmt``'s; a MAC's formats share one).
+    would flush the other operand's small products); the policy
+    :func:`accumulator_policy` gives the operands (ieee unless both are finite,
+    so that SPEC §2's mixed-policy rule holds).
 
     Raises
     ------
@@ -435,4 +545,5 @@ def accumulator_format(a_fmt: FloatFormat, b_fmt: FloatFormat, exp_bits: int, ma
     """
     offset = a_fmt.bias - standard_bias(a_fmt.exp_bits)
     return FloatFormat(exp_bits, man_bits, bias=standard_bias(exp_bits) + offset,
-                       subnormals=a_fmt.subnormals or b_fmt.subnormals, inf_nan=a_fmt.inf_nan)
+                       subnormals=a_fmt.subnormals or b_fmt.subnormals,
+                       policy=accumulator_policy(a_fmt, b_fmt))

@@ -15,15 +15,20 @@ Semantics (SPEC §2), shared by every function here:
   subnormals or flush-to-zero (``ftz`` inputs read as zero of the same sign;
   results below the smallest normal after unbounded-exponent rounding flush to
   zero with the sign of the exact value).
-* Overflow: ieee+rne → ±inf; ieee+rtz → ±max finite; finite formats saturate.
+* Overflow: ieee+rne → ±inf; nan-only+rne → NaN; rtz → ±max finite; finite
+  formats saturate.
 * The product ``a*b`` is exact (sign ``sa xor sb``, even for zeros), or rounded
   by the MAC's mode to ``product_man_bits`` fraction bits with an unbounded
   exponent.
 * ``acc + p`` exactly zero: two zeros of the same sign keep it, else +0. A
   non-zero sum that rounds to zero keeps its own sign.
-* Any NaN operand, ``inf * 0`` or ``inf - inf`` gives the canonical quiet NaN
-  (sign 0, exponent all ones, fraction ``1 << (M-1)``); otherwise an infinite
+* Any NaN operand, ``inf * 0`` or ``inf - inf`` gives the canonical NaN of the
+  format written (:attr:`FloatFormat.nan_bits`: ieee sign 0, exponent all ones,
+  fraction ``1 << (M-1)``; nan-only sign 0, all ones); otherwise an infinite
   operand gives the infinity.
+* Formats of different special-value policies mix as SPEC §2 allows
+  (:func:`macgen.formats.check_feeds`, enforced by :class:`MACConfig`): e.g. OCP
+  E4M3 (nan-only) operands into an ieee fp32 accumulator.
 
 Implementation
 --------------
@@ -57,7 +62,7 @@ import math
 import numpy as np
 
 from .config import MACConfig
-from .formats import FloatFormat, bit_length, check_rounding, round_pack
+from .formats import FloatFormat, bit_length, check_feeds, check_rounding, round_pack
 
 __all__ = ["mac", "dot", "matmul", "fma", "add", "convert", "describe", "mismatch_report"]
 
@@ -83,12 +88,6 @@ def _check_fmt(fmt, name="Format"):
     return fmt
 
 
-def _check_policy(*fmts):
-    if len({f.inf_nan for f in fmts}) > 1:
-        raise ValueError("All formats must share one special-value policy, but "
-                         + " and ".join(f"{f} is {'ieee' if f.inf_nan else 'finite'}" for f in fmts))
-
-
 class _Val:
     """An unpacked value: ``(-1)^sign * sig * 2^exp`` plus NaN/inf masks."""
 
@@ -107,7 +106,7 @@ def _unpack(fmt, bits):
     nan = fmt.is_nan(bits)
     inf = fmt.is_inf(bits)
     special = nan | inf
-    if fmt.inf_nan:
+    if fmt.has_nan:
         sig = np.where(special, _U64(0), sig)
         exp = np.where(special, _I64(0), exp)
     return _Val(sign, sig, exp, nan, inf)
@@ -305,12 +304,13 @@ def _add(fmt, rounding, x, y, x_bits, y_bits):
         bits = _add_finite(fmt, rounding, x.sign, x.sig, x.exp, y.sign, y.sig, y.exp)
     else:
         bits = _add_wide(fmt, rounding, x.sign, x.sig, x.exp, y.sign, y.sig, y.exp)
-    if fmt.inf_nan:
+    if fmt.has_nan:   # (inf operands only reach formats with inf: check_feeds)
         nan = x.nan | y.nan | (x.inf & y.inf & (x.sign != y.sign))
         inf = (x.inf | y.inf) & ~nan
-        if inf.any() or nan.any():
+        if inf.any():
             inf_sign = np.where(x.inf, x.sign, y.sign)
             bits = np.where(inf, (inf_sign << _U64(fmt.width - 1)) | _U64(fmt.inf_bits), bits)
+        if nan.any():
             bits = np.where(nan, _U64(fmt.nan_bits), bits)
     return bits.astype(_U64)
 
@@ -394,7 +394,8 @@ def convert(src_fmt, dst_fmt, bits, rounding="rne"):
     """Round values from ``src_fmt`` into ``dst_fmt`` (one rounding; zeros keep their sign).
 
     ftz source subnormals read as zero; NaN becomes ``dst_fmt``'s canonical NaN.
-    Both formats must share one special-value policy.
+    ``dst_fmt`` must represent every special value of ``src_fmt`` (SPEC §2:
+    NaN needs NaN, inf needs inf).
 
     Parameters
     ----------
@@ -409,12 +410,12 @@ def convert(src_fmt, dst_fmt, bits, rounding="rne"):
     Raises
     ------
     ValueError
-        The formats mix ieee and finite policies.
+        ``dst_fmt`` lacks a special value that ``src_fmt`` has.
     """
     _check_fmt(src_fmt, "Source format")
     _check_fmt(dst_fmt, "Destination format")
     check_rounding(rounding)
-    _check_policy(src_fmt, dst_fmt)
+    check_feeds(src_fmt, dst_fmt, "Source format", "destination format")
     return _convert(src_fmt, dst_fmt, bits, rounding)
 
 
@@ -574,7 +575,10 @@ class _NarrowAdder:
 
     @staticmethod
     def applies(fmt):
-        return fmt.subnormals and fmt.emin - fmt.man_bits > -_LIMIT and fmt.emax < _LIMIT
+        # A nan-only format's NaN codes share the top exponent field with numbers:
+        # only its decode table tells them apart.
+        return (fmt.subnormals and fmt.emin - fmt.man_bits > -_LIMIT and fmt.emax < _LIMIT
+                and (fmt.policy != "nan-only" or fmt.width <= _NARROW_WIDTH))
 
     def __init__(self, fmt, rounding, addends, addend_bits):
         self.fmt = fmt
@@ -594,16 +598,19 @@ class _NarrowAdder:
         (self.VPF, self.TP, self.PS, self.special, self.P_NAN,
          self.P_INF_BITS) = self.addend_arrays(addends)
         # An infinite accumulator stays infinite under rne: a value far beyond the range.
+        # So does a nan-only accumulator's NaN (an overflow under rne; every later sum
+        # overflows to NaN again).
         inf_top = 4 * _LIMIT - self.W - self.FB + fmt.bias
-        keep_inf = fmt.inf_nan and rounding == "rne"
+        keep_inf = fmt.policy != "finite" and rounding == "rne"
         self.table_acc = fmt.width <= _NARROW_WIDTH
         if self.table_acc:
             codes = np.arange(1 << fmt.width, dtype=_U64)
             x = _unpack(fmt, codes)
             self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
             if keep_inf:
-                self.TA = np.where(x.inf, inf_top, self.TA).astype(self.I)
-                self.VA = np.where(x.inf, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
+                kept = x.inf if fmt.has_inf else x.nan
+                self.TA = np.where(kept, inf_top, self.TA).astype(self.I)
+                self.VA = np.where(kept, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
             self.VAF = self.VA.astype(self.F)
         else:
             # Wider accumulators are decoded arithmetically, unnormalised: the
@@ -624,7 +631,9 @@ class _NarrowAdder:
         FM, FB, NB = self.FM, self.FB, self.NB
         self.HALF = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.I)
         g = FM - M
-        big = fmt.inf_bits if (fmt.inf_nan and rounding == "rne") else fmt.max_finite_bits
+        big = fmt.overflow_bits(rounding)
+        # nan-only + rne: overflow is the canonical NaN, whose sign bit must stay clear.
+        self.nan_overflow = big != fmt.max_finite_bits and not fmt.has_inf
         self.const = _Consts(
             self.I, f_one=FB, f_min=FB - self.D, s52=FM, s63=NB - 1, abs_mask=(1 << (NB - 1)) - 1, g=g,
             one=1, bias=fmt.bias, half_m1=(1 << (g - 1)) - 1, M=M, big=big,
@@ -636,7 +645,7 @@ class _NarrowAdder:
         special = x.nan | x.inf
         vp, tp = self._normalise(x.sign, x.sig, x.exp, special)
         ps = (x.sign << _U64(fmt.width - 1)).astype(self.I)
-        inf_bits = fmt.inf_bits if fmt.inf_nan else 0
+        inf_bits = fmt.inf_bits if fmt.has_inf else 0
         p_inf = np.where(x.inf, (x.sign << _U64(fmt.width - 1)) | _U64(inf_bits), _U64(0)).astype(_I64)
         return vp.astype(self.F), tp, ps, special, x.nan, p_inf
 
@@ -694,6 +703,8 @@ class _NarrowAdder:
         np.minimum(mag, c.big, out=mag)
         sign = f >> c.s63
         sign &= c.sign_bit
+        if self.nan_overflow:
+            sign[mag == c.big] = 0
         mag |= sign
         # Exact zeros and subnormal results (rare): redo those rows.
         if field.min() < c.one or not sv.all():
@@ -738,7 +749,7 @@ class _NarrowAdder:
         acc = acc.astype(_I64)
         x = x.astype(_I64)
         bits = self.step(acc, self.VPF.take(x), self.TP.take(x), lambda r: self.PS.take(x[r]))
-        if fmt.inf_nan:
+        if fmt.has_nan:
             sp = self.special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
             if sp.any():
                 xs = x[sp]
@@ -840,7 +851,7 @@ class _TableDot:
         fmt = self.cfg.acc_fmt
         ad = self.adder
         acc = np.asarray(acc, dtype=_U64).astype(_I64)
-        ieee = fmt.inf_nan
+        ieee = fmt.has_nan      # the accumulator can hold specials: track them
         if ieee:
             au = acc.astype(_U64)
             spec_mask = fmt.is_nan(au) | fmt.is_inf(au)
@@ -964,7 +975,7 @@ def mismatch_report(out_fmt, got, expected, inputs=None, *, limit=10, nan_equal=
     expected = _bits(expected)
     got, expected = np.broadcast_arrays(got, expected)
     bad = got != expected
-    if nan_equal and out_fmt.inf_nan:
+    if nan_equal and out_fmt.has_nan:
         bad &= ~(out_fmt.is_nan(got) & out_fmt.is_nan(expected))
     idx = np.argwhere(bad)
     if not len(idx):

@@ -38,7 +38,7 @@ from fractions import Fraction
 import numpy as np
 
 from .config import check_product_man_bits
-from .formats import FloatFormat, accumulator_format, check_format, standard_bias
+from .formats import FloatFormat, accumulator_format, accumulator_policy, check_format, standard_bias
 from .validate import check_int, check_real
 
 __all__ = [
@@ -451,11 +451,13 @@ def _pow2_ge(a, p, b, q):
 def acc_exponent_bits(a_fmt, b_fmt, n, *, man_bits=1) -> int:
     """Smallest accumulator exponent width for ``n``-term dot products (SPEC §3).
 
-    The smallest ``E`` whose format (``man_bits`` fraction bits, the inputs'
-    special-value policy and bias rule) has max finite ``>= n * max|a| * max|b|``
-    and smallest normal ``<= min_normal(a) * min_normal(b)``. Bias rule: the
-    IEEE bias ``2^(E-1) - 1`` plus the offset ``a_fmt`` has from its own IEEE
-    bias (0 for standard formats). Computed exactly on integers and powers of two.
+    The smallest ``E`` whose format (``man_bits`` fraction bits, the accumulator
+    policy :func:`macgen.formats.accumulator_policy` gives the inputs, the bias
+    rule) has max finite ``>= n * max|a| * max|b|`` and smallest normal
+    ``<= min_normal(a) * min_normal(b)``, on the formats' real ranges (OCP E4M3's
+    max is 448, not 480). Bias rule: the IEEE bias ``2^(E-1) - 1`` plus the
+    offset ``a_fmt`` has from its own IEEE bias (0 for standard formats).
+    Computed exactly on integers and powers of two.
 
     Parameters
     ----------
@@ -468,23 +470,20 @@ def acc_exponent_bits(a_fmt, b_fmt, n, *, man_bits=1) -> int:
     Raises
     ------
     TypeError, ValueError
-        Bad arguments, a mix of ieee and finite inputs, or no ``E`` with
-        ``1 + E + man_bits <= 64``.
+        Bad arguments, or no ``E`` with ``1 + E + man_bits <= 64``.
     """
     a_fmt, b_fmt = check_format("a_fmt", a_fmt), check_format("b_fmt", b_fmt)
     n = check_int("Accumulation length", n, minimum=1)
     man_bits = check_int("Accumulator mantissa width", man_bits, minimum=1)
-    if a_fmt.inf_nan != b_fmt.inf_nan:
-        raise ValueError(f"Operand formats must share one special-value policy, but a_fmt "
-                         f"{a_fmt} and b_fmt {b_fmt} differ")
     offset = a_fmt.bias - standard_bias(a_fmt.exp_bits)
-    # n * max|a| * max|b| = n (2^(Ma+1)-1)(2^(Mb+1)-1) 2^(emax_a - Ma + emax_b - Mb)
-    need_sig = n * ((1 << (a_fmt.man_bits + 1)) - 1) * ((1 << (b_fmt.man_bits + 1)) - 1)
+    ieee = accumulator_policy(a_fmt, b_fmt) == "ieee"
+    # n * max|a| * max|b| = n sig_a sig_b 2^(emax_a - Ma + emax_b - Mb)
+    need_sig = n * a_fmt.max_significand * b_fmt.max_significand
     need_exp = a_fmt.emax - a_fmt.man_bits + b_fmt.emax - b_fmt.man_bits
     min_exp = a_fmt.emin + b_fmt.emin
     for e in range(2, 64 - man_bits):
         bias = standard_bias(e) + offset
-        top = (1 << e) - 1 - (1 if a_fmt.inf_nan else 0)
+        top = (1 << e) - 1 - (1 if ieee else 0)
         emax = top - bias
         if 1 - bias > min_exp:
             continue

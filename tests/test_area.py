@@ -265,3 +265,18 @@ def test_cli_area_breakdown(tmp_path, capsys):
     assert main(["area", "array", "--acc-format", "e6m9", "--breakdown", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--breakdown" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg, transistors", [
+    # A configuration pays only for the special values its formats have: these counts
+    # were measured before the nan-only policy existed and must not move.
+    (MACConfig("e5m2", "e5m2", "e7m10", chunk_size=256), 8_210),
+    (MACConfig("e5m2", "e5m2", "e8m23"), 11_328),
+    (MACConfig("fp16", "fp16", "fp16"), 15_158),
+    # OCP E4M3 x E4M3 into fp32: a 4x4-bit multiplier and NaN detection, no inf logic.
+    (MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"), 11_758),
+], ids=lambda x: x.slug if isinstance(x, MACConfig) else str(x))
+def test_mac_transistor_counts_pinned(cfg, transistors, tmp_path):
+    from macgen.rtl import MAC
+    assert area_of(MAC(cfg), tmp_path, name=cfg.slug, fpga=False).transistors == transistors

@@ -15,7 +15,7 @@ from macgen.verify import mac as vmac
 from macgen.cli import main
 from macgen.config import MACConfig
 from macgen.emit import emit, read_sidecar
-from macgen.formats import FP16
+from macgen.formats import FP16, FloatFormat
 
 from macgen import precision  # noqa: E402
 
@@ -77,11 +77,25 @@ def test_generate_mac_workload_sizes_for_its_most_demanding_gemm(tmp_path, capsy
     assert chosen["n"] in lengths
 
 
+def test_generate_mac_workload_ocp_e4m3_gets_an_ieee_accumulator(tmp_path, capsys):
+    code, out, err = _run(capsys, "generate", "mac", "--workload", "resnet32-cifar10",
+                          "--a-format", "fp8_e4m3fn", "--b-format", "fp8_e4m3fn", "-o", str(tmp_path), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    acc = FloatFormat.parse(data["decision"]["acc_fmt"])
+    assert acc.policy == "ieee" and data["decision"]["m_p"] == 7
+    assert data["config"]["a_fmt"] == data["config"]["b_fmt"] == "e4m3fnan"
+    assert data["config"]["acc_fmt"] == str(acc)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--acc-format", "e6m99"], "exceeds 64 bits"),
     (["--acc-format", "e6m9", "--mul-stages", "7"], "mul_stages must be between 0 and 3, not 7"),
     (["--acc-format", "e6m9", "--product-man-bits", "9"], "product_man_bits must be between 1 and 4"),
-    (["--acc-format", "e6m9fn"], "special-value policy"),
+    (["--acc-format", "e6m9fn"], "a_fmt e5m2 (ieee) can be NaN, which acc_fmt e6m9fn (finite)"),
+    (["--a-format", "fp8_e4m3", "--acc-format", "fp32"], "OCP's FP8 E4M3 is 'fp8_e4m3fn'"),
+    (["--a-format", "fp8_e4m3fn", "--b-format", "fp8_e4m3fn", "--acc-format", "fp32",
+      "--out-format", "fp8_e4m3fn"], "e8m23 (ieee) can be infinity, which out_fmt e4m3fnan"),
     ([], "give --acc-format"),
     (["--length", "1024", "--batch", "8"], "--batch needs --workload"),
     (["--length", "0"], "at least 1"),

@@ -48,6 +48,22 @@ def test_plan_resnet18_chunk64_fast_and_consistent(capsys):
     assert conv1_grad[5] == "64"
 
 
+def test_plan_resnet18_ocp_e4m3(capsys):
+    """OCP E4M3 x E4M3: m_p = 7, an ieee accumulator (it holds the inputs' NaN)."""
+    code, out, err = _run(capsys, "--workload", "resnet18-imagenet", "--a-format", "fp8_e4m3fn",
+                          "--b-format", "fp8_e4m3fn", "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    n = 256 * 112 * 112
+    row = next(r for r in data["rows"] if r["layer"] == "conv1" and r["gemm"] == "grad")
+    assert row["decision"]["m_p"] == 7 and row["decision"]["m_acc"] == P.min_acc_mantissa(n, 7)
+    overall = data["overall"]["analytical"]
+    assert overall["acc_fmt"] == f"e{overall['exp_bits']}m{overall['m_acc']}"   # ieee: no suffix
+    code, out, _ = _run(capsys, "--workload", "resnet18-imagenet", "--a-format", "fp8_e4m3fn",
+                        "--b-format", "fp8_e4m3fn")
+    assert code == 0 and f"Overall accumulator (analytical): {overall['acc_fmt']}" in out
+
+
 def test_plan_json_matches_library(capsys):
     code, out, _ = _run(capsys, "--workload", "alexnet-imagenet", "--chunk", "auto", "--json",
                         "--gemms", "fwd,grad", "--batch", "64")

@@ -65,14 +65,44 @@ def test_json_round_trip(kw):
     (dict(outer_fmt="fp32"), ValueError, "outer_fmt e8m23 needs chunking .* accumulator is e6m9"),
     (dict(mul_stages=4), ValueError, "mul_stages must be between 0 and 3, not 4"),
     (dict(mul_stages=False), TypeError, "mul_stages must be an integer, not False"),
-    (dict(acc_fmt="e6m9fn"), ValueError, "a_fmt e5m2 is ieee and acc_fmt e6m9fn is finite"),
-    (dict(out_fmt="e4m3fn"), ValueError, "out_fmt e4m3fn is finite"),
+    (dict(acc_fmt="e6m9fn"), ValueError,
+     "^a_fmt e5m2 \\(ieee\\) can be NaN, which acc_fmt e6m9fn \\(finite\\) cannot represent$"),
+    (dict(out_fmt="e4m3fn"), ValueError,
+     "^outer_fmt e6m9 \\(ieee\\) can be NaN, which out_fmt e4m3fn \\(finite\\) cannot represent$"),
+    # SPEC §2's mixed-policy rule, one case per rejection
+    (dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9fn"), ValueError,
+     "^a_fmt e4m3fnan \\(nan-only\\) can be NaN, which acc_fmt e6m9fn \\(finite\\) cannot represent$"),
+    (dict(a_fmt="fp4_e2m1fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9fn"), ValueError,
+     "^b_fmt e4m3fnan \\(nan-only\\) can be NaN, which acc_fmt e6m9fn"),
+    (dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e5m2", acc_fmt="e6m9fnan"), ValueError,
+     "^b_fmt e5m2 \\(ieee\\) can be infinity, which acc_fmt e6m9fnan \\(nan-only\\) cannot represent$"),
+    (dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="fp32", out_fmt="fp8_e4m3fn"), ValueError,
+     "^outer_fmt e8m23 \\(ieee\\) can be infinity, which out_fmt e4m3fnan \\(nan-only\\) cannot represent$"),
+    (dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9", chunk_size=4, outer_fmt="e8m12fnan"),
+     ValueError, "^acc_fmt e6m9 \\(ieee\\) can be infinity, which outer_fmt e8m12fnan \\(nan-only\\)"),
+    (dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9fnan", chunk_size=4, outer_fmt="e8m12fnan",
+          out_fmt="fp6_e3m2fn"), ValueError,
+     "^outer_fmt e8m12fnan \\(nan-only\\) can be NaN, which out_fmt e3m2fn \\(finite\\) cannot represent$"),
 ])
 def test_mac_config_invalid(kw, exc, match):
     base = dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9")
     base.update(kw)
     with pytest.raises(exc, match=match):
         MACConfig(**base)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="fp32"),            # nan-only into ieee
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e5m2", acc_fmt="bf16"),
+    dict(a_fmt="fp4_e2m1fn", b_fmt="fp4_e2m1fn", acc_fmt="e6m9"),             # finite feeds anything
+    dict(a_fmt="fp4_e2m1fn", b_fmt="fp6_e3m2fn", acc_fmt="e6m9fnan", out_fmt="fp8_e4m3fn"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9", chunk_size=8, outer_fmt="fp32"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9fnan", out_fmt="fp8_e4m3fn"),
+    dict(a_fmt="e4m3fn", b_fmt="e4m3fn", acc_fmt="e6m9fn", out_fmt="fp32"),   # finite into ieee output
+])
+def test_mac_config_mixed_policies_accepted(kw):
+    cfg = MACConfig(**kw)
+    assert MACConfig.from_json(cfg.to_json()) == cfg
 
 
 @pytest.mark.parametrize("data,exc,match", [

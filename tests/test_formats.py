@@ -6,7 +6,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from macgen.formats import (BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, PRESETS, FloatFormat, bit_length,
+from macgen.formats import (BF16, FP4_E2M1FN, FP6_E2M3FN, FP6_E3M2FN, FP8_E4M3FN, FP8_E5M2, FP16, FP32,
+                            PRESETS, FloatFormat, accumulator_policy, bit_length, check_feeds,
                             round_pack)
 
 from macgen.verify.oracle import decode as ref_decode
@@ -15,8 +16,9 @@ from macgen.verify.oracle import round_exact
 
 # -- names ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["e5m2", "e8m23", "e4m3fn", "e5m10_ftz", "e4m3fn_ftz", "e8m7_bias100",
-                                  "e5m2_bias-3", "e6m9fn_ftz_bias20", "e2m1", "e62m1", "e2m61"])
+@pytest.mark.parametrize("text", ["e5m2", "e8m23", "e4m3fn", "e4m3fnan", "e5m10_ftz", "e4m3fn_ftz", "e8m7_bias100",
+                                  "e5m2_bias-3", "e6m9fn_ftz_bias20", "e4m3fnan_ftz_bias3", "e2m1", "e2m1fn",
+                                  "e62m1", "e2m61"])
 def test_name_round_trip(text):
     fmt = FloatFormat.parse(text)
     assert str(fmt) == text
@@ -24,26 +26,53 @@ def test_name_round_trip(text):
     assert FloatFormat.parse(text.upper()) == fmt
 
 
-def test_name_suffix_order_and_identity():
-    assert FloatFormat.parse("e5m2_bias9_ftz") == FloatFormat(5, 2, bias=9, subnormals=False)
+def test_name_identity():
+    assert FloatFormat.parse("e5m2_ftz_bias9") == FloatFormat(5, 2, bias=9, subnormals=False)
     assert str(FloatFormat(5, 2, bias=15)) == "e5m2"            # default bias is not spelled out
+    assert FloatFormat.parse("e4m3fnan") == FloatFormat(4, 3, policy="nan-only") == FP8_E4M3FN
     assert FloatFormat.parse("e5m2_bias-3").ident == "e5m2_biasm3"
     assert FloatFormat.parse(FP16) is FP16
 
 
-@pytest.mark.parametrize("name,fmt,width", [("fp32", FP32, 32), ("fp16", FP16, 16), ("bf16", BF16, 16),
-                                            ("fp8_e5m2", FP8_E5M2, 8), ("fp8_e4m3", FP8_E4M3, 8)])
-def test_presets(name, fmt, width):
+@pytest.mark.parametrize("name,fmt,text,policy,max_finite", [
+    ("fp32", FP32, "e8m23", "ieee", (2 - 2.0 ** -23) * 2.0 ** 127),
+    ("fp16", FP16, "e5m10", "ieee", 65504.0),
+    ("bf16", BF16, "e8m7", "ieee", (2 - 2.0 ** -7) * 2.0 ** 127),
+    ("fp8_e5m2", FP8_E5M2, "e5m2", "ieee", 57344.0),
+    ("fp8_e4m3fn", FP8_E4M3FN, "e4m3fnan", "nan-only", 448.0),
+    ("fp6_e2m3fn", FP6_E2M3FN, "e2m3fn", "finite", 7.5),
+    ("fp6_e3m2fn", FP6_E3M2FN, "e3m2fn", "finite", 28.0),
+    ("fp4_e2m1fn", FP4_E2M1FN, "e2m1fn", "finite", 6.0),
+])
+def test_presets(name, fmt, text, policy, max_finite):
     assert PRESETS[name] is fmt
     assert FloatFormat.parse(name) is fmt
     assert FloatFormat.parse(f" {name.upper()} ") is fmt
-    assert fmt.width == width and fmt.inf_nan and fmt.subnormals
+    assert str(fmt) == text and FloatFormat.parse(text) == fmt
+    assert fmt.policy == policy and fmt.subnormals and fmt.max_finite == max_finite
 
 
-@pytest.mark.parametrize("text", ["e5", "m2", "e5m2x", "fp64", "e5m2_bias", "e5m2_ftzz", "", "e5m-2"])
+@pytest.mark.parametrize("text", ["e5", "m2", "e5m2x", "fp64", "e5m2_bias", "e5m2_ftzz", "", "e5m-2",
+                                  # strict: repeated, conflicting or out-of-order suffixes, leading zeros
+                                  "e5m2_ftz_ftz", "e5m2_bias3_bias4", "e4m3fnfn", "e4m3fnanfn", "e4m3fnfnan",
+                                  "e5m2_bias9_ftz", "e5m2_ftzfn", "e05m2", "e5m02", "e4m3fnuz",
+                                  "float8_e4m3fn"])
 def test_parse_rejects_bad_names(text):
     with pytest.raises(ValueError, match=repr(text).replace("[", r"\[")):
         FloatFormat.parse(text)
+
+
+def test_parse_rejects_spelled_out_default_bias():
+    with pytest.raises(ValueError, match="15 is the default bias, write e5m2$"):
+        FloatFormat.parse("e5m2_bias15")
+
+
+def test_ieee_e4m3_is_not_a_preset():
+    """The IEEE-style e4m3 (max 240) is 'e4m3'; 'fp8_e4m3' would be mistaken for OCP's."""
+    assert "fp8_e4m3" not in PRESETS
+    with pytest.raises(ValueError, match="'fp8_e4m3': OCP's FP8 E4M3 is 'fp8_e4m3fn'.*'e4m3'"):
+        FloatFormat.parse("fp8_e4m3")
+    assert FloatFormat.parse("e4m3").max_finite == 240.0 and FloatFormat.parse("e4m3").policy == "ieee"
 
 
 def test_parse_rejects_non_strings():
@@ -67,10 +96,20 @@ def test_parse_rejects_non_strings():
     (dict(exp_bits=5, man_bits=2, bias=10 ** 30), ValueError, "not 1000000000000000000000000000000"),
     (dict(exp_bits=5, man_bits=2, subnormals=1), TypeError, "subnormals must be a bool, not 1"),
     (dict(exp_bits=5, man_bits=2, inf_nan="no"), TypeError, "inf_nan must be a bool, not 'no'"),
+    (dict(exp_bits=5, man_bits=2, policy="ocp"), ValueError,
+     "policy must be one of ieee, finite, nan-only, not 'ocp'"),
+    (dict(exp_bits=5, man_bits=2, policy="nan-only", inf_nan=True), ValueError,
+     "policy 'nan-only' conflicts with inf_nan=True"),
 ])
 def test_invalid_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         FloatFormat(**kwargs)
+
+
+def test_inf_nan_is_the_older_spelling_of_the_policy():
+    assert FloatFormat(4, 3, inf_nan=False) == FloatFormat(4, 3, policy="finite")
+    assert FloatFormat(4, 3, inf_nan=True) == FloatFormat(4, 3)
+    assert FloatFormat(4, 3).inf_nan and not FP8_E4M3FN.inf_nan and not FP6_E2M3FN.inf_nan
 
 
 def test_extreme_valid_formats():
@@ -90,7 +129,8 @@ def test_fp16_constants():
 
 @pytest.mark.parametrize("fmt,max_finite,min_sub", [
     (FP32, (2 - 2.0 ** -23) * 2.0 ** 127, 2.0 ** -149), (BF16, (2 - 2.0 ** -7) * 2.0 ** 127, 2.0 ** -133),
-    (FP8_E5M2, 57344.0, 2.0 ** -16), (FP8_E4M3, 240.0, 2.0 ** -9),
+    (FP8_E5M2, 57344.0, 2.0 ** -16), (FloatFormat.parse("e4m3"), 240.0, 2.0 ** -9),
+    (FP8_E4M3FN, 448.0, 2.0 ** -9), (FloatFormat.parse("e4m1fnan"), 256.0, 2.0 ** -7),
     (FloatFormat.parse("e4m3fn"), 480.0, 2.0 ** -9), (FloatFormat.parse("e5m10_ftz"), 65504.0, 2.0 ** -14),
     (FloatFormat.parse("e6m9"), (2 - 2.0 ** -9) * 2.0 ** 31, 2.0 ** -39),
 ])
@@ -111,9 +151,46 @@ def test_finite_formats_have_no_specials():
     assert not fn.is_nan(codes).any() and not fn.is_inf(codes).any()
 
 
+def test_nan_only_constants():
+    f = FP8_E4M3FN
+    assert (f.emax, f.max_finite_bits, f.nan_bits) == (8, 0x7E, 0x7F)
+    assert f.has_nan and not f.has_inf
+    with pytest.raises(ValueError, match="e4m3fnan has no infinity"):
+        f.inf_bits
+    codes = np.arange(256, dtype=np.uint64)
+    assert np.flatnonzero(f.is_nan(codes)).tolist() == [0x7F, 0xFF]
+    assert not f.is_inf(codes).any()
+    assert (f.overflow_bits("rne"), f.overflow_bits("rtz")) == (0x7F, 0x7E)
+    assert (FP16.overflow_bits("rne"), FP6_E2M3FN.overflow_bits("rne")) == (0x7C00, 0x1F)
+
+
+def test_nan_only_overflow_and_encode():
+    f = FP8_E4M3FN
+    # 464 is the midpoint of 448 and the (NaN) code above: ties to even keep 448.
+    assert f.encode([464.0, 465.0, -465.0, 1e6, -1e6]).tolist() == [0x7E, 0x7F, 0x7F, 0x7F, 0x7F]
+    assert f.encode([465.0, -1e6], "rtz").tolist() == [0x7E, 0xFE]
+    assert int(f.encode(np.nan)) == 0x7F
+    with pytest.raises(ValueError, match="e4m3fnan has no infinity"):
+        f.encode(np.inf)
+
+
+def test_check_feeds_and_accumulator_policy():
+    check_feeds(FP8_E4M3FN, FP32)
+    check_feeds(FP4_E2M1FN, FP8_E4M3FN)
+    check_feeds(FP8_E4M3FN, FloatFormat.parse("e6m9fnan"))
+    with pytest.raises(ValueError, match=r"^a e4m3fnan \(nan-only\) can be NaN, which acc e6m9fn \(finite\)"):
+        check_feeds(FP8_E4M3FN, FloatFormat.parse("e6m9fn"), "a", "acc")
+    with pytest.raises(ValueError, match="e8m23 \\(ieee\\) can be infinity, which destination e4m3fnan"):
+        check_feeds(FP32, FP8_E4M3FN)
+    assert accumulator_policy(FP8_E4M3FN, FP8_E4M3FN) == "ieee"
+    assert accumulator_policy(FP8_E4M3FN, FP4_E2M1FN) == "ieee"
+    assert accumulator_policy(FP4_E2M1FN, FP6_E3M2FN) == "finite"
+
+
 # -- classification and decode, exhaustively on 8-bit formats against the Fraction decoder -------
 
-@pytest.mark.parametrize("text", ["e5m2", "e4m3", "e4m3fn", "e5m2_ftz", "e3m4fn_ftz", "e2m5", "e4m3_bias3"])
+@pytest.mark.parametrize("text", ["e5m2", "e4m3", "e4m3fn", "e4m3fnan", "e5m2fnan", "e5m2_ftz", "e3m4fn_ftz",
+                                  "e2m5", "e4m3_bias3", "e4m3fnan_ftz"])
 def test_classify_and_decode_exhaustive(text):
     fmt = FloatFormat.parse(text)
     codes = np.arange(256, dtype=np.uint64)
@@ -145,7 +222,8 @@ def test_unpack_is_exact_for_wide_formats():
 
 # -- encode: float64 → format, one rounding ------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["e5m2", "e4m3", "e4m3fn", "e5m10_ftz", "bf16", "e3m2fn_ftz"])
+@pytest.mark.parametrize("text", ["e5m2", "e4m3", "e4m3fn", "e4m3fnan", "e2m1fn", "e5m10_ftz", "bf16",
+                                  "e3m2fn_ftz", "e3m2fnan_ftz"])
 @pytest.mark.parametrize("rounding", ["rne", "rtz"])
 def test_encode_vs_fraction(text, rounding):
     fmt = FloatFormat.parse(text)

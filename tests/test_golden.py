@@ -9,12 +9,13 @@ import pytest
 
 from macgen import golden
 from macgen.config import MACConfig
-from macgen.formats import BF16, FP16, FP32, FP8_E4M3, FP8_E5M2, FloatFormat
+from macgen.formats import BF16, FP16, FP32, FP8_E5M2, FloatFormat
 
 from macgen.verify.oracle import (biased_fma_operands, decode, mpfr_mac_many, ref_convert, ref_dot, ref_fma,
                     ref_mac, ref_matmul)
 
 F = FloatFormat.parse
+E4M3_IEEE = F("e4m3")   # IEEE-style e4m3 (inf, max 240): not OCP's E4M3 (fp8_e4m3fn)
 
 
 def assert_bits(fmt, got, expected, inputs=None, nan_equal=False):
@@ -72,7 +73,7 @@ def test_fma_corner_cases_fp16(rounding):
 
 def test_fma_nan_is_canonical():
     """Every NaN produced is sign 0, exponent all ones, fraction 1 << (M-1)."""
-    for fmt in (FP16, BF16, FP32, FP8_E5M2, FP8_E4M3):
+    for fmt in (FP16, BF16, FP32, FP8_E5M2, E4M3_IEEE):
         codes = all_codes(fmt) if fmt.width <= 8 else np.array(
             [fmt.nan_bits | fmt.sign_bit | 1, fmt.inf_bits | 3, fmt.nan_bits], dtype=np.uint64)
         nans = codes[fmt.is_nan(codes)]
@@ -111,8 +112,11 @@ def test_api_errors():
         golden.dot(cfg, 0, 0)
     with pytest.raises(ValueError, match="Inner dimensions must agree, not 3 and 4"):
         golden.matmul(cfg, np.zeros((2, 3), np.uint64), np.zeros((4, 2), np.uint64))
-    with pytest.raises(ValueError, match="policy"):
+    with pytest.raises(ValueError, match=r"^Source format e5m10 \(ieee\) can be NaN, which destination "
+                                         r"format e5m10fn \(finite\) cannot represent$"):
         golden.convert(FP16, F("e5m10fn"), 0)
+    with pytest.raises(ValueError, match="can be infinity, which destination format e4m3fnan"):
+        golden.convert(FP16, F("fp8_e4m3fn"), 0)
 
 
 # -- tier 3: exhaustive 8-bit operands against MPFR -----------------------------
@@ -144,8 +148,8 @@ def _product_classes(a_fmt, b_fmt):
 _CLASSES = {}
 
 
-@pytest.mark.parametrize("op_fmt", [FP8_E5M2, FP8_E4M3], ids=str)
-@pytest.mark.parametrize("acc_fmt", [F("e6m9"), FP32, FP16, FP8_E4M3], ids=str)
+@pytest.mark.parametrize("op_fmt", [FP8_E5M2, E4M3_IEEE], ids=str)
+@pytest.mark.parametrize("acc_fmt", [F("e6m9"), FP32, FP16, E4M3_IEEE], ids=str)
 @pytest.mark.parametrize("rounding", ["rne", "rtz"])
 def test_mac_exhaustive_fp8_pairs_vs_mpfr(op_fmt, acc_fmt, rounding):
     """All 65,536 operand pairs x 24 accumulator states = 1,572,864 golden MACs per case
@@ -167,6 +171,49 @@ def test_mac_exhaustive_fp8_pairs_vs_mpfr(op_fmt, acc_fmt, rounding):
     want = want_cls[:, cls]
     assert_bits(acc_fmt, got, want,
                 {"acc": (acc_fmt, accs[:, None]), "a": (op_fmt, a[None, :]), "b": (op_fmt, b[None, :])})
+
+
+E4M3FN = F("fp8_e4m3fn")
+_OCP_PAIRS = [(E4M3FN, E4M3FN), (E4M3FN, FP8_E5M2)]
+_OCP_ACCS = [FP32, BF16, F("e6m9")]
+
+
+def _exhaustive_pairs_vs_mpfr(a_fmt, b_fmt, acc_fmt, rounding, n_states):
+    key = (a_fmt, b_fmt)
+    if key not in _CLASSES:
+        _CLASSES[key] = _product_classes(a_fmt, b_fmt)
+    cls, reps = _CLASSES[key]
+    cfg = MACConfig(a_fmt, b_fmt, acc_fmt, rounding=rounding)
+    _, accs = acc_states(acc_fmt, n_states, seed=hash((str(a_fmt), str(acc_fmt))) % 1000)
+    pairs = np.arange(1 << 16, dtype=np.uint64)
+    a, b = pairs >> np.uint64(8), pairs & np.uint64(0xFF)
+    got = golden.mac(cfg, accs[:, None], a[None, :], b[None, :])
+    acc_rep = np.repeat(accs, len(reps))
+    a_rep = np.tile(reps[:, 0], len(accs))
+    b_rep = np.tile(reps[:, 1], len(accs))
+    want = np.array(mpfr_mac_many(cfg, acc_rep, a_rep, b_rep), dtype=np.uint64).reshape(len(accs), -1)[:, cls]
+    assert_bits(acc_fmt, got, want,
+                {"acc": (acc_fmt, accs[:, None]), "a": (a_fmt, a[None, :]), "b": (b_fmt, b[None, :])})
+    return got.size
+
+
+@pytest.mark.parametrize("a_fmt,b_fmt", _OCP_PAIRS, ids=lambda f: str(f))
+@pytest.mark.parametrize("acc_fmt", _OCP_ACCS, ids=str)
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_mac_exhaustive_ocp_fp8_pairs_vs_mpfr(a_fmt, b_fmt, acc_fmt, rounding):
+    """OCP E4M3 (nan-only) x E4M3 / E5M2 into ieee accumulators: all 65,536 operand pairs x
+    18 accumulator states (zeros, subnormals, max, inf, NaN, random) = 1,179,648 MACs per case
+    (12 cases: 14,155,776), against MPFR on every distinct exact product."""
+    assert _exhaustive_pairs_vs_mpfr(a_fmt, b_fmt, acc_fmt, rounding, 18) == 18 << 16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("a_fmt,b_fmt", _OCP_PAIRS + [(FP8_E5M2, E4M3FN)], ids=lambda f: str(f))
+@pytest.mark.parametrize("acc_fmt", _OCP_ACCS, ids=str)
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_mac_exhaustive_ocp_fp8_pairs_vs_mpfr_many_states(a_fmt, b_fmt, acc_fmt, rounding):
+    """As above with 200 accumulator states (18 cases: 235,929,600 MACs)."""
+    assert _exhaustive_pairs_vs_mpfr(a_fmt, b_fmt, acc_fmt, rounding, 200) == 200 << 16
 
 
 # -- tier 2: biased random FMAs against MPFR --------------------------------------
@@ -303,6 +350,17 @@ _DOT_CONFIGS = [
     dict(a_fmt="fp16", b_fmt="e5m2", acc_fmt="e5m10", chunk_size=6, outer_fmt="e5m10"),
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", chunk_size=4, outer_fmt="fp32", rounding="rtz"),
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m13", chunk_size=4, outer_fmt="e7m12"),
+    # OCP formats and mixed policies (SPEC §2)
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="fp32"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e5m2", acc_fmt="bf16", rounding="rtz"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9", chunk_size=4, outer_fmt="fp32"),
+    dict(a_fmt="fp4_e2m1fn", b_fmt="fp4_e2m1fn", acc_fmt="e6m9", chunk_size=8),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e4m3fnan"),          # nan-only accumulator
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e4m3fnan", rounding="rtz", chunk_size=3,
+         outer_fmt="e5m6fnan"),
+    dict(a_fmt="fp6_e2m3fn", b_fmt="fp6_e3m2fn", acc_fmt="e5m6fnan", out_fmt="fp8_e4m3fn"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9fnan", out_fmt="fp8_e4m3fn", chunk_size=5),
+    dict(a_fmt="fp4_e2m1fn", b_fmt="fp6_e2m3fn", acc_fmt="e3m4fn", out_fmt="fp16"),
 ]
 
 
@@ -356,7 +414,7 @@ def test_dot_chunking_changes_the_result():
     b = a.copy()
     plain = golden.dot(MACConfig("e5m2", "e5m2", "e4m3"), a, b)
     chunked = golden.dot(MACConfig("e5m2", "e5m2", "e4m3", chunk_size=16, outer_fmt="e8m10"), a, b)
-    assert FP8_E4M3.decode(plain)[0] == 16.0          # swamping: 16 + 1 rounds back to 16
+    assert E4M3_IEEE.decode(plain)[0] == 16.0          # swamping: 16 + 1 rounds back to 16
     assert F("e8m10").decode(chunked)[0] == 256.0
 
 
@@ -379,6 +437,12 @@ _FAST_CONFIGS = [
     dict(a_fmt="fp16", b_fmt="fp16", acc_fmt="fp32", rounding="rtz"),
     dict(a_fmt="e5m2", b_fmt="e4m3", acc_fmt="e8m15"),
     dict(a_fmt="e4m3fn", b_fmt="e4m3fn", acc_fmt="e8m17fn", rounding="rtz"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="fp32"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9", rounding="rtz"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e5m2", acc_fmt="bf16"),
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e4m3fnan"),          # overflow to NaN
+    dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e5m6fnan", rounding="rtz"),
+    dict(a_fmt="fp4_e2m1fn", b_fmt="fp4_e2m1fn", acc_fmt="e6m9"),
 ]
 
 

@@ -227,15 +227,19 @@ def test_acc_exponent_bits_hand_checked(a, b, n, expected):
 
 def test_acc_exponent_bits_rule_by_enumeration():
     from fractions import Fraction
-    for a, b in [("e5m2", "e5m2"), ("e4m3fn", "e4m3fn"), ("e4m3", "e5m2"), ("e3m2", "e3m2")]:
+    for a, b in [("e5m2", "e5m2"), ("e4m3fn", "e4m3fn"), ("e4m3", "e5m2"), ("e3m2", "e3m2"),
+                 ("fp8_e4m3fn", "fp8_e4m3fn"), ("fp8_e4m3fn", "fp8_e5m2"), ("fp4_e2m1fn", "fp4_e2m1fn"),
+                 ("fp4_e2m1fn", "fp8_e4m3fn")]:
         fa, fb = FloatFormat.parse(a), FloatFormat.parse(b)
+        # The accumulator holds whatever specials the inputs can produce (SPEC §2).
+        policy = "finite" if fa.policy == fb.policy == "finite" else "ieee"
         for n in (1, 7, 1000, 10 ** 6):
             e = P.acc_exponent_bits(fa, fb, n, man_bits=6)
             need_max = n * Fraction(fa.max_finite) * Fraction(fb.max_finite)
             need_min = Fraction(fa.min_normal) * Fraction(fb.min_normal)
             ok = [E for E in range(2, 11)
-                  if Fraction(FloatFormat(E, 6, inf_nan=fa.inf_nan).max_finite) >= need_max
-                  and Fraction(FloatFormat(E, 6, inf_nan=fa.inf_nan).min_normal) <= need_min]
+                  if Fraction(FloatFormat(E, 6, policy=policy).max_finite) >= need_max
+                  and Fraction(FloatFormat(E, 6, policy=policy).min_normal) <= need_min]
             assert e == min(ok), (a, b, n)
 
 
@@ -256,9 +260,28 @@ def test_acc_exponent_bits_huge_formats_exact():
     assert P.acc_exponent_bits(f, f, 1, man_bits=1) == 31
 
 
-def test_acc_exponent_bits_rejects_mixed_policy():
-    with pytest.raises(ValueError, match="special-value policy"):
-        P.acc_exponent_bits(FloatFormat.parse("e4m3"), FloatFormat.parse("e4m3fn"), 10)
+def test_acc_exponent_bits_ocp_e4m3_real_range():
+    # OCP E4M3: max 448 (not 480), min normal 2^-6. E = 5 (emax 15) cannot hold 448^2 ~ 2^17.6;
+    # E = 6 (max (2-2^-6) 2^31 = 4,261,412,864) holds 21,232 products of 448^2 = 200,704 but
+    # not 21,233 -- nor 20,000 products of 480^2, which the max-480 formula would assume.
+    f = FloatFormat.parse("fp8_e4m3fn")
+    assert P.acc_exponent_bits(f, f, 1, man_bits=6) == 6
+    assert P.acc_exponent_bits(f, f, 21232, man_bits=6) == 6
+    assert P.acc_exponent_bits(f, f, 21233, man_bits=6) == 7
+    assert 480 ** 2 * 20000 > FloatFormat(6, 6).max_finite >= 448 ** 2 * 21232
+    assert P.acc_exponent_bits(f, f, 20000, man_bits=6) == 6
+
+
+def test_accumulator_choice_for_ocp_inputs():
+    """m_p = 7 for E4M3 x E4M3; the accumulator is ieee (holds the inputs' NaN), and MACConfig takes it."""
+    from macgen.config import MACConfig
+    f = FloatFormat.parse("fp8_e4m3fn")
+    d = P.decide_accumulator(4608, f, f)
+    assert d.acc_fmt.policy == "ieee" and d.acc_fmt.man_bits == P.min_acc_mantissa(4608, 7)
+    MACConfig(f, f, d.acc_fmt, chunk_size=d.chunk_size)
+    fp4 = FloatFormat.parse("fp4_e2m1fn")
+    assert P.decide_accumulator(4608, fp4, fp4).acc_fmt.policy == "finite"
+    assert P.decide_accumulator(4608, fp4, f).acc_fmt.policy == "ieee"
 
 
 # -- decide_accumulator -----------------------------------------------------------------

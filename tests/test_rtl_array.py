@@ -25,6 +25,9 @@ CONFIGS = {
     "e5m2-c4": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=4),
     "bf16": MACConfig("bf16", "bf16", "fp32"),
     "fp16": MACConfig("fp16", "fp16", "fp16"),
+    # OCP E4M3 (nan-only) into IEEE accumulators (SPEC §2's mixed policies)
+    "e4m3fn-fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"),
+    "e4m3fn-c4-fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e6m9", chunk_size=4, outer_fmt="fp32"),
 }
 
 
@@ -60,6 +63,8 @@ CASES = [
     (8, 8, "e5m2-c64", False, 2, (3, 65), 12),
     (8, 8, "fp16", True, 2, (2, 9), 15),
     (8, 8, "bf16", False, 2, (8,), 16),
+    (2, 3, "e4m3fn-fp32", True, 20, (1, 3, 6), 17),
+    (4, 4, "e4m3fn-c4-fp32", True, 8, (1, 4, 5, 9), 18),
 ]
 
 

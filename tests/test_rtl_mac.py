@@ -66,6 +66,16 @@ CONFIGS = {
     # Chunk counters whose LFSR runs through all of its 2^k - 1 states (8) or not (9).
     "sh_e7m9_c8": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=8),
     "e5m2_e6m9_c9_fp32": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=9, outer_fmt="e8m23"),
+    # OCP formats and mixed special-value policies (SPEC §2).
+    "ocp_e4m3_fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"),
+    "ocp_e4m3_e5m2_bf16": MACConfig("fp8_e4m3fn", "fp8_e5m2", "bf16"),
+    "sh_ocp_fp4_e6m9_c32": MACConfig("fp4_e2m1fn", "fp4_e2m1fn", "e6m9", chunk_size=32),
+    "ocp_e4m3_e6m9_c16_fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e6m9", chunk_size=16, outer_fmt="fp32"),
+    "ocp_e4m3_nan_only_acc": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e5m6fnan", out_fmt="fp8_e4m3fn"),
+    "ocp_e4m3_nan_only_rtz_c3": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e4m3fnan", rounding="rtz",
+                                          chunk_size=3, outer_fmt="e5m6fnan"),
+    "ocp_fp6_to_e4m3": MACConfig("fp6_e2m3fn", "fp6_e3m2fn", "e4m5fn", out_fmt="fp8_e4m3fn"),
+    "sh_ocp_e4m3_e7m9_c4": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e7m9", chunk_size=4),
 }
 
 # Configurations expected to use the shared datapath; every other chunked one falls back.
@@ -77,12 +87,14 @@ SHARED = {name for name in CONFIGS if name.startswith("sh_")}
 
 def special_codes(fmt: FloatFormat):
     """Named corner codes of a format, both signs: zeros, subnormals, min normal, one,
-    max finite, inf and NaNs (ieee)."""
+    max finite, inf and NaNs (ieee), NaN (nan-only)."""
     M = fmt.man_bits
     codes = {0, 1, (1 << M) - 1, 1 << M, fmt.bias << M, (fmt.bias << M) | 1,
              fmt.max_finite_bits, fmt.max_finite_bits - 1}
-    if fmt.inf_nan:
-        codes |= {fmt.inf_bits, fmt.nan_bits, fmt.inf_bits | 1}
+    if fmt.has_inf:
+        codes |= {fmt.inf_bits, fmt.inf_bits | 1}
+    if fmt.has_nan:
+        codes |= {fmt.nan_bits}
     codes = sorted(codes)
     return codes + [c | fmt.sign_bit for c in codes]
 
@@ -98,7 +110,7 @@ def biased_bits(fmt: FloatFormat, n, rng):
     uniform = rng.integers(0, 1 << (fmt.width - 1), n, dtype=u)
     lo, hi = max(1, fmt.bias - 3), min(fmt.exp_field_max - 1, fmt.bias + 3)
     band = rng.integers(lo, hi + 1, n).astype(u)
-    top_hi = fmt.exp_field_max + (0 if fmt.inf_nan else 1)
+    top_hi = fmt.exp_field_max + (0 if fmt.has_inf else 1)
     top = rng.integers(max(1, fmt.exp_field_max - 3), top_hi, n).astype(u)
     corners = np.array(special_codes(fmt), dtype=u)
     special = corners[rng.integers(0, len(corners), n)]
@@ -309,7 +321,8 @@ def test_mac_random_dot_products(name):
 
 NEAR_CANCEL_CONFIGS = ["fp16_fma", "bf16", "e5m2_e6m9", "e5m2_fp32", "rtz", "p3", "e4m3fn_e5m4fn",
                        "fp16_fp32_s1", "e5m2_e6m9_c64_fp32", "e5m2_e6m9_c1", "rtz_c4_fp32",
-                       "sh_e7m13_c2048", "sh_e7m9_c1", "sh_rtz_c4", "sh_fn_c2"]
+                       "sh_e7m13_c2048", "sh_e7m9_c1", "sh_rtz_c4", "sh_fn_c2", "ocp_e4m3_fp32",
+                       "ocp_e4m3_e5m2_bf16", "ocp_e4m3_nan_only_acc"]
 
 
 @pytest.mark.parametrize("name", sorted(n for n in CONFIGS if CONFIGS[n].chunk_size))
@@ -352,6 +365,34 @@ def test_mac_exhaustive_e5m2_pairs():
     dots = _exhaustive_pairs(cfg, _e6m9_inits(cfg.outer_fmt), seed=5)
     assert len(dots) == 65536
     _check(cfg, dots, bubble_prob=0.0, seed=6)
+
+
+def _corner_inits(fmt):
+    inits = [None, 0, fmt.sign_bit, fmt.bias << fmt.man_bits, 1 | fmt.sign_bit, fmt.max_finite_bits]
+    if fmt.has_inf:
+        inits.append(fmt.inf_bits | fmt.sign_bit)
+    if fmt.has_nan:
+        inits.append(fmt.nan_bits)
+    return inits
+
+
+def test_mac_exhaustive_fp4_pairs_from_every_corner():
+    """All 256 FP4 pairs into e6m9 (chunk 32, shared datapath) from each of 8 inits: 2,048."""
+    cfg = CONFIGS["sh_ocp_fp4_e6m9_c32"]
+    inits = _corner_inits(cfg.outer_fmt)
+    pairs = _exhaustive_pairs(cfg, [None], seed=0)
+    dots = [DotProduct(d.a, d.b, init) for init in inits for d in pairs]
+    assert len(dots) == 2048
+    _check(cfg, dots, bubble_prob=0.1, seed=14)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ocp_e4m3_fp32", "ocp_e4m3_e5m2_bf16", "ocp_e4m3_e6m9_c16_fp32",
+                                  "ocp_e4m3_nan_only_acc"])
+def test_mac_exhaustive_ocp_fp8_pairs(name):
+    """All 65,536 pairs, each from one of the outer format's corner states (~90 s each)."""
+    cfg = CONFIGS[name]
+    _check(cfg, _exhaustive_pairs(cfg, _corner_inits(cfg.outer_fmt), seed=15), bubble_prob=0.0, seed=16)
 
 
 @pytest.mark.slow

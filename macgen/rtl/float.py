@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from ..config import check_product_man_bits
-from ..formats import FloatFormat
+from ..formats import FloatFormat, check_feeds
 
 __all__ = [
     "FloatSpec", "SumSpec", "float_layout", "sum_layout", "unpack_spec", "product_spec", "add_spec",
@@ -42,8 +42,21 @@ def _exp_shape(lo, hi):
     return signed(max(bits_for(lo, True), bits_for(hi, True)))
 
 
+class _SpecialFlags:
+    """The ``nan``/``inf`` flags of a spec: ``inf`` defaults to ``nan`` (ieee)."""
+
+    def __post_init__(self):
+        if self.inf is None:
+            object.__setattr__(self, "inf", self.nan)
+
+    @property
+    def specials(self) -> bool:
+        """Whether ``inf`` or ``nan`` can be set."""
+        return self.nan or self.inf
+
+
 @dataclass(frozen=True)
-class FloatSpec:
+class FloatSpec(_SpecialFlags):
     """Static description of an unpacked float: exponent range, significand width, specials.
 
     Members
@@ -54,15 +67,19 @@ class FloatSpec:
         Significand width, hidden bit included.
     lead : int
         Largest number of leading zeros of a non-zero significand.
-    specials : bool
-        Whether ``inf``/``nan`` can be set (ieee formats).
+    nan : bool
+        Whether ``nan`` can be set (ieee and nan-only formats).
+    inf : bool, optional
+        Whether ``inf`` can be set (ieee formats); defaults to ``nan``. No logic is
+        built for a flag that cannot be set.
     """
 
     exp_lo: int
     exp_hi: int
     sig_width: int
     lead: int
-    specials: bool
+    nan: bool
+    inf: bool = None
 
     @property
     def layout(self):
@@ -70,17 +87,19 @@ class FloatSpec:
 
 
 @dataclass(frozen=True)
-class SumSpec:
+class SumSpec(_SpecialFlags):
     """Static description of an unrounded sum handed to :class:`Round`.
 
     ``vec`` has ``width`` bits; its bit ``width - 2`` weighs ``2^exp`` (the top bit
-    is a carry position); bit 0 is sticky ("something non-zero at or below here").
+    is a carry position); bit 0 is sticky ("something non-zero at or below here");
+    ``nan``/``inf`` as in :class:`FloatSpec`.
     """
 
     exp_lo: int
     exp_hi: int
     width: int
-    specials: bool
+    nan: bool
+    inf: bool = None
 
     @property
     def layout(self):
@@ -116,7 +135,7 @@ def unpack_spec(fmt: FloatFormat, *, normalize=False) -> FloatSpec:
     m = fmt.man_bits
     lo = fmt.emin - (m if normalize else 0)
     lead = 0 if (normalize or not fmt.subnormals) else m
-    return FloatSpec(lo, fmt.emax, m + 1, lead, fmt.inf_nan)
+    return FloatSpec(lo, fmt.emax, m + 1, lead, fmt.has_nan, fmt.has_inf)
 
 
 def product_spec(a_spec: FloatSpec, b_spec: FloatSpec, *, product_man_bits=None) -> FloatSpec:
@@ -126,11 +145,12 @@ def product_spec(a_spec: FloatSpec, b_spec: FloatSpec, *, product_man_bits=None)
     width = a_spec.sig_width + b_spec.sig_width
     lo = a_spec.exp_lo + b_spec.exp_lo + 1
     hi = a_spec.exp_hi + b_spec.exp_hi + 1
-    specials = a_spec.specials or b_spec.specials
+    inf = a_spec.inf or b_spec.inf
+    nan = a_spec.nan or b_spec.nan or inf       # inf x 0
     if product_man_bits is None:
-        return FloatSpec(lo, hi, width, 1, specials)
+        return FloatSpec(lo, hi, width, 1, nan, inf)
     check_product_man_bits(product_man_bits, a_spec.sig_width - 1, b_spec.sig_width - 1)
-    return FloatSpec(lo - 1, hi + 1, product_man_bits + 1, 0, specials)
+    return FloatSpec(lo - 1, hi + 1, product_man_bits + 1, 0, nan, inf)
 
 
 def add_spec(x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat) -> SumSpec:
@@ -147,8 +167,9 @@ def add_spec(x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat) -> S
     # and where bits are lost the result keeps P bits and a round bit above bit 0.
     precision = result_fmt.man_bits + 1
     window = max(x_spec.sig_width + 1, y_spec.sig_width + 2, precision + 4)
-    return SumSpec(y_spec.exp_lo, max(x_spec.exp_hi, y_spec.exp_hi), window + 1,
-                   x_spec.specials or y_spec.specials)
+    inf = x_spec.inf or y_spec.inf
+    nan = x_spec.nan or y_spec.nan or (x_spec.inf and y_spec.inf)     # inf - inf
+    return SumSpec(y_spec.exp_lo, max(x_spec.exp_hi, y_spec.exp_hi), window + 1, nan, inf)
 
 
 # -- combinational building blocks ---------------------------------------------------
@@ -205,12 +226,23 @@ def shift_right_sticky(m, value, amount):
 # -- stages ---------------------------------------------------------------------------
 
 
-def _encode_specials(m, fmt, value, body, sign):
-    """Override a packed result with ±inf, or the canonical NaN (sign 0), where ``value`` is one."""
-    with m.If(value.inf):
-        m.d.comb += body.eq(fmt.inf_bits)
-    with m.If(value.nan):
-        m.d.comb += [body.eq(fmt.nan_bits), sign.eq(0)]
+def _check_specials(spec, fmt):
+    """A stage writing values of ``spec`` into ``fmt`` needs ``fmt`` to hold its specials
+    (SPEC §2's mixed-policy rule; :class:`~macgen.config.MACConfig` enforces it)."""
+    for flag, has, what in (("nan", "has_nan", "NaN"), ("inf", "has_inf", "infinity")):
+        if getattr(spec, flag) and not getattr(fmt, has):
+            raise ValueError(f"Values that can be {what} cannot be written into {fmt} ({fmt.policy})")
+
+
+def _encode_specials(m, fmt, spec, value, body, sign):
+    """Override a packed result with ±inf, or the canonical NaN (sign 0), where ``value``
+    is one; only for the flags ``spec`` can set."""
+    if spec.inf:
+        with m.If(value.inf):
+            m.d.comb += body.eq(fmt.inf_bits)
+    if spec.nan:
+        with m.If(value.nan):
+            m.d.comb += [body.eq(fmt.nan_bits), sign.eq(0)]
 
 
 class Unpack(wiring.Component):
@@ -247,9 +279,13 @@ class Unpack(wiring.Component):
         field = bits[M:M + E]
         sub = field == 0
         m.d.comb += v.sign.eq(bits[-1])
-        if fmt.inf_nan:
+        if fmt.policy == "ieee":
             top = field == fmt.exp_field_max
             m.d.comb += [v.inf.eq(top & (frac == 0)), v.nan.eq(top & (frac != 0))]
+        elif fmt.policy == "nan-only":
+            # NaN is the code with exponent and fraction all ones; the rest of the top
+            # binade is finite. (A finite format builds no detection at all.)
+            m.d.comb += v.nan.eq(bits[:-1].all())
         if fmt.subnormals:
             m.d.comb += v.zero.eq(sub & (frac == 0))
             if self._normalize:
@@ -279,8 +315,9 @@ class Multiply(wiring.Component):
     ``lead = 1``). With ``product_man_bits = p`` it is rounded by ``rounding`` to
     ``p`` fraction bits, exponent unbounded (``lead = 0``).
 
-    Ieee specials: NaN if either is NaN or for ``inf × 0``; else inf if either is inf.
-    The sign is always ``sa xor sb``.
+    Specials: NaN if either is NaN or for ``inf × 0``; else inf if either is inf
+    (only the terms the operands' specs can set are built). The sign is always
+    ``sa xor sb``.
 
     Parameters
     ----------
@@ -316,9 +353,27 @@ class Multiply(wiring.Component):
             p.sign.eq(a.sign ^ b.sign),
             p.zero.eq(a.zero | b.zero),
         ]
-        if self.spec.specials:
-            nan = a.nan | b.nan | (a.inf & b.zero) | (a.zero & b.inf)
-            m.d.comb += [p.nan.eq(nan), p.inf.eq((a.inf | b.inf) & ~nan)]
+        sa, sb = self._a_spec, self._b_spec
+        if sa.specials and sb.specials and sa.inf == sb.inf:
+            # Both can be NaN (and inf, or neither).
+            nan = a.nan | b.nan
+            if sa.inf:
+                nan = nan | (a.inf & b.zero) | (a.zero & b.inf)
+                m.d.comb += p.inf.eq((a.inf | b.inf) & ~nan)
+            m.d.comb += p.nan.eq(nan)
+        elif self.spec.specials:
+            terms = []
+            for x, y, sx in ((a, b, sa), (b, a, sb)):
+                if sx.nan:
+                    terms.append(x.nan)
+                if sx.inf:
+                    terms.append(x.inf & y.zero)
+            nan = Signal(name="product_nan")
+            m.d.comb += nan.eq(terms[0] if len(terms) == 1 else Cat(*terms).any())
+            m.d.comb += p.nan.eq(nan)
+            if self.spec.inf:
+                inf = [x.inf for x, sx in ((a, sa), (b, sb)) if sx.inf]
+                m.d.comb += p.inf.eq(Cat(*inf).any() & ~nan)
         pmb = self._pmb
         if pmb is None:
             m.d.comb += [p.sig.eq(raw), p.exp.eq(raw_exp)]
@@ -414,16 +469,26 @@ class AlignAdd(wiring.Component):
             out.exp.eq(Mux(x_big, x.exp, y.exp)),
             out.sign.eq(Mux(mag == 0, zero_sign, big_sign ^ neg)),
         ]
-        if self.spec.specials:
-            nan = x.nan | y.nan | (x.inf & y.inf & sub)
-            inf = (x.inf | y.inf) & ~nan
-            m.d.comb += [
-                out.nan.eq(nan), out.inf.eq(inf),
-            ]
-            with m.If(x.inf):
-                m.d.comb += out.sign.eq(x.sign)
-            with m.Elif(y.inf):
-                m.d.comb += out.sign.eq(y.sign)
+        if xs.specials and ys.specials and xs.inf == ys.inf:
+            nan = x.nan | y.nan
+            if xs.inf:
+                nan = nan | (x.inf & y.inf & sub)
+                inf = (x.inf | y.inf) & ~nan
+                m.d.comb += out.inf.eq(inf)
+                with m.If(x.inf):
+                    m.d.comb += out.sign.eq(x.sign)
+                with m.Elif(y.inf):
+                    m.d.comb += out.sign.eq(y.sign)
+            m.d.comb += out.nan.eq(nan)
+        elif self.spec.specials:
+            # Mixed policies: only one side can be inf (so inf - inf cannot occur).
+            nans = [v.nan for v, vs in ((x, xs), (y, ys)) if vs.nan]
+            m.d.comb += out.nan.eq(Cat(*nans).any())
+            for v, vs in ((x, xs), (y, ys)):
+                if vs.inf:
+                    m.d.comb += out.inf.eq(v.inf & ~out.nan)
+                    with m.If(v.inf):
+                        m.d.comb += out.sign.eq(v.sign)
         return m
 
 
@@ -433,8 +498,10 @@ class Round(wiring.Component):
     The quantum is ``2^(max(floor(log2|x|), emin) - M)`` (``emin`` unbounded below
     for ftz formats, whose results under the smallest normal flush to zero with
     their sign); RNE rounds to nearest, ties to even, RTZ truncates (no
-    incrementer is built). Overflow gives ±inf for ieee + RNE, else ±max finite.
-    NaN gives the canonical quiet NaN; inf passes through.
+    incrementer is built). Overflow gives ±inf for ieee + RNE, the canonical NaN
+    for nan-only + RNE, else ±max finite (for nan-only formats the top binade's
+    all-ones fraction, the NaN code, counts as overflow). NaN gives the
+    canonical NaN of ``fmt``; inf passes through.
 
     Requires the sum's exponent to be at least ``emin - 1`` when the format has
     subnormals (true for :class:`AlignAdd` and :class:`Convert` outputs).
@@ -448,6 +515,7 @@ class Round(wiring.Component):
     def __init__(self, sum_spec: SumSpec, fmt: FloatFormat, rounding="rne"):
         if sum_spec.width < fmt.man_bits + 4:
             raise ValueError(f"Sum width must be at least {fmt.man_bits + 4}, not {sum_spec.width}")
+        _check_specials(sum_spec, fmt)
         self._sum_spec, self._fmt, self._rounding = sum_spec, fmt, rounding
         super().__init__({"sum": In(sum_spec.layout), "bits": Out(fmt.width)})
 
@@ -502,15 +570,21 @@ class Round(wiring.Component):
         field = Mux(normal, e_f, 0)[:E]
         body = Signal(fmt.width - 1)
         m.d.comb += body.eq(Mux(nonzero, Cat(sig_f[:M], field), 0))
-        if e_hi + 1 > fmt.emax:
+        nan_only = fmt.policy == "nan-only"
+        overflow = None
+        if e_hi + 1 > fmt.emax or (nan_only and e_hi + 1 >= fmt.emax):
             overflow = normal & (e_f > fmt.emax + bias)
-            big = fmt.inf_bits if (fmt.inf_nan and self._rounding == "rne") else fmt.max_finite_bits
+            if nan_only:    # the top binade's all-ones fraction is the NaN code
+                overflow = overflow | (normal & (e_f == fmt.emax + bias) & sig_f[:M].all())
+            big = fmt.overflow_bits(self._rounding)
             with m.If(overflow):
                 m.d.comb += body.eq(big)
         sign = Signal()
         m.d.comb += sign.eq(s.sign)
-        if fmt.inf_nan and spec.specials:
-            _encode_specials(m, fmt, s, body, sign)
+        if overflow is not None and nan_only and big == fmt.nan_bits:
+            with m.If(overflow):
+                m.d.comb += sign.eq(0)      # canonical NaN
+        _encode_specials(m, fmt, spec, s, body, sign)
         m.d.comb += self.bits.eq(Cat(body, sign))
         return m
 
@@ -529,9 +603,7 @@ class Convert(wiring.Component):
     """
 
     def __init__(self, src_fmt: FloatFormat, dst_fmt: FloatFormat, rounding="rne"):
-        if src_fmt.inf_nan != dst_fmt.inf_nan:
-            raise ValueError(f"Cannot convert between {src_fmt} and {dst_fmt}: their special-value "
-                             f"policies differ")
+        check_feeds(src_fmt, dst_fmt, "Source format", "destination format")
         self._src_fmt, self._dst_fmt, self._rounding = src_fmt, dst_fmt, rounding
         super().__init__({"src": In(src_fmt.width), "dst": Out(dst_fmt.width)})
 
@@ -549,7 +621,7 @@ class Convert(wiring.Component):
         wv = max(psrc + 3, p + 4)
         align = dst_fmt.subnormals and spec_x.exp_lo < dst_fmt.emin
         exp_lo = dst_fmt.emin if align else spec_x.exp_lo
-        spec = SumSpec(exp_lo, spec_x.exp_hi, wv, spec_x.specials)
+        spec = SumSpec(exp_lo, spec_x.exp_hi, wv, spec_x.nan, spec_x.inf)
         m.submodules.round = rnd = Round(spec, dst_fmt, self._rounding)
         placed = Cat(Const(0, wv - 1 - psrc), x.sig, Const(0, 1))
         s = rnd.sum
@@ -576,10 +648,12 @@ def packs_exactly(spec: FloatSpec, fmt: FloatFormat) -> bool:
     most ``spec.lead <= 1`` normalizing shift) fits in ``fmt``'s precision and its
     exponent range lies inside ``fmt``'s normal range.
     """
-    if spec.lead > 1 or (spec.specials and not fmt.inf_nan):
+    if spec.lead > 1 or (spec.nan and not fmt.has_nan) or (spec.inf and not fmt.has_inf):
         return False
+    # A nan-only format's top binade is not whole (its all-ones fraction is NaN).
+    top = fmt.emax - (1 if fmt.policy == "nan-only" else 0)
     return (spec.sig_width - 1 <= fmt.man_bits and spec.exp_lo - spec.lead >= fmt.emin
-            and spec.exp_hi <= fmt.emax)
+            and spec.exp_hi <= top)
 
 
 class PackExact(wiring.Component):
@@ -622,7 +696,6 @@ class PackExact(wiring.Component):
             body.eq(Mux(v.zero, 0, Cat(Const(0, M - (W - 1)), frac, field))),
             sign.eq(v.sign & ~v.zero),
         ]
-        if spec.specials:
-            _encode_specials(m, fmt, v, body, sign)
+        _encode_specials(m, fmt, spec, v, body, sign)
         m.d.comb += self.bits.eq(Cat(body, sign))
         return m

@@ -104,7 +104,7 @@ class MAC(wiring.Component):
             # not normalized: its exponent is then never below y's lowest).
             self._x_spec = FloatSpec(min(p.exp_lo, a.exp_lo), max(p.exp_hi, a.exp_hi),
                                      max(p.sig_width, a.sig_width), max(p.lead, a.lead),
-                                     p.specials or a.specials)
+                                     p.nan or a.nan, p.inf or a.inf)
         else:
             self._x_spec = self._p_spec
         self._sum_spec = add_spec(self._x_spec, self._acc_spec, cfg.acc_fmt)

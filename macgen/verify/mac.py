@@ -137,7 +137,7 @@ def random_operands(fmt: FloatFormat, n: int, rng: np.random.Generator) -> np.nd
     E, M = fmt.exp_bits, fmt.man_bits
     sign = rng.integers(0, 2, n, dtype=np.uint64)
     frac = rng.integers(0, 1 << M, n, dtype=np.uint64)
-    top = fmt.exp_field_max - (1 if fmt.inf_nan else 0)
+    top = fmt.exp_field_max - (1 if fmt.has_inf else 0)
     near = np.clip(np.rint(rng.normal(fmt.bias, 2.0, n)), 1, top).astype(np.uint64)
     wide = rng.integers(1, top + 1, n, dtype=np.uint64)
     kind = rng.random(n)

@@ -54,6 +54,43 @@ __all__ = [
 NAN = ("nan", 0, Fraction(0))
 
 
+# Special-value policies, transcribed from SPEC §1 here rather than taken from
+# FloatFormat's methods (only the parameter ``fmt.policy`` is read).
+
+def _special_kind(fmt, field, frac):
+    """'nan', 'inf' or None for one code's exponent field and fraction."""
+    E, M = fmt.exp_bits, fmt.man_bits
+    if field != (1 << E) - 1 or fmt.policy == "finite":
+        return None
+    if fmt.policy == "nan-only":
+        return "nan" if frac == (1 << M) - 1 else None
+    return "nan" if frac else "inf"
+
+
+def _max_finite(fmt):
+    """(significand, exponent) of the largest finite value: sig * 2^exp."""
+    E, M = fmt.exp_bits, fmt.man_bits
+    top = (1 << E) - 1
+    if fmt.policy == "ieee":
+        return (2 << M) - 1, top - 1 - fmt.bias - M
+    if fmt.policy == "nan-only":
+        return (2 << M) - 2, top - fmt.bias - M
+    return (2 << M) - 1, top - fmt.bias - M
+
+
+def _canonical_nan(fmt):
+    E, M = fmt.exp_bits, fmt.man_bits
+    if fmt.policy == "nan-only":
+        return (1 << (E + M)) - 1
+    assert fmt.policy == "ieee", fmt
+    return (((1 << E) - 1) << M) | (1 << (M - 1))
+
+
+def _max_finite_bits(fmt):
+    sig, exp = _max_finite(fmt)
+    return ((exp + fmt.man_bits + fmt.bias) << fmt.man_bits) | (sig - (1 << fmt.man_bits))
+
+
 # -- Fraction reference --------------------------------------------------------
 
 def decode(fmt: FloatFormat, bits: int):
@@ -63,8 +100,11 @@ def decode(fmt: FloatFormat, bits: int):
     sign = (bits >> (M + E)) & 1
     field = (bits >> M) & ((1 << E) - 1)
     frac = bits & ((1 << M) - 1)
-    if fmt.inf_nan and field == (1 << E) - 1:
-        return ("nan", 0, Fraction(0)) if frac else ("inf", sign, Fraction(0))
+    kind = _special_kind(fmt, field, frac)
+    if kind == "nan":
+        return ("nan", 0, Fraction(0))
+    if kind == "inf":
+        return ("inf", sign, Fraction(0))
     if field == 0:
         if not fmt.subnormals:
             return ("num", sign, Fraction(0))
@@ -94,7 +134,8 @@ def encode_exact(fmt: FloatFormat, sign: int, m: Fraction) -> int:
         return s | int(frac)
     sig = m / Fraction(2) ** (e - M)
     assert sig.denominator == 1 and (1 << M) <= sig < (2 << M), (m, fmt)
-    assert e <= fmt.emax, (m, fmt)
+    max_sig, max_exp = _max_finite(fmt)
+    assert m <= max_sig * Fraction(2) ** max_exp, (m, fmt)
     return s | ((e + fmt.bias) << M) | (int(sig) - (1 << M))
 
 
@@ -102,7 +143,8 @@ def round_exact(fmt: FloatFormat, sign: int, m: Fraction, rounding: str) -> int:
     """Round the exact non-negative ``m`` (with ``sign``) into ``fmt`` by SPEC §2.
 
     ``q = 2^(max(floor(log2 m), emin) - M)`` (``emin`` unbounded for ftz), round
-    ``m/q`` by the mode, overflow per policy, ftz flush keeping ``sign``.
+    ``m/q`` by the mode, overflow per policy (ieee+rne inf, nan-only+rne the
+    canonical NaN, else max finite), ftz flush keeping ``sign``.
     A zero ``m`` gives a zero of ``sign``.
     """
     M = fmt.man_bits
@@ -123,11 +165,13 @@ def round_exact(fmt: FloatFormat, sign: int, m: Fraction, rounding: str) -> int:
     v = n * q
     if not fmt.subnormals and v < Fraction(2) ** fmt.emin:
         return sign << (fmt.width - 1)
-    max_finite = Fraction((2 << M) - 1) * Fraction(2) ** (fmt.emax - M)
-    if v > max_finite:
-        if fmt.inf_nan and rounding == "rne":
-            return (sign << (fmt.width - 1)) | fmt.inf_bits
-        return (sign << (fmt.width - 1)) | fmt.max_finite_bits
+    max_sig, max_exp = _max_finite(fmt)
+    if v > max_sig * Fraction(2) ** max_exp:
+        if rounding == "rne" and fmt.policy == "ieee":
+            return (sign << (fmt.width - 1)) | (((1 << fmt.exp_bits) - 1) << M)
+        if rounding == "rne" and fmt.policy == "nan-only":
+            return _canonical_nan(fmt)
+        return (sign << (fmt.width - 1)) | _max_finite_bits(fmt)
     return encode_exact(fmt, sign, v)
 
 
@@ -162,7 +206,7 @@ def ref_product(a_fmt, b_fmt, a, b, product_man_bits=None, rounding="rne"):
 def _pack_special(fmt, value):
     kind, sign, _ = value
     if kind == "nan":
-        return fmt.nan_bits
+        return _canonical_nan(fmt)
     return (sign << (fmt.width - 1)) | fmt.inf_bits
 
 
@@ -171,7 +215,7 @@ def ref_add(fmt: FloatFormat, x, y, rounding: str) -> int:
     kx, sx, mx = x
     ky, sy, my = y
     if "nan" in (kx, ky) or (kx == ky == "inf" and sx != sy):
-        return fmt.nan_bits
+        return _canonical_nan(fmt)
     if kx == "inf":
         return _pack_special(fmt, x)
     if ky == "inf":
@@ -263,7 +307,7 @@ def mpfr_context(fmt: FloatFormat, rounding: str = "rne"):
     ``precision = M+1``, ``emax = emax_ieee + 1``, ``emin = emin_ieee - M + 1``,
     ``subnormalize=True`` (TOOLCHAIN.md), RoundToNearest or RoundToZero.
     """
-    if not (fmt.inf_nan and fmt.subnormals):
+    if not (fmt.policy == "ieee" and fmt.subnormals):
         raise ValueError(f"MPFR oracle covers ieee formats with subnormals, not {fmt}")
     g = _gmpy2()
     mode = {"rne": g.RoundToNearest, "rtz": g.RoundToZero}[rounding]
@@ -277,8 +321,9 @@ def _decode_int(fmt: FloatFormat, bits: int):
     sign = (bits >> (M + E)) & 1
     field = (bits >> M) & ((1 << E) - 1)
     frac = bits & ((1 << M) - 1)
-    if fmt.inf_nan and field == (1 << E) - 1:
-        return ("nan" if frac else "inf"), sign, 0, 0
+    kind = _special_kind(fmt, field, frac)
+    if kind:
+        return kind, sign, 0, 0
     if field == 0:
         return "num", sign, (frac if fmt.subnormals else 0), 1 - fmt.bias - M
     return "num", sign, (1 << M) | frac, field - fmt.bias - M
@@ -435,7 +480,7 @@ def biased_fma_operands(fmt: FloatFormat, n: int, seed: int):
     rng = np.random.default_rng(seed)
     E, M, bias = fmt.exp_bits, fmt.man_bits, fmt.bias
     fmax = (1 << E) - 1
-    top_finite = fmax - 1 if fmt.inf_nan else fmax
+    top_finite = fmax - 1 if fmt.policy == "ieee" else fmax
 
     def make(sign, field, frac):
         return ((sign.astype(np.uint64) << np.uint64(E + M))
@@ -505,7 +550,9 @@ def biased_fma_operands(fmt: FloatFormat, n: int, seed: int):
         pick = rng.integers(0, 4, size=m)
         zero = rsign(m).astype(np.uint64) << np.uint64(E + M)
         specials = [zero]
-        if fmt.inf_nan:
+        if fmt.policy == "nan-only":
+            specials.append(np.uint64((1 << (E + M)) - 1) | (rsign(m).astype(np.uint64) << np.uint64(E + M)))
+        if fmt.policy == "ieee":
             specials.append(zero | np.uint64(fmt.inf_bits))
             specials.append(np.uint64(fmt.nan_bits) | (rsign(m).astype(np.uint64) << np.uint64(E + M))
                             | rfrac(m) & np.uint64((1 << max(M - 1, 0)) - 1))
@@ -538,6 +585,6 @@ testfloat_fma_vectors = gen_testfloat_vectors
 def same_bits(fmt: FloatFormat, x: int, y: int, nan_equal: bool = True) -> bool:
     """Bit equality, with any two NaNs equal when ``nan_equal``."""
     x, y = int(x), int(y)
-    if nan_equal and fmt.inf_nan and decode(fmt, x)[0] == "nan" and decode(fmt, y)[0] == "nan":
+    if nan_equal and decode(fmt, x)[0] == "nan" and decode(fmt, y)[0] == "nan":
         return True
     return x == y
