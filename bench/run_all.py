@@ -28,6 +28,9 @@ BENCHES = {
     "rtl_mac": ("rtl_mac_figures.py", [], ["--sim"]),
     "sim": ("sim.py", [], []),
     "array": ("array_figures.py", ["--no-verilator"], []),
+    # quick: 8 points; --full: the 40-point m_acc x chunk sweep of docs/sweeps.md
+    "sweep_cluster": ("sweep_cluster.py", ["--man-bits", "4:7", "--chunks", "0,64"],
+                      ["--man-bits", "4:13", "--chunks", "0,16,64,256"]),
 }
 
 
