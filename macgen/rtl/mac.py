@@ -11,7 +11,29 @@ from .float import (AlignAdd, Convert, FloatSpec, Multiply, PackExact, Round, Un
                     packs_exactly, product_spec, unpack_spec)
 from .lfsr import ChunkCounter
 
-__all__ = ["MAC"]
+__all__ = ["MAC", "Stage"]
+
+
+class Stage:
+    """Submodule names of the MAC's stages (hierarchy names in the emitted Verilog).
+
+    :data:`macgen.area.STAGE_GROUPS` groups the area breakdown by these, so a
+    renamed stage moves with its group instead of falling into "other".
+    """
+
+    UNPACK_A = "unpack_a"
+    UNPACK_B = "unpack_b"
+    MULTIPLY = "multiply"
+    UNPACK_ACC = "unpack_acc"
+    ADD = "add"
+    ROUND = "round"
+    PACK_PRODUCT = "pack_product"
+    UNPACK_CHUNK = "unpack_chunk"
+    UNPACK_OUTER = "unpack_outer"
+    OUTER_ADD = "outer_add"
+    OUTER_ROUND = "outer_round"
+    CHUNK_COUNTER = "chunk_counter"
+    CONVERT = "convert"
 
 
 class MAC(wiring.Component):
@@ -170,15 +192,15 @@ class MAC(wiring.Component):
             a_bits, b_bits = reg(a_bits, "a_s0"), reg(b_bits, "b_s0")
             ctl = delay(ctl, "s0")
 
-        m.submodules.unpack_a = ua = Unpack(cfg.a_fmt, normalize=True)
-        m.submodules.unpack_b = ub = Unpack(cfg.b_fmt, normalize=True)
+        m.submodules[Stage.UNPACK_A] = ua = Unpack(cfg.a_fmt, normalize=True)
+        m.submodules[Stage.UNPACK_B] = ub = Unpack(cfg.b_fmt, normalize=True)
         m.d.comb += [ua.bits.eq(a_bits), ub.bits.eq(b_bits)]
         a_val, b_val = ua.value, ub.value
         if stages >= 2:
             a_val, b_val = reg(a_val, "a_s1"), reg(b_val, "b_s1")
             ctl = delay(ctl, "s1")
 
-        m.submodules.multiply = mul = Multiply(self._a_spec, self._b_spec,
+        m.submodules[Stage.MULTIPLY] = mul = Multiply(self._a_spec, self._b_spec,
                                                    product_man_bits=cfg.product_man_bits,
                                                    rounding=cfg.rounding)
         m.d.comb += [mul.a.eq(a_val), mul.b.eq(b_val)]
@@ -204,9 +226,9 @@ class MAC(wiring.Component):
             m.d.comb += [bubble_p.inf.eq(product.inf & valid), bubble_p.nan.eq(product.nan & valid)]
         product = bubble_p
 
-        m.submodules.unpack_acc = uacc = Unpack(cfg.acc_fmt)
-        m.submodules.add = add = AlignAdd(self._x_spec, self._acc_spec, cfg.acc_fmt)
-        m.submodules.round = rnd = Round(add.spec, cfg.acc_fmt, cfg.rounding)
+        m.submodules[Stage.UNPACK_ACC] = uacc = Unpack(cfg.acc_fmt)
+        m.submodules[Stage.ADD] = add = AlignAdd(self._x_spec, self._acc_spec, cfg.acc_fmt)
+        m.submodules[Stage.ROUND] = rnd = Round(add.spec, cfg.acc_fmt, cfg.rounding)
         acc = Signal(cfg.acc_fmt.width, reset_less=True)
         m.d.comb += [add.y.eq(uacc.value), rnd.sum.eq(add.sum)]
 
@@ -234,10 +256,10 @@ class MAC(wiring.Component):
             # (through round_OUT) in that cycle, so the outer register is free to take
             # the next dot product's init on a back-to-back first beat.
             outer = Signal(cfg.outer_fmt.width, reset_less=True)
-            m.submodules.unpack_chunk = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
-            m.submodules.unpack_outer = uo = Unpack(cfg.outer_fmt)
-            m.submodules.outer_add = oadd = AlignAdd(self._t_spec, self._outer_spec, cfg.outer_fmt)
-            m.submodules.outer_round = ornd = Round(oadd.spec, cfg.outer_fmt, cfg.rounding)
+            m.submodules[Stage.UNPACK_CHUNK] = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
+            m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt)
+            m.submodules[Stage.OUTER_ADD] = oadd = AlignAdd(self._t_spec, self._outer_spec, cfg.outer_fmt)
+            m.submodules[Stage.OUTER_ROUND] = ornd = Round(oadd.spec, cfg.outer_fmt, cfg.rounding)
             m.d.comb += [
                 ut.bits.eq(acc), uo.bits.eq(outer),
                 oadd.x.eq(ut.value), oadd.y.eq(uo.value), ornd.sum.eq(oadd.sum),
@@ -245,7 +267,7 @@ class MAC(wiring.Component):
             self._outer_step(m, valid & first, start, pending, pend_last, outer, ornd.bits,
                              final, result_valid)
 
-        m.submodules.convert = conv = Convert(cfg.outer_fmt, cfg.out_fmt, cfg.rounding)
+        m.submodules[Stage.CONVERT] = conv = Convert(cfg.outer_fmt, cfg.out_fmt, cfg.rounding)
         m.d.comb += [
             conv.src.eq(final),
             self.result.eq(conv.dst),
@@ -267,7 +289,7 @@ class MAC(wiring.Component):
         opens = first | chunk_start             # this beat is position 0 of its chunk
         if size > 2:
             # A Galois LFSR finds the chunk's last beat: no incrementer (see ChunkCounter).
-            m.submodules.chunk_counter = counter = ChunkCounter(size)
+            m.submodules[Stage.CHUNK_COUNTER] = counter = ChunkCounter(size)
             m.d.comb += [counter.advance.eq(valid), counter.restart.eq(opens)]
             close = last | (~opens & counter.at_end)
         elif size == 2:
@@ -306,7 +328,7 @@ class MAC(wiring.Component):
         # (Bubbles after a close write a dead acc.)
         opens, pending, pend_last = self._chunk_control(m, valid, first, last)
         # A chunk-opening beat computes t_1 = round_ACC(+0 + p) = p exactly: packing only.
-        m.submodules.pack_product = pack = PackExact(self._p_spec, cfg.acc_fmt)
+        m.submodules[Stage.PACK_PRODUCT] = pack = PackExact(self._p_spec, cfg.acc_fmt)
         m.d.comb += pack.value.eq(product)
         # A closed chunk t sits in `acc` for one cycle (`pending`), in which the only beat
         # that can arrive opens a chunk: the adder is free for o' = round(o + t), with
@@ -314,7 +336,7 @@ class MAC(wiring.Component):
         # stored: it is the result (through round_OUT) in that cycle, so the outer
         # register is free to take the next dot product's init on a back-to-back first beat.
         outer = Signal(cfg.outer_fmt.width, reset_less=True)
-        m.submodules.unpack_outer = uo = Unpack(cfg.outer_fmt)
+        m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt)
         m.d.comb += [uo.bits.eq(outer), uacc.bits.eq(acc)]
         x, xs, ps = add.x, self._x_spec, self._p_spec
         shift = xs.sig_width - ps.sig_width

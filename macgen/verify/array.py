@@ -26,27 +26,13 @@ import numpy as np
 
 from .. import golden
 from ..config import ArrayConfig
+from ..validate import check_int, check_real
+from .stimulus import biased_operands
 
-__all__ = ["ArrayStimulus", "random_operands", "make_stimulus", "check_rows", "ArrayCheck",
+__all__ = ["ArrayStimulus", "make_stimulus", "check_rows", "ArrayCheck",
            "ArraySimSummary", "run_array_bench", "verify_array", "simulate_amaranth", "pack"]
 
 _U64 = np.uint64
-
-
-def random_operands(rng, fmt, shape):
-    """Biased random bit patterns of ``fmt``.
-
-    Half of the calls give uniformly random patterns (inf, NaN, subnormals,
-    extreme exponents); the other half exponents within 3 of the bias (so that
-    sums cancel and round) with 5 % zeros of either sign.
-    """
-    if rng.random() < 0.5:
-        return rng.integers(0, 1 << fmt.width, size=shape, dtype=_U64)
-    exp_field = np.clip(fmt.bias + rng.integers(-3, 4, size=shape), 0, fmt.exp_field_max - 1).astype(_U64)
-    sign = rng.integers(0, 2, size=shape, dtype=_U64) << _U64(fmt.width - 1)
-    frac = rng.integers(0, 1 << fmt.man_bits, size=shape, dtype=_U64)
-    bits = sign | (exp_field << _U64(fmt.man_bits)) | frac
-    return np.where(rng.random(shape) < 0.05, sign, bits).astype(_U64)
 
 
 @dataclass
@@ -119,17 +105,20 @@ def make_stimulus(cfg: ArrayConfig, n_tiles: int, depths, seed: int, *,
     """
     if not isinstance(cfg, ArrayConfig):
         raise TypeError(f"Array configuration must be an ArrayConfig, not {cfg!r}")
-    rng = np.random.default_rng(seed)
+    n_tiles = check_int("Tile count", n_tiles, minimum=1)
+    bubble_rate = check_real("Bubble rate", bubble_rate, minimum=0, maximum=1)
+    preload_rate = check_real("Preload rate", preload_rate, minimum=0, maximum=1)
+    rng = np.random.default_rng(check_int("Seed", seed))
     mac = cfg.mac
     R, C = cfg.rows, cfg.cols
     tiles = []
     for _ in range(n_tiles):
         K = int(rng.choice(list(depths)))
-        A = random_operands(rng, mac.a_fmt, (R, K))
-        B = random_operands(rng, mac.b_fmt, (K, C))
+        A = biased_operands(mac.a_fmt, (R, K), rng)
+        B = biased_operands(mac.b_fmt, (K, C), rng)
         C0 = None
         if cfg.preload and rng.random() < preload_rate:
-            C0 = random_operands(rng, mac.outer_fmt, (R, C))
+            C0 = biased_operands(mac.outer_fmt, (R, C), rng)
         tiles.append((A, B, C0))
 
     # The clock: None for a bubble, else (tile, k).

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MACConfig
-from ..formats import FloatFormat
+from ..validate import check_int, check_real
 from .cocotb_runner import ProgressPoller, check_simulator, run_cocotb
+from .stimulus import biased_operands
 
 __all__ = [
-    "Stimulus", "SimSummary", "random_operands", "random_stimulus", "testfloat_stimulus",
+    "Stimulus", "SimSummary", "random_stimulus", "testfloat_stimulus",
     "read_vectors", "expected_results", "run_bench", "verify_mac",
 ]
 
@@ -120,39 +121,6 @@ class Stimulus:
                  expected=np.asarray(expected, dtype=_U64))
 
 
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"Seed must be an integer, not {seed!r}")
-    return int(seed)
-
-
-def random_operands(fmt: FloatFormat, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` biased random bit patterns of ``fmt``.
-
-    Mostly normal numbers with exponents close to 1.0 (so that sums cancel and
-    carry in interesting ways), plus the whole normal range (overflow), zeros of
-    both signs, subnormals, and uniformly random codes (infinities and NaNs in
-    ieee formats).
-    """
-    E, M = fmt.exp_bits, fmt.man_bits
-    sign = rng.integers(0, 2, n, dtype=np.uint64)
-    frac = rng.integers(0, 1 << M, n, dtype=np.uint64)
-    top = fmt.exp_field_max - (1 if fmt.has_inf else 0)
-    near = np.clip(np.rint(rng.normal(fmt.bias, 2.0, n)), 1, top).astype(np.uint64)
-    wide = rng.integers(1, top + 1, n, dtype=np.uint64)
-    kind = rng.random(n)
-    exp = np.where(kind < 0.70, near, wide)
-    exp = np.where((kind >= 0.80) & (kind < 0.88), _U64(0), exp)             # zeros ...
-    frac = np.where((kind >= 0.80) & (kind < 0.88), _U64(0), frac)
-    sub = (kind >= 0.88) & (kind < 0.95)                                        # ... subnormals
-    exp = np.where(sub, _U64(0), exp)
-    frac = np.where(sub & (frac == 0), _U64(1), frac)
-    bits = (sign << _U64(E + M)) | (exp << _U64(M)) | frac
-    raw = rng.integers(0, 1 << fmt.width, n, dtype=np.uint64) if fmt.width < 64 else \
-        rng.integers(0, 2**63, n, dtype=np.uint64) << _U64(1)
-    return np.where(kind >= 0.95, raw, bits).astype(_U64)
-
-
 def random_stimulus(cfg: MACConfig, count: int, *, seed: int, max_length: int | None = None,
                     bubble_rate: float = 0.2) -> Stimulus:
     """Random dot products of random lengths for ``cfg``, with random bubbles.
@@ -173,17 +141,14 @@ def random_stimulus(cfg: MACConfig, count: int, *, seed: int, max_length: int | 
     bubble_rate : float
         Probability of 1-3 bubbles before a beat.
     """
-    seed = _check_seed(seed)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"Count must be a positive integer, not {count!r}")
-    if not 0 <= bubble_rate <= 1:
-        raise ValueError(f"Bubble rate must be between 0 and 1, not {bubble_rate}")
+    seed = check_int("Seed", seed)
+    count = check_int("Count", count, minimum=1)
+    bubble_rate = check_real("Bubble rate", bubble_rate, minimum=0, maximum=1)
     rng = np.random.default_rng(seed)
     L = cfg.chunk_size
     if max_length is None:
         max_length = 3 * L + 3 if L else 40
-    if max_length < 1:
-        raise ValueError(f"Maximum length must be at least 1, not {max_length}")
+    max_length = check_int("Maximum length", max_length, minimum=1)
     pick = rng.random(count)
     short = rng.integers(1, min(max_length, 8) + 1, count)
     anylen = rng.integers(1, max_length + 1, count)
@@ -194,9 +159,9 @@ def random_stimulus(cfg: MACConfig, count: int, *, seed: int, max_length: int | 
         lengths = np.where(pick < 0.3, short, anylen)
     lengths = np.where(pick < 0.1, 1, lengths).astype(np.int64)
     total = int(lengths.sum())
-    a = random_operands(cfg.a_fmt, total, rng)
-    b = random_operands(cfg.b_fmt, total, rng)
-    init = random_operands(cfg.outer_fmt, count, rng)
+    a = biased_operands(cfg.a_fmt, total, rng)
+    b = biased_operands(cfg.b_fmt, total, rng)
+    init = biased_operands(cfg.outer_fmt, count, rng)
     init_en = rng.random(count) < 0.5
     gaps = np.where(rng.random(total) < bubble_rate, rng.integers(1, 4, total), 0)
     return Stimulus(a, b, lengths, init, init_en, gaps, seed=seed, source=f"random (seed {seed})")

@@ -22,8 +22,6 @@ Two references:
 
 Stimulus and vectors:
 
-* :func:`biased_fma_operands` -- biased random ``(a, b, c)`` bit patterns for
-  FMA tests (close exponents, cancellation, subnormals, overflow, specials).
 * :func:`gen_testfloat_vectors` (alias ``testfloat_fma_vectors``) --
   TestFloat-format ``A B C RESULT FLAGS`` lines for ``<fmt>_mulAdd``, computed
   with gmpy2 (flags: TestFloat's bits, invalid 0x10, overflow 0x04, underflow
@@ -41,14 +39,15 @@ from fractions import Fraction
 
 import numpy as np
 
-from macgen.config import MACConfig
-from macgen.formats import FloatFormat
+from ..config import MACConfig
+from ..formats import FloatFormat
+from .stimulus import biased_fma_operands
 
 __all__ = [
     "decode", "encode_exact", "round_exact", "ref_product", "ref_add", "ref_mac", "ref_fma",
     "ref_convert", "ref_dot", "ref_matmul",
     "mpfr_context", "to_mpfr", "from_mpfr", "mpfr_fma", "mpfr_mac", "mpfr_mac_many",
-    "biased_fma_operands", "gen_testfloat_vectors", "testfloat_fma_vectors", "same_bits",
+    "gen_testfloat_vectors", "testfloat_fma_vectors", "same_bits",
 ]
 
 NAN = ("nan", 0, Fraction(0))
@@ -467,100 +466,7 @@ def _exact_sign(ma, ea, mb, eb, mc, ec, psign, sc):
     return (total > 0) - (total < 0)
 
 
-# -- stimulus --------------------------------------------------------------------
-
-def biased_fma_operands(fmt: FloatFormat, n: int, seed: int):
-    """Biased random ``(a, b, c)`` uint64 arrays for FMA tests of ``fmt``.
-
-    Mix (by thirds-ish): uniform random codes; products whose exponents sum
-    near the addend's (close exponents) with ``c`` close to ``-a*b``
-    (cancellation); exponents near the subnormal range and near overflow; and
-    a sprinkling of zeros, infinities and NaNs of both signs.
-    """
-    rng = np.random.default_rng(seed)
-    E, M, bias = fmt.exp_bits, fmt.man_bits, fmt.bias
-    fmax = (1 << E) - 1
-    top_finite = fmax - 1 if fmt.policy == "ieee" else fmax
-
-    def make(sign, field, frac):
-        return ((sign.astype(np.uint64) << np.uint64(E + M))
-                | (np.clip(field, 0, fmax).astype(np.uint64) << np.uint64(M))
-                | frac.astype(np.uint64))
-
-    def rfrac(k):
-        hi = rng.integers(0, 1 << min(M, 62), size=k, dtype=np.uint64)
-        return hi & np.uint64((1 << M) - 1)
-
-    def rsign(k):
-        return rng.integers(0, 2, size=k)
-
-    cat = rng.integers(0, 6, size=n)
-    a = np.zeros(n, np.uint64)
-    b = np.zeros(n, np.uint64)
-    c = np.zeros(n, np.uint64)
-    width_mask = (1 << fmt.width) - 1
-    # 0: uniform codes
-    k = cat == 0
-    for arr in (a, b, c):
-        arr[k] = rng.integers(0, width_mask, size=k.sum(), dtype=np.uint64, endpoint=True)
-    # 1, 2: close exponents / cancellation: ea + eb - bias ≈ ec
-    for cc in (1, 2):
-        k = cat == cc
-        m = int(k.sum())
-        ea = rng.integers(1, top_finite + 1, size=m)
-        centre = int(np.clip(bias, 1, top_finite))          # field of 1.0 (clipped for odd biases)
-        spread = max(min(abs(bias), top_finite) // 2, 1)
-        eb = np.clip(centre + rng.integers(-3, 4, size=m) + rng.integers(-spread, spread + 1, size=m),
-                     1, top_finite)
-        ec = np.clip(ea + eb - centre + rng.integers(-2, 3, size=m), 1, top_finite)
-        sa, sb = rsign(m), rsign(m)
-        a[k] = make(sa, ea, rfrac(m))
-        b[k] = make(sb, eb, rfrac(m))
-        sc = (sa ^ sb) ^ 1 if cc == 2 else rsign(m)    # opposite sign: cancellation
-        fc = rfrac(m)
-        c[k] = make(sc, ec, fc)
-        if cc == 2:
-            # c within a few units in the last place of -a*b: deep cancellation.
-            with np.errstate(all="ignore"):
-                prod = fmt.decode(a[k]) * fmt.decode(b[k])
-                prod = np.where(np.isfinite(prod), prod, 0.0)
-                near = fmt.encode(-prod) ^ np.uint64(0)
-            step = rng.integers(-2, 3, size=m)
-            body = near & np.uint64(fmt.sign_bit - 1)
-            body = np.where((step < 0) & (body < np.uint64(3)), body, body + step.astype(np.int64).astype(np.uint64))
-            near = (near & np.uint64(fmt.sign_bit)) | (body & np.uint64(fmt.sign_bit - 1))
-            c[k] = near
-    # 3: subnormal range
-    k = cat == 3
-    m = int(k.sum())
-    a[k] = make(rsign(m), rng.integers(0, 3, size=m) + rng.integers(0, 2, size=m) * max(bias // 2, 0), rfrac(m))
-    b[k] = make(rsign(m), rng.integers(0, max(min(bias, top_finite), 0) + 3, size=m), rfrac(m))
-    c[k] = make(rsign(m), rng.integers(0, 3, size=m), rfrac(m))
-    # 4: near overflow
-    k = cat == 4
-    m = int(k.sum())
-    a[k] = make(rsign(m), top_finite - rng.integers(0, 3, size=m), rfrac(m))
-    b[k] = make(rsign(m), int(np.clip(bias, 1, top_finite)) + rng.integers(-1, 3, size=m), rfrac(m))
-    c[k] = make(rsign(m), top_finite - rng.integers(0, 3, size=m), rfrac(m))
-    # 5: specials and zeros mixed into finite random operands
-    k = np.flatnonzero(cat == 5)
-    m = len(k)
-    for arr in (a, b, c):
-        arr[k] = make(rsign(m), rng.integers(0, top_finite + 1, size=m), rfrac(m))
-        pick = rng.integers(0, 4, size=m)
-        zero = rsign(m).astype(np.uint64) << np.uint64(E + M)
-        specials = [zero]
-        if fmt.policy == "nan-only":
-            specials.append(np.uint64((1 << (E + M)) - 1) | (rsign(m).astype(np.uint64) << np.uint64(E + M)))
-        if fmt.policy == "ieee":
-            specials.append(zero | np.uint64(fmt.inf_bits))
-            specials.append(np.uint64(fmt.nan_bits) | (rsign(m).astype(np.uint64) << np.uint64(E + M))
-                            | rfrac(m) & np.uint64((1 << max(M - 1, 0)) - 1))
-        for j, sp in enumerate(specials):
-            sel = pick == j + 1
-            arr[k[sel]] = np.broadcast_to(sp, (m,))[sel]
-    return a, b, c
-
+# -- vectors ---------------------------------------------------------------------
 
 def gen_testfloat_vectors(fmt: FloatFormat, n: int, seed: int, rounding: str = "rne"):
     """``n`` TestFloat-format ``A B C RESULT FLAGS`` lines for ``<fmt>_mulAdd`` via gmpy2."""
