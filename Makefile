@@ -45,7 +45,7 @@ worker: $(STAMP)
 	@echo "start it with: $(VENV)/bin/dask worker tcp://SCHEDULER_HOST:8786 --nthreads 1 --nworkers $(JOBS)"
 
 
-# Timing (SPEC §6): Debian's OpenSTA, and the OSU018 liberty from Debian's qflow-tech-osu018,
+# Timing (docs/arithmetic.md §7): Debian's OpenSTA, and the OSU018 liberty from Debian's qflow-tech-osu018,
 # fetched with apt-get download and unpacked into a cache (installing that package would pull
 # in qflow and magic). nextpnr comes from pip (pyproject.toml).
 OSU018_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/macgen

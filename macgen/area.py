@@ -1,4 +1,4 @@
-"""Area of emitted Verilog with one pinned Yosys (SPEC §6): cells, flip-flops,
+"""Area of emitted Verilog with one pinned Yosys (docs/arithmetic.md §7): cells, flip-flops,
 estimated CMOS transistors, and iCE40/ECP5 LUT counts.
 
 The flows are the Yosys scripts of the resource package ``macgen.synth`` (the
@@ -43,12 +43,12 @@ __all__ = [
 #: works from anywhere (a :class:`pathlib.Path` for any unzipped installation).
 SYNTH_DIR = resources.files("macgen.synth")
 
-#: SPEC §6: Berkeley HardFloat ``mulAddRecFN`` as an IEEE-encoded fused MAC with a
+#: docs/arithmetic.md §7: Berkeley HardFloat ``mulAddRecFN`` as an IEEE-encoded fused MAC with a
 #: registered accumulator (RNE, subnormals), generic flow, Yosys 0.70: estimated
 #: transistors by format name (a = b = acc).
 HARDFLOAT_TRANSISTORS = {"e5m10": 17_680, "e8m7": 13_204, "e6m9": 16_068, "e8m23": 53_844}
 
-#: SPEC §6: the same fp16 HardFloat MAC with ``synth_ice40``.
+#: docs/arithmetic.md §7: the same fp16 HardFloat MAC with ``synth_ice40``.
 HARDFLOAT_ICE40_FP16 = {"lut4": 1_319, "carry": 183, "dff": 16}
 
 _YOSYS_RUNS = 0
@@ -103,7 +103,7 @@ def _script(name: str, top: str, out: str) -> str:
 
 @dataclass(frozen=True)
 class AreaReport:
-    """Area of one design under SPEC §6's flows.
+    """Area of one design under docs/arithmetic.md §7's flows.
 
     Members
     -------
@@ -230,7 +230,7 @@ def _count(types: dict, pred) -> int:
 
 
 def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None = None) -> AreaReport:
-    """Synthesise a Verilog file with SPEC §6's flows and report its area.
+    """Synthesise a Verilog file with docs/arithmetic.md §7's flows and report its area.
 
     Yosys runs in the file's directory (relative names only, see the module
     docstring); the combined script and the statistics are written there as
@@ -356,7 +356,7 @@ def area_breakdown(design, work_dir, *, timeout: float | None = None) -> dict:
 def area_breakdown_of_verilog(path, top: str, *, timeout: float | None = None) -> dict:
     """Estimated transistors per stage of a MAC, its hierarchy kept (``synth/breakdown.ys``).
 
-    Not SPEC §6's number: without flattening no optimisation crosses a stage boundary
+    Not docs/arithmetic.md §7's number: without flattening no optimisation crosses a stage boundary
     and ABC maps each stage alone, so the total differs from :func:`area_of`'s by a few
     percent. It tells where the area goes: what scales with the accumulator and what
     does not. Yosys runs in the file's directory, as in :func:`area_of_verilog`.
@@ -456,11 +456,11 @@ def area_of(design, work_dir, *, fpga: bool = True, name: str | None = None,
 
 
 def hardfloat_reference(config) -> dict | None:
-    """SPEC §6's HardFloat reference for a MAC that is an IEEE fused MAC, else None.
+    """docs/arithmetic.md §7's HardFloat reference for a MAC that is an IEEE fused MAC, else None.
 
     "FMA-equivalent" means a = b = acc = out in one of the tabulated formats
     (IEEE specials, subnormals, standard bias), RNE, exact product, no chunking
-    and no multiplier pipeline: the unit SPEC §6 measured.
+    and no multiplier pipeline: the unit docs/arithmetic.md §7 measured.
 
     Returns
     -------

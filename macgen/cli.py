@@ -9,19 +9,18 @@ exit code 2; a verification mismatch is exit code 1.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
 from . import __version__
-from .commands import UsageError
+from .commands import Parser, UsageError
 
 #: Subcommands in the order ``--help`` lists them.
 COMMANDS = ("plan", "generate", "verify", "area", "sweep", "flow")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="macgen",
         description="Size the accumulator of a low-precision floating-point MAC for a deep-learning "
                     "workload (Sakr et al., ICLR 2019), generate it in Amaranth HDL as Verilog, "
@@ -36,13 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:   # --help, --version, or a one-line usage error (Parser.error)
+        return exc.code
+    from .progress import set_quiet
+    set_quiet(getattr(args, "quiet", False))
     try:
         return int(args.func(args) or 0)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"macgen {args.command}: error: {msg}", file=sys.stderr)
+        print(f"{_prog(args)}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"macgen {args.command}: interrupted", file=sys.stderr)
+        print(f"{_prog(args)}: interrupted", file=sys.stderr)
         return 130
+
+
+def _prog(args) -> str:
+    """``macgen generate mac``: the command as typed, as argparse's own errors name it."""
+    return " ".join(["macgen", args.command] + ([args.kind] if getattr(args, "kind", None) else []))

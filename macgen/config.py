@@ -38,7 +38,7 @@ def check_product_man_bits(product_man_bits, a_man_bits: int, b_man_bits: int, *
 
 @dataclass(frozen=True)
 class MACConfig:
-    """A multiply-accumulate unit: operand, accumulator and output formats (SPEC §2).
+    """A multiply-accumulate unit: operand, accumulator and output formats (docs/arithmetic.md §3).
 
     ``acc' = round_ACC(acc + a*b)`` with the exact (or ``product_man_bits``-rounded)
     product; with ``chunk_size > 0`` every ``chunk_size`` products are summed in an
@@ -69,7 +69,7 @@ class MACConfig:
     ------
     TypeError, ValueError
         For wrong types, out-of-range values, and special-value policies that
-        break SPEC §2's mixed-policy rule (:func:`macgen.formats.check_feeds`): a
+        break docs/arithmetic.md §3's mixed-policy rule (:func:`macgen.formats.check_feeds`): a
         NaN-capable (or inf-capable) operand into an accumulator without NaN
         (inf), an ieee accumulator into an outer or output format without inf,
         and the same from the outer to the output format. Finite operands feed
@@ -105,7 +105,7 @@ class MACConfig:
         out = outer if self.out_fmt is None else check_format("out_fmt", self.out_fmt)
         stages = check_int("mul_stages", self.mul_stages, minimum=0, maximum=3)
         named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
-        # SPEC §2's mixed-policy rule: each stage holds every special value the stage
+        # docs/arithmetic.md §3's mixed-policy rule: each stage holds every special value the stage
         # before it can produce (an ieee accumulator can overflow to inf).
         for src, dst in (("a_fmt", "acc_fmt"), ("b_fmt", "acc_fmt"), ("acc_fmt", "outer_fmt"),
                          ("outer_fmt", "out_fmt")):

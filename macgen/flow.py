@@ -8,17 +8,22 @@ one output directory::
     area_vs_precision.png       MAC area against accumulator mantissa width
     delay_vs_precision.png      OSU018 critical path against accumulator mantissa width
     rtl/<slug>.v, rtl/<slug>.json   the chosen MAC and array, Verilog + sidecar
-    work/                       simulation builds, Yosys runs and the sweep cache
+    work/                       a cache: simulation builds, Yosys runs and the sweep's points
 
-Bad input is rejected before anything is written. Reruns reuse the sweep's
-per-point cache, so only what changed is synthesised again.
+Bad input is rejected before anything is written. The outputs (all but ``work/``)
+are made in a staging directory inside the output directory and replace the
+previous run's outputs only when the run is complete: an interrupted or failed run
+leaves the previous complete output as it was, and a rerun never leaves a mix of
+two runs. Reruns reuse the cache, so only what changed is synthesised again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +31,19 @@ from pathlib import Path
 from .area import ACC_INDEPENDENT_GROUPS, YosysError, area_breakdown, area_of, hardfloat_reference
 from .config import ArrayConfig, MACConfig
 from .files import write_atomic
+from .limits import MAX_SIM_MACS
+from .progress import progress_printer, status
 from .formats import FloatFormat, accumulator_format, check_rounding
 from .precision import check_cutoff, check_nzr, decide_accumulator, decide_shared, parse_chunk
 from .validate import check_int, check_real
 from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
 
-__all__ = ["FlowOptions", "run_flow"]
+__all__ = ["FlowOptions", "run_flow", "OUTPUTS"]
 
+#: What a run writes into its output directory besides the ``work/`` cache; a rerun replaces all of them.
+OUTPUTS = ("rtl", "variance_lost.png", "area_vs_precision.png", "delay_vs_precision.png", "report.json",
+           "report.md")
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ class FlowOptions:
         Systolic array shape.
     rounding : {'rne', 'rtz'}
     nzr, cutoff : float
-        Precision-model options (SPEC §3).
+        Precision-model options (docs/model.md).
     batch : int or None
         Overrides the workload's batch size.
     mac_vectors, array_tiles : int
@@ -148,6 +158,24 @@ def _plan(opts: FlowOptions):
     return wl, rows, by_gemm, shared, train, train_plain
 
 
+def _check_sizes(opts, plan):
+    """What the plan implies for the options, checked before any work: the widest swept
+    accumulator fits 64 bits, and the verifications stay within :data:`~macgen.limits.MAX_SIM_MACS`."""
+    _, _, _, _, train, train_plain = plan
+    m_top = max(train.m_acc, train_plain.m_acc) + opts.sweep_span
+    if 1 + train.exp_bits + m_top > 64:
+        raise ValueError(f"sweep_span {opts.sweep_span} would sweep up to e{train.exp_bits}m{m_top}, "
+                         f"{1 + train.exp_bits + m_top} bits; at most {63 - train.exp_bits - m_top + opts.sweep_span} "
+                         f"keeps every accumulator within 64 bits")
+    L = train.chunk_size
+    macs = {"mac_vectors": opts.mac_vectors * (3 * L + 3 if L else 40),
+            "array_tiles": opts.array_tiles * opts.rows * opts.cols * (2 * max(L, 4) + 1)}
+    for name, n in macs.items():
+        if n > MAX_SIM_MACS:
+            raise ValueError(f"{name} {getattr(opts, name)} would simulate up to {n:,} MACs, more than "
+                             f"one run simulates ({MAX_SIM_MACS:,})")
+
+
 def _mac_config(opts, decision) -> MACConfig:
     return MACConfig(opts.a_fmt, opts.b_fmt, decision.acc_fmt, rounding=opts.rounding,
                      chunk_size=decision.chunk_size)
@@ -172,20 +200,49 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
     """
     from .executor import make_executor
 
-    # Plan first (validates the workload), then reach the sweep's executor: both before
-    # anything is written.
+    # Plan first (validates the workload and the sizes it implies), then reach the sweep's
+    # executor: both before anything is written.
     plan = _plan(opts)
+    _check_sizes(opts, plan)
     with make_executor(opts.jobs, opts.scheduler, timeout=opts.scheduler_timeout) as executor:
         return _run_flow(opts, out_dir, plan, executor, progress)
 
 
 def _run_flow(opts, out_dir, plan, executor, progress):
+    log = _Log(progress)
+    out = Path(out_dir)
+    wl, rows, _, shared, train, _ = plan
+    log(f"plan: {wl.name}, {len(rows)} GEMMs; training accumulator {train.acc_fmt} "
+        f"chunk {train.chunk_size or 'none'}, inference {shared['fwd'].acc_fmt}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging.", dir=out))
+    try:
+        report = _run_stages(opts, out, stage, plan, executor, log, progress)
+        _publish(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
+    return report
+
+
+def _publish(stage: Path, out: Path) -> None:
+    """Replace the previous run's :data:`OUTPUTS` in ``out`` by ``stage``'s, the reports last."""
+    old = stage / ".previous"
+    old.mkdir()
+    for name in OUTPUTS:
+        if os.path.lexists(out / name):
+            os.replace(out / name, old / name)
+    for name in OUTPUTS:
+        if os.path.lexists(stage / name):
+            os.replace(stage / name, out / name)
+
+
+def _run_stages(opts, out, stage, plan, executor, log, progress):
     from .emit import emit
     from .plots import plot_variance_lost
     from .sweep import run_sweep
 
-    log = _Log(progress)
-    out = Path(out_dir)
     wl, rows, by_gemm, shared, train, train_plain = plan
     all_lengths = [n for ns in by_gemm.values() for n in ns]
     infer = shared["fwd"]
@@ -202,13 +259,9 @@ def _run_flow(opts, out_dir, plan, executor, progress):
 
     fp32_same_cfg = fp32_like(train_cfg)
     array_cfg = ArrayConfig(opts.rows, opts.cols, train_cfg)
-    log(f"plan: {wl.name}, {len(rows)} GEMMs; training accumulator {train.acc_fmt} "
-        f"chunk {train.chunk_size or 'none'}, inference {infer.acc_fmt}")
-
-    out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
-    rtl = out / "rtl"
-    figure_vn = out / "variance_lost.png"
+    rtl = stage / "rtl"
+    figure_vn = stage / "variance_lost.png"
     m_hi = max(d.m_acc_unchunked for d in shared.values())
     plot_variance_lost(figure_vn, m_p=train.m_p, m_accs=range(max(1, m_hi - 5), m_hi + 3),
                        lengths=by_gemm, cutoff=opts.cutoff, nzr=opts.nzr,
@@ -228,15 +281,17 @@ def _run_flow(opts, out_dir, plan, executor, progress):
         stim = random_stimulus(train_cfg, opts.mac_vectors, seed=opts.seed)
         log(f"verify: {opts.mac_vectors} random dot products through the MAC ({opts.simulator})")
         s = run_bench(mac_files, train_cfg, stim, simulator=opts.simulator,
-                      build_dir=work / "sim" / train_cfg.slug)
+                      build_dir=work / "sim" / train_cfg.slug,
+                      progress=progress_printer("dot products", "verify: MAC") if progress else None)
         verification["mac"] = s.to_dict()
     if opts.array_tiles:
         from .verify.array import make_stimulus, run_array_bench
         depths = sorted({1, 3, max(2, train.chunk_size + 3), 2 * max(train.chunk_size, 4) + 1})
         stim = make_stimulus(array_cfg, opts.array_tiles, depths, opts.seed)
         log(f"verify: {opts.array_tiles} random tiles through the {opts.rows}x{opts.cols} array")
-        s = run_array_bench(array_files, stim, simulator=opts.simulator,
-                            build_dir=work / "sim" / array_cfg.slug)
+        with status(f"verify: {opts.rows}x{opts.cols} array on {opts.simulator}"):
+            s = run_array_bench(array_files, stim, simulator=opts.simulator,
+                                build_dir=work / "sim" / array_cfg.slug)
         verification["array"] = s.to_dict()
     failed = [k for k, v in verification.items() if not v["passed"]]
 
@@ -253,10 +308,10 @@ def _run_flow(opts, out_dir, plan, executor, progress):
     if sweep.failures:
         f = sweep.failures[0]
         raise YosysError(f"area sweep: point {f['slug']} ({f['description']}) failed: {f['error']}")
-    figure_area = out / "area_vs_precision.png"
+    figure_area = stage / "area_vs_precision.png"
     if sweep.png_path is not None:
         os.replace(sweep.png_path, figure_area)
-    figure_delay = out / "delay_vs_precision.png"
+    figure_delay = stage / "delay_vs_precision.png"
     if sweep.delay_png_path is not None:
         os.replace(sweep.delay_png_path, figure_delay)
     areas = {}
@@ -327,7 +382,7 @@ def _run_flow(opts, out_dir, plan, executor, progress):
                  "inference": infer.to_dict()},
         "hardware": {"mac": mac_files.metadata, "array": {k: array_files.metadata[k]
                      for k in ("top", "config", "latency") if k in array_files.metadata},
-                     "files": [str(p.relative_to(out)) for p in (mac_files.verilog, mac_files.sidecar,
+                     "files": [str(p.relative_to(stage)) for p in (mac_files.verilog, mac_files.sidecar,
                                                                 array_files.verilog, array_files.sidecar)]},
         "verification": verification,
         "area": areas,
@@ -342,9 +397,8 @@ def _run_flow(opts, out_dir, plan, executor, progress):
                     "delay_vs_precision": figure_delay.name if opts.asic else None},
         "passed": not failed,
     }
-    write_atomic(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
-    write_atomic(out / "report.md", _markdown(report, opts))
-    log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
+    write_atomic(stage / "report.json", json.dumps(report, indent=1, default=str) + "\n")
+    write_atomic(stage / "report.md", _markdown(report, opts))
     return report
 
 
@@ -463,7 +517,7 @@ def _markdown(r, opts) -> str:
              f"rounding {opts.rounding}, batch {wl['batch']}, chunking {opts.chunk or 'none'}, "
              f"non-zero ratio {opts.nzr:g}, cutoff v < {opts.cutoff:g}. "
              "Accumulator precision from the variance-retention model of Sakr et al. (ICLR 2019), "
-             "SPEC §3.", "",
+             "docs/model.md.", "",
              "## Accumulator choice", "",
              _table(["plan", "longest n", "m_acc", "chunk", "exponent bits", "accumulator", "VRR", "v"],
                     [[name, d["n"], d["m_acc"], d["chunk_size"] or "none", d["exp_bits"], d["acc_fmt"],
@@ -475,7 +529,7 @@ def _markdown(r, opts) -> str:
                     [[g.upper(), d["n"], d["m_acc"], d["m_acc_unchunked"], d["chunk_size"] or "none",
                       d["acc_fmt"]] for g, d in plan["per_gemm"].items()]), "",
              f"![variance lost]({r['figures']['variance_lost']})", "",
-             "## Area (Yosys 0.70, SPEC §6 generic flow)", "",
+             "## Area (Yosys 0.70, docs/arithmetic.md §7 generic flow)", "",
              _table(["MAC", "accumulator", "chunk", "transistors", "cells", "flip-flops", "FP32 / this"],
                     [[k, v["config"]["acc_fmt"], v["config"]["chunk_size"] or "none",
                       f"{v['transistors']:,}", f"{v['cells']:,}", v["flip_flops"],

@@ -3,17 +3,17 @@
 No Amaranth here. Bit patterns are ``numpy.uint64`` arrays (or Python ints for
 scalars); every format is at most 64 bits wide.
 
-Special values follow one of three policies (SPEC §1), the ``policy`` of a
+Special values follow one of three policies (docs/arithmetic.md §1), the ``policy`` of a
 format: ``"ieee"`` (exponent field all ones is inf or NaN), ``"finite"`` (no
 inf, no NaN) and ``"nan-only"`` (OCP FP8 E4M3: no inf; the codes with exponent
 and fraction all ones are NaN). Everything that depends on the policy is a
 method or property of :class:`FloatFormat` (``has_inf``, ``has_nan``,
 ``is_nan``, ``is_inf``, ``nan_bits``, ``emax``, ``max_finite_bits``,
-``overflow_bits``), and :func:`check_feeds` is SPEC §2's mixed-policy rule.
+``overflow_bits``), and :func:`check_feeds` is docs/arithmetic.md §3's mixed-policy rule.
 
 The one rounding primitive of macgen lives here, :func:`round_pack`: it turns an
 exact value ``(-1)^sign * (sig + eps) * 2^exp`` (``eps`` in ``(0, 1)`` when a
-sticky bit is set) into a bit pattern of a format, by SPEC §2's rules. The
+sticky bit is set) into a bit pattern of a format, by docs/arithmetic.md §3's rules. The
 golden model builds every operation on it.
 """
 
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 ROUNDING_MODES = ("rne", "rtz")
-#: Special-value policies (SPEC §1) and the name suffix that spells each one.
+#: Special-value policies (docs/arithmetic.md §1) and the name suffix that spells each one.
 POLICIES = ("ieee", "finite", "nan-only")
 _POLICY_SUFFIX = {"ieee": "", "finite": "fn", "nan-only": "fnan"}
 
@@ -59,7 +59,7 @@ def standard_bias(exp_bits: int) -> int:
 
 @dataclass(frozen=True, init=False)
 class FloatFormat:
-    """A binary floating-point format (SPEC §1).
+    """A binary floating-point format (docs/arithmetic.md §1).
 
     Encoding, MSB first: sign (1 bit), exponent field (``exp_bits``), fraction
     (``man_bits``; the hidden bit is never counted).
@@ -79,7 +79,7 @@ class FloatFormat:
         inputs read as zero of the same sign, and results below the smallest
         normal flush to zero keeping the sign of the exact value.
     policy : {'ieee', 'finite', 'nan-only'}
-        Special values (SPEC §1). ``'ieee'`` (default): exponent field all ones
+        Special values (docs/arithmetic.md §1). ``'ieee'`` (default): exponent field all ones
         is infinity (fraction 0) or NaN. ``'finite'`` (name suffix ``fn``, as in
         OCP's FP6/FP4 names): every code is finite and overflow saturates to the
         largest finite value. ``'nan-only'`` (suffix ``fnan``; OCP FP8 E4M3, ml_dtypes'
@@ -240,7 +240,7 @@ class FloatFormat:
 
     @property
     def nan_bits(self) -> int:
-        """The canonical NaN (SPEC §2), sign 0: ieee exponent all ones and fraction
+        """The canonical NaN (docs/arithmetic.md §3), sign 0: ieee exponent all ones and fraction
         ``1 << (M-1)``; nan-only exponent and fraction all ones."""
         if not self.has_nan:
             raise ValueError(f"Format {self} has no NaN")
@@ -249,7 +249,7 @@ class FloatFormat:
         return (self.exp_field_max << self.man_bits) | (1 << (self.man_bits - 1))
 
     def overflow_bits(self, rounding) -> int:
-        """The code (sign bit clear) that an overflowing result becomes (SPEC §2):
+        """The code (sign bit clear) that an overflowing result becomes (docs/arithmetic.md §3):
         ieee+rne inf, nan-only+rne the canonical NaN, else max finite. The sign of
         the exact value is then applied, except to NaN (canonical, sign 0)."""
         if rounding == "rne" and self.policy != "finite":
@@ -348,7 +348,7 @@ class FloatFormat:
     def encode(self, values, rounding="rne"):
         """Float64 values to bit patterns, rounded once by ``rounding`` (RNE default).
 
-        NaN becomes the canonical NaN; infinities and overflow follow SPEC §2's
+        NaN becomes the canonical NaN; infinities and overflow follow docs/arithmetic.md §3's
         overflow rule (finite formats saturate; nan-only formats give NaN under
         RNE, max finite under RTZ). Encoding NaN into a finite format, or an
         infinity into a nan-only one, raises ``ValueError``.
@@ -403,7 +403,7 @@ _NOT_PRESETS = {
 
 
 def check_feeds(src, dst, src_name="source", dst_name="destination"):
-    """SPEC §2's mixed-policy rule for one stage: every special value that ``src``
+    """docs/arithmetic.md §3's mixed-policy rule for one stage: every special value that ``src``
     can hold must be representable in ``dst`` (NaN needs NaN, inf needs inf).
 
     Raises
@@ -437,7 +437,7 @@ def bit_length(x):
 
 
 def round_pack(fmt: FloatFormat, sign, sig, exp, sticky=None, rounding="rne"):
-    """Round an exact value into ``fmt`` and encode it (SPEC §2).
+    """Round an exact value into ``fmt`` and encode it (docs/arithmetic.md §3).
 
     The value is ``(-1)^sign * (sig + eps) * 2^exp`` with ``eps = 0`` where
     ``sticky`` is false and some ``0 < eps < 1`` where it is true.
@@ -536,7 +536,7 @@ def accumulator_format(a_fmt: FloatFormat, b_fmt: FloatFormat, exp_bits: int, ma
     standard formats); subnormals if either operand has them (an ftz accumulator
     would flush the other operand's small products); the policy
     :func:`accumulator_policy` gives the operands (ieee unless both are finite,
-    so that SPEC §2's mixed-policy rule holds).
+    so that docs/arithmetic.md §3's mixed-policy rule holds).
 
     Raises
     ------

@@ -1,6 +1,6 @@
 """Monte-Carlo check of the precision model on the exact hardware arithmetic.
 
-No Amaranth here. The analytical model (:mod:`macgen.precision`, SPEC §3)
+No Amaranth here. The analytical model (:mod:`macgen.precision`, docs/model.md)
 predicts how much of a dot product's variance survives *swamping*: product bits
 that fall below the accumulator's last place and are lost. This module measures
 that loss on the golden model (:func:`macgen.golden.dot`, the arithmetic the RTL
@@ -49,7 +49,7 @@ so results depend on ``seed`` and ``trials`` only, never on the number of
 workers. With chunking the chunks are independent: every chunk sum is one
 golden-model dot product in a batch of all chunks, and the chunk sums are then
 added into the outer accumulator with :func:`macgen.golden.add`, which is
-exactly SPEC §2's chunked dot product (tested against :func:`macgen.golden.dot`
+exactly docs/arithmetic.md §3's chunked dot product (tested against :func:`macgen.golden.dot`
 with ``chunk_size``) and many times faster for long dot products.
 """
 
@@ -257,7 +257,7 @@ def _block_errors(job, index, trials):
 
 
 def _accumulate(golden, cfg, state, a, b, chunk):
-    """Continue ``state`` (acc codes, one per trial) over steps ``a, b`` (SPEC §2)."""
+    """Continue ``state`` (acc codes, one per trial) over steps ``a, b`` (docs/arithmetic.md §3)."""
     if not chunk:
         return golden.dot(cfg, a, b, init=state)
     trials, k = a.shape

@@ -155,7 +155,7 @@ def plot_loss_vs_width(path, records, *, m_p=5, cutoff=50.0, lengths=None):
 
     One panel per (rounding, chunking) of ``records`` (rows of
     ``bench/montecarlo.py``: ``n``, ``rounding``, ``chunk``, ``estimates`` with
-    ``loss``/``loss_lo``/``loss_hi`` per width); per length a line for SPEC §3's
+    ``loss``/``loss_lo``/``loss_hi`` per width); per length a line for docs/model.md's
     ``v`` and points with 95 % error bars for the golden model's. Steps where
     the formula's ``v`` rises with ``m_acc`` are circled.
 
@@ -187,7 +187,7 @@ def plot_loss_vs_width(path, records, *, m_p=5, cutoff=50.0, lengths=None):
             ms = np.arange(max(1, min(est) - 2), max(est) + 3)
             v = np.array([precision.variance_lost(precision.vrr_chunked(int(m), m_p, n, r["chunk"]), n)
                           for m in ms])
-            ax.plot(ms, np.minimum(v, _V_CLIP), color=colour, label=f"n = {n}: SPEC §3")
+            ax.plot(ms, np.minimum(v, _V_CLIP), color=colour, label=f"n = {n}: the formula")
             up = np.nonzero(v[1:] > v[:-1] * (1 + 1e-9))[0] + 1
             up = up[(v[up] > 1.01) & (v[up] < _V_CLIP)]
             if len(up):
@@ -210,6 +210,6 @@ def plot_loss_vs_width(path, records, *, m_p=5, cutoff=50.0, lengths=None):
         ax.set_title(f"{rounding.upper()}, " + (f"chunk {chunk}" if chunk else "no chunking"))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6, loc="upper right")
-    fig.suptitle("Variance lost: SPEC §3 (lines; circles: the formula rises with m_acc) vs "
+    fig.suptitle("Variance lost: the formula of docs/model.md (lines; circles: the formula rises with m_acc) vs "
                  "the golden model (points, 95 % intervals), e5m2 x e5m2", fontsize=9)
     save_figure(fig, path)

@@ -2,20 +2,20 @@
 
 No Amaranth here. This module sizes the accumulator of a low-precision MAC after
 Sakr et al., "Accumulation Bit-Width Scaling for Ultra-Low Precision Training of
-Deep Networks" (ICLR 2019, arXiv 1901.06588), SPEC §3.
+Deep Networks" (ICLR 2019, arXiv 1901.06588), docs/model.md.
 
 Provenance of the formula
 -------------------------
 The paper's full text was not available to this project. :func:`vrr` implements
-SPEC §3 exactly, which is a third-party transcription of the paper's VRR theorem
+docs/model.md exactly, which is a third-party transcription of the paper's VRR theorem
 (not the authors' code): ``yanivbl6/convNet.pytorch``, branch
 ``accumulation_width``, commit ``38a1e667`` (2021-07-13),
 ``models/modules/conv2d_nn.py`` and ``vrr_analysis.ipynb``; the default branches
-do not contain it. SPEC §3's reference values (``m_p = 5``, ``n = 1024``) are
+do not contain it. docs/model.md's reference values (``m_p = 5``, ``n = 1024``) are
 reproduced to 1e-12. Unverified against the paper: the cutoff 50, the chunk
 criterion, the sparsity rule, and whether ``m_acc`` counts the hidden bit (here
 it does not). The transcription differs from itself on the chunk criterion: the
-notebook grows the product width by ``log2`` of the chunk size (as SPEC does),
+notebook grows the product width by ``log2`` of the chunk size (as docs/model.md does),
 ``conv2d_nn.py``'s ``simulate_factor`` by ``log2`` of the number of chunks.
 :mod:`macgen.montecarlo` checks the model on the golden model; ``docs/model.md``
 has the comparison.
@@ -192,7 +192,7 @@ def _alpha(m_acc, m_p, j):
 
 
 def _q_terms(m_acc, alpha, x):
-    """``q(x)`` and ``(x - alpha) q(x)`` at real ``x >= 2`` (SPEC §3's ``q_i`` at ``i = x``)."""
+    """``q(x)`` and ``(x - alpha) q(x)`` at real ``x >= 2`` (docs/model.md's ``q_i`` at ``i = x``)."""
     scale = math.ldexp(1.0, m_acc) / math.sqrt(2.0)
     erfc, _ = _erfc_erf(scale / np.sqrt(x))
     _, erf = _erfc_erf(scale / np.sqrt(x - 1.0))
@@ -290,12 +290,12 @@ def _vrr(m_acc, m_p, n):
 
 
 def vrr(m_acc, m_p, n) -> float:
-    """Variance retention ratio of an ``n``-term sum (SPEC §3, Sakr et al.'s Theorem 1).
+    """Variance retention ratio of an ``n``-term sum (docs/model.md, Sakr et al.'s Theorem 1).
 
     The accumulator keeps ``m_acc`` fraction bits and every product ``m_p``. The
     formula is the public transcription of the paper's Theorem 1 in
     ``yanivbl6/convNet.pytorch`` (``models/modules/conv2d_nn.py``), implemented
-    exactly as SPEC §3 states it; see the module docstring.
+    exactly as docs/model.md states it; see the module docstring.
 
     Terms of the sum over ``i`` whose factor ``2Q(2^m_acc/sqrt(i))`` is too small
     to change the result by 1e-18 (relative) are skipped; the first 2^14 of the
@@ -328,7 +328,7 @@ def vrr(m_acc, m_p, n) -> float:
 
 
 def effective_length(n, nzr=1.0) -> int:
-    """Non-zero terms of a length-``n`` sum: ``max(1, round(nzr * n))`` (SPEC §3)."""
+    """Non-zero terms of a length-``n`` sum: ``max(1, round(nzr * n))`` (docs/model.md)."""
     n = check_int("Accumulation length", n, minimum=1)
     return max(1, round(check_nzr(nzr) * n))
 
@@ -344,7 +344,7 @@ def _vrr_chunked(m_acc, m_p, n, chunk, nzr):
 
 
 def vrr_chunked(m_acc, m_p, n, chunk, *, nzr=1.0) -> float:
-    """VRR of chunk-based accumulation (SPEC §3).
+    """VRR of chunk-based accumulation (docs/model.md).
 
     With chunk size ``n1`` and ``n2 = ceil(n/n1)`` chunks::
 
@@ -389,7 +389,7 @@ def _passes(m_acc, m_p, n, chunk, nzr, cutoff):
 
 
 def _settled_width(m_p, n):
-    """A width from which on SPEC §3's loss is negligible and falls (see :func:`_min_m`).
+    """A width from which on docs/model.md's loss is negligible and falls (see :func:`_min_m`).
 
     The smallest ``m`` with ``2^(m - m_p + 1) >= 20 sqrt(n)``.
     """
@@ -409,7 +409,7 @@ def _loss(m, m_p, n, chunk, nzr):
 def _min_m(m_p, n, chunk, nzr, cutoff):
     # The monotone rule: the smallest m such that m and every wider width pass.
     #
-    # SPEC §3's VRR is not monotone in m_acc. Near the choice the q_i terms are
+    # docs/model.md's VRR is not monotone in m_acc. Near the choice the q_i terms are
     # negligible and loss = n (1 - VRR) ~ sum_j alpha_j q'_j / (k2 + k3): alpha_j is
     # proportional to 2^m_acc (a partial-swamping event is charged more lost
     # variance the wider the accumulator), while the event weights q'_j =
@@ -445,7 +445,7 @@ def _min_m(m_p, n, chunk, nzr, cutoff):
 
 
 def monotone_regions(m_p, n, *, chunk=0, nzr=1.0, m_max=None):
-    """Widths where SPEC §3's variance lost *rises* with one more bit.
+    """Widths where docs/model.md's variance lost *rises* with one more bit.
 
     Returns the ``m`` (from 1 to ``m_max``, default the settled width of
     :func:`min_acc_mantissa`) with ``v(m + 1) > v(m)``: the transcribed
@@ -466,7 +466,7 @@ def min_acc_mantissa(n, m_p, *, chunk=None, nzr=1.0, cutoff=50.0) -> int:
 
     ``v = exp(n_eff (1 - VRR))`` with ``n_eff = max(1, round(nzr*n))`` the whole
     length's non-zero terms, and VRR from :func:`vrr_chunked` when chunking
-    (SPEC §3).
+    (docs/model.md).
 
     The monotone rule matters because the transcribed formula is not monotone
     in ``m_acc``: its partial-swamping term ``sum_j alpha_j q'_j`` charges each
@@ -521,7 +521,7 @@ def _recommend(m_p, n, nzr, cutoff):
 
 
 def recommend_chunk(n, m_p, *, nzr=1.0, cutoff=50.0) -> tuple[int, int]:
-    """The chunk size that needs the narrowest accumulator (SPEC §3).
+    """The chunk size that needs the narrowest accumulator (docs/model.md).
 
     Among powers of two ``2 <= L < n``, the ``L`` with the smallest
     :func:`min_acc_mantissa`; ties go to the ``L`` nearest ``sqrt(n)`` (by
@@ -565,7 +565,7 @@ def _pow2_ge(a, p, b, q):
 
 
 def acc_exponent_bits(a_fmt, b_fmt, n, *, man_bits=1) -> int:
-    """Smallest accumulator exponent width for ``n``-term dot products (SPEC §3).
+    """Smallest accumulator exponent width for ``n``-term dot products (docs/model.md).
 
     The smallest ``E`` whose format (``man_bits`` fraction bits, the accumulator
     policy :func:`macgen.formats.accumulator_policy` gives the inputs, the bias
@@ -652,7 +652,7 @@ def simulate_vrr(m_acc, a_fmt, b_fmt, n, *, chunk=0, trials=1024, seed=0,
 
 @dataclass(frozen=True)
 class AccumulatorDecision:
-    """The accumulator chosen for one accumulation length (SPEC §3).
+    """The accumulator chosen for one accumulation length (docs/model.md).
 
     Members
     -------
@@ -717,7 +717,7 @@ def decide_accumulator(n, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, nz
     """Choose the accumulator for ``n``-term dot products of ``a_fmt x b_fmt``.
 
     ``m_p`` is ``Ma + Mb + 1`` or ``product_man_bits`` (``MACConfig.product_frac_bits``).
-    The mantissa is the smallest ``m_acc`` with ``v < cutoff`` (SPEC §3, see
+    The mantissa is the smallest ``m_acc`` with ``v < cutoff`` (docs/model.md, see
     :func:`min_acc_mantissa`), the exponent width :func:`acc_exponent_bits` unless
     ``exp_bits`` is given.
 

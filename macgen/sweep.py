@@ -3,7 +3,7 @@
 A sweep synthesises one design per point of a :class:`SweepSpec` — operand
 formats x array shapes x pipeline stages x chunk size x accumulator exponent
 width x accumulator mantissa width — plus, per operand pair and shape, one
-reference with an e8m23 (FP32) accumulator, and records SPEC §6's area next to
+reference with an e8m23 (FP32) accumulator, and records docs/arithmetic.md §7's area next to
 the precision model's VRR and variance lost ``v`` for a given accumulation
 length (and, optionally, the Monte-Carlo VRR of the golden model).
 
@@ -45,7 +45,7 @@ __all__ = ["SweepSpec", "SweepResult", "parse_int_list", "sweep_configs", "refer
            "STAGE_DIMENSIONS", "DEFAULT_PARETO", "DELAY_COLUMNS"]
 
 #: MACConfig fields a sweep ranges over besides the accumulator and the chunk size. ``acc_stages``
-#: (the pipelined accumulate loop, SPEC §4) joins by itself once :class:`MACConfig` has that field.
+#: (the pipelined accumulate loop, docs/arithmetic.md §5) joins by itself once :class:`MACConfig` has that field.
 STAGE_DIMENSIONS = tuple(f for f in ("mul_stages", "acc_stages") if f in MACConfig.__dataclass_fields__)
 
 #: Area columns, from :class:`macgen.area.AreaReport` (a metric added there becomes a column).

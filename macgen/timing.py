@@ -1,4 +1,4 @@
-"""Timing of emitted Verilog (SPEC §6), so that area is never compared at unequal clocks.
+"""Timing of emitted Verilog (docs/arithmetic.md §7), so that area is never compared at unequal clocks.
 
 Three views of the same Verilog:
 
@@ -66,7 +66,7 @@ DEVICES = {
     "ecp5": (["--25k", "--package", "CABGA381", "--lpf-allow-unconstrained"], "ECP5-25k-CABGA381"),
 }
 
-#: Fixed placement seeds (SPEC §6: at least three; they spread about ±4 %).
+#: Fixed placement seeds (docs/arithmetic.md §7: at least three; they spread about ±4 %).
 DEFAULT_SEEDS = (1, 2, 3)
 
 #: The pinned Yosys 0.70's abc9 failure on large flattened designs (a 4x4 array).

@@ -1,6 +1,6 @@
 """Deep-learning workloads: layer shapes and the accumulation lengths of their GEMMs.
 
-Training a layer runs three GEMMs (SPEC §3), each a set of dot products whose
+Training a layer runs three GEMMs (docs/model.md), each a set of dot products whose
 length is what the accumulator must survive:
 
 ============  =======================  ================
@@ -58,6 +58,8 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass
+
+from .limits import MAX_BATCH, MAX_LAYER_DIM, MAX_LENGTH
 
 __all__ = ["Layer", "Workload", "GEMMS", "BUILTINS", "builtin", "load_workload",
            "get_workload", "parse_gemms"]
@@ -158,8 +160,19 @@ class Workload:
         return Workload(self.name, _pos_int(batch, "Batch size"), self.layers, self.description)
 
     def lengths(self, gemms=GEMMS):
-        """``[(layer, gemm, length), ...]`` in layer order, GEMMs in ``gemms`` order."""
-        return [(layer, g, layer.length(g, self.batch)) for layer in self.layers for g in gemms]
+        """``[(layer, gemm, length), ...]`` in layer order, GEMMs in ``gemms`` order.
+
+        Raises
+        ------
+        ValueError
+            A length above :data:`macgen.limits.MAX_LENGTH` (the model sizes up to it).
+        """
+        out = [(layer, g, layer.length(g, self.batch)) for layer in self.layers for g in gemms]
+        for layer, g, n in out:
+            if n > MAX_LENGTH:
+                raise ValueError(f"Workload {self.name!r}: the {g.upper()} GEMM of layer {layer.name!r} "
+                                 f"accumulates {n:,} products, more than {MAX_LENGTH:,}")
+        return out
 
     def to_dict(self) -> dict:
         return {"name": self.name, "batch": self.batch,
@@ -254,6 +267,8 @@ def _layer_from_dict(data, index, where):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{ctx} ({name}): field {key!r} must be a positive integer, "
                              f"not {value!r}")
+        if value > MAX_LAYER_DIM:
+            raise ValueError(f"{ctx} ({name}): field {key!r} must be at most {MAX_LAYER_DIM:,}, not {value}")
         return value
 
     if kind == "fc":
@@ -306,6 +321,8 @@ def load_workload(path) -> Workload:
     batch = data["batch"]
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"{where}: field 'batch' must be a positive integer, not {batch!r}")
+    if batch > MAX_BATCH:
+        raise ValueError(f"{where}: field 'batch' must be at most {MAX_BATCH:,}, not {batch}")
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers:
         raise ValueError(f"{where}: field 'layers' must be a non-empty list of layers")

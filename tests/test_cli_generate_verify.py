@@ -98,14 +98,14 @@ def test_generate_mac_workload_ocp_e4m3_gets_an_ieee_accumulator(tmp_path, capsy
       "--out-format", "fp8_e4m3fn"], "e8m23 (ieee) can be infinity, which out_fmt e4m3fnan"),
     ([], "give --acc-format"),
     (["--length", "1024", "--batch", "8"], "--batch needs --workload"),
-    (["--length", "0"], "at least 1"),
+    (["--length", "0"], "--length must be between 1 and 2,147,483,648, not 0"),
     (["--workload", "no-such-net"], "Unknown workload"),
 ])
 def test_generate_mac_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     out_dir = tmp_path / "out"
     code, out, err = _run(capsys, "generate", "mac", *argv, "-o", str(out_dir))
     assert code == 2
-    assert err.count("\n") == 1 and err.startswith("macgen generate: error: ") and message in err, err
+    assert err.count("\n") == 1 and err.startswith("macgen generate mac: error: ") and message in err, err
     assert not out_dir.exists()
 
 
@@ -160,7 +160,7 @@ def test_verify_mac_needs_an_accumulator(capsys):
 def test_verify_mac_rejects_bad_count(capsys, tmp_path):
     code, _, err = _run(capsys, "verify", "mac", "--acc-format", "e6m9", "--count", "0",
                         "--build-dir", str(tmp_path))
-    assert code == 2 and "--count must be at least 1, not 0" in err
+    assert code == 2 and "--count must be between 1 and 1,000,000, not 0" in err
 
 
 # -- verify: TestFloat vectors --------------------------------------------------------

@@ -123,7 +123,7 @@ def test_plan_compare(capsys):
     assert row["decision"]["method"] == "analytical"
     assert row["simulated"]["method"] == "simulated"
     assert set(data["summary"]) == {"analytical", "simulated"}
-    assert "simulating length 256" in err
+    assert err == ""   # progress only on a terminal
 
 
 def test_plan_compare_skips_long_lengths(capsys):
@@ -133,35 +133,33 @@ def test_plan_compare_skips_long_lengths(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--length", "0"], "--length must be at least 1, not 0"),
-    (["--length", "100", "--chunk", "lots"], "--chunk must be none, auto or a positive integer"),
-    (["--length", "100", "--nzr", "0"], "--nzr must be in (0, 1], not 0.0"),
-    (["--length", "100", "--cutoff", "1"], "--cutoff must be greater than 1, not 1.0"),
+    (["--length", "0"], "--length must be between 1 and 2,147,483,648, not 0"),
+    (["--length", "100", "--chunk", "lots"], "--chunk must be none, auto or a chunk size 0-1,048,576, not 'lots'"),
+    (["--length", "100", "--nzr", "0"], "--nzr must be in (0, 1], not 0"),
+    (["--length", "100", "--cutoff", "1"], "--cutoff must be in (1, inf), not 1"),
     (["--length", "100", "--a-format", "x9"], "Unknown format 'x9'"),
     (["--length", "100", "--b-format", "e1m2"], "Exponent width must be at least 2, not 1"),
     (["--length", "100", "--product-man-bits", "9"], "product_man_bits must be between 1 and 4 (the exact product of e5m2 x e5m2 has 5), not 9"),
-    (["--length", "100", "--gemms", "fwd,up"], "GEMM must be one of fwd, bwd, grad, not 'up'"),
+    (["--workload", "resnet32-cifar10", "--gemms", "fwd,up"], "GEMM must be one of fwd, bwd, grad, not 'up'"),
     (["--length", "100", "--batch", "4"], "--batch applies to --workload only"),
     (["--workload", "lenet"], "Unknown workload 'lenet'"),
-    (["--workload", "resnet18-imagenet", "--batch", "0"], "--batch must be at least 1, not 0"),
+    (["--workload", "resnet18-imagenet", "--batch", "0"], "--batch must be between 1 and 65,536, not 0"),
     (["--workload", "resnet18-imagenet", "--method", "simulated"], "--method simulated needs"),
-    (["--length", "100", "--exp-bits", "1"], "Exponent width must be at least 2, not 1"),
-    (["--length", "100", "--trials", "1"], "--trials must be at least 2, not 1"),
+    (["--length", "100", "--exp-bits", "1"], "--exp-bits must be between 2 and 62, not 1"),
+    (["--length", "100", "--trials", "1"], "--trials must be between 2 and 100,000, not 1"),
 ])
 def test_plan_bad_input_one_line_exit_2(capsys, argv, message):
     code, out, err = _run(capsys, *argv)
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("macgen plan: error: ")
-    assert message in err
+    assert message in err, err
 
 
 def test_plan_bad_plot_leaves_no_file(capsys, tmp_path):
     path = tmp_path / "v.xyz"
     code, _, err = _run(capsys, "--length", "100", "--plot", str(path))
     assert code == 2 and "--plot file must end in" in err
-    code, _, err = _run(capsys, "--length", "100", "--plot", str(tmp_path / "missing" / "v.png"))
-    assert code == 2
     assert list(tmp_path.iterdir()) == []
 
 
@@ -176,9 +174,8 @@ def test_plan_bad_workload_file_one_line(capsys, tmp_path):
 
 
 def test_plan_requires_a_source(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["plan"])
-    assert exc.value.code == 2
+    assert main(["plan"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_plan_simulated_rounding_reaches_the_monte_carlo(capsys):

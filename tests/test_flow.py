@@ -115,8 +115,8 @@ def test_cli_flow_bad_workload_writes_nothing(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, word", [
     (["--array", "4by4"], "--array"),
-    (["--chunk", "sometimes"], "Chunk"),
-    (["--nzr", "1.5"], "Non-zero ratio"),
+    (["--chunk", "sometimes"], "--chunk must be none, auto or a chunk size"),
+    (["--nzr", "1.5"], "--nzr must be in (0, 1], not 1.5"),
     (["--a-format", "e1m2"], "Exponent width"),
 ])
 def test_cli_flow_bad_options_exit_2(tmp_path, capsys, args, word):

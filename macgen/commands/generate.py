@@ -19,7 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import UsageError, add_mac_options, mac_config_from_args
+from ..limits import MAX_BATCH, SIM_MAX_LENGTH
+from . import (ARRAY_DIM, CUTOFF, EXP_BITS, LENGTH, NZR, Int, UsageError, add_json_option, add_quiet_option, add_mac_options,
+               add_output_option, bounded, check_output_dir, conflict, mac_config_from_args, option_name)
+from ..progress import status
+
+#: The precision model's options (and their defaults): given with --acc-format they would be ignored.
+MODEL_DEFAULTS = {"chunk": "none", "nzr": 1.0, "cutoff": 50.0, "method": "analytical", "acc_exp_bits": None}
 
 __all__ = ["register", "add_output_options", "add_model_options", "add_workload_options",
            "choose_mac_config", "emit_and_report", "add_array_options"]
@@ -28,9 +34,9 @@ __all__ = ["register", "add_output_options", "add_model_options", "add_workload_
 # -- shared by the design kinds (mac, array) ------------------------------------
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, metavar="DIR",
-                        help="directory for <slug>.v and <slug>.json (created if missing)")
-    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+    add_output_option(parser, what="directory for <slug>.v and <slug>.json")
+    add_json_option(parser, "what was written")
+    add_quiet_option(parser)
 
 
 def add_workload_options(parser: argparse.ArgumentParser) -> None:
@@ -39,25 +45,30 @@ def add_workload_options(parser: argparse.ArgumentParser) -> None:
     ex = group.add_mutually_exclusive_group()
     ex.add_argument("--workload", metavar="NAME|FILE",
                     help="a built-in network or a layer file: size for its most demanding GEMM")
-    ex.add_argument("--length", type=int, metavar="N", help="one accumulation length")
-    group.add_argument("--batch", type=int, default=None, metavar="B",
-                       help="batch size of the workload (changes its GRAD lengths)")
+    ex.add_argument("--length", type=LENGTH, metavar="N", help=bounded("one accumulation length", LENGTH))
+    group.add_argument("--batch", type=Int(1, MAX_BATCH), default=None, metavar="B",
+                       help=f"batch size of the workload (changes its GRAD lengths); 1-{MAX_BATCH:,}")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the precision model (SPEC §3), used when ``--acc-format`` is not given."""
+    """Options of the precision model (docs/model.md), used when ``--acc-format`` is not given.
+
+    Their defaults are ``None`` so that one given with ``--acc-format`` is an error (it would be
+    ignored); :data:`MODEL_DEFAULTS` are the values used.
+    """
     group = parser.add_argument_group("precision model (when --acc-format is not given)")
-    group.add_argument("--chunk", choices=("none", "auto"), default="none",
+    group.add_argument("--chunk", choices=("none", "auto"), default=None,
                        help="without --chunk-size: 'auto' lets the model recommend a chunk size, "
                             "'none' does not chunk (default: none)")
-    group.add_argument("--nzr", type=float, default=1.0, metavar="R",
-                       help="non-zero ratio of the products, in (0, 1] (default: 1)")
-    group.add_argument("--cutoff", type=float, default=50.0, metavar="V",
-                       help="largest tolerated variance lost, exclusive (default: 50)")
-    group.add_argument("--method", choices=("analytical", "simulated"), default="analytical",
-                       help="VRR by the paper's formula or by Monte-Carlo (default: analytical)")
-    group.add_argument("--acc-exp-bits", type=int, default=None, metavar="E",
-                       help="accumulator exponent width (default: derived from the range)")
+    group.add_argument("--nzr", type=NZR, default=None, metavar="R",
+                       help=bounded("non-zero ratio of the products (default: 1)", NZR))
+    group.add_argument("--cutoff", type=CUTOFF, default=None, metavar="V",
+                       help=bounded("largest tolerated variance lost, exclusive (default: 50)", CUTOFF))
+    group.add_argument("--method", choices=("analytical", "simulated"), default=None,
+                       help=f"VRR by the paper's formula or by Monte-Carlo (default: analytical); "
+                            f"simulated for lengths up to {SIM_MAX_LENGTH:,}")
+    group.add_argument("--acc-exp-bits", type=EXP_BITS, default=None, metavar="E",
+                       help=bounded("accumulator exponent width (default: derived from the range)", EXP_BITS))
 
 
 def _workload_lengths(spec: str, batch=None) -> list[int]:
@@ -82,24 +93,36 @@ def choose_mac_config(args):
     if getattr(args, "batch", None) is not None and getattr(args, "workload", None) is None:
         raise UsageError("--batch needs --workload")
     if args.acc_format is not None:
+        for option in ("--workload", "--length", "--batch", *(option_name(k) for k in MODEL_DEFAULTS)):
+            conflict(args, "--acc-format", option,
+                     "the precision model sizes the accumulator only without --acc-format")
+    elif args.chunk == "auto":
+        conflict(args, "--chunk", "--chunk-size", "--chunk auto lets the model choose the chunk size")
+    if getattr(args, "output", None) is not None:
+        check_output_dir("-o/--output", args.output)
+    if args.acc_format is not None:
         return mac_config_from_args(args), None
     if getattr(args, "length", None) is None and getattr(args, "workload", None) is None:
         raise UsageError("give --acc-format, or --length N / --workload NAME for the precision "
                          "model to choose the accumulator")
     from ..precision import decide_accumulator, decide_shared
 
+    model = {k: MODEL_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in MODEL_DEFAULTS}
+    lengths = [args.length] if args.length is not None else _workload_lengths(args.workload, args.batch)
+    if model["method"] == "simulated" and max(lengths) > SIM_MAX_LENGTH:
+        raise UsageError(f"--method simulated steps through every product: lengths up to "
+                         f"{SIM_MAX_LENGTH:,}, not {max(lengths):,} (use the analytical model)")
     if args.chunk_size is not None:
         chunk = args.chunk_size
     else:
-        chunk = "auto" if args.chunk == "auto" else None
-    opts = dict(product_man_bits=args.product_man_bits, nzr=args.nzr, cutoff=args.cutoff,
-                method=args.method, exp_bits=args.acc_exp_bits)
+        chunk = "auto" if model["chunk"] == "auto" else None
+    opts = dict(product_man_bits=args.product_man_bits, nzr=model["nzr"], cutoff=model["cutoff"],
+                method=model["method"], exp_bits=model["acc_exp_bits"])
     if args.length is not None:
         decision = decide_accumulator(args.length, args.a_format, args.b_format, chunk=chunk, **opts)
     else:
         # One MAC serves every GEMM of the workload: the model's shared decision.
-        decision = decide_shared(_workload_lengths(args.workload, args.batch), args.a_format,
-                                 args.b_format, chunk=chunk, **opts)
+        decision = decide_shared(lengths, args.a_format, args.b_format, chunk=chunk, **opts)
     chunk_size = args.chunk_size if args.chunk_size is not None else decision.chunk_size
     return mac_config_from_args(args, acc_fmt=decision.acc_fmt, chunk_size=chunk_size), decision
 
@@ -108,7 +131,8 @@ def emit_and_report(target, args, *, decision=None) -> int:
     """Emit ``target`` (a config or component) into ``args.output`` and print what was written."""
     from ..emit import emit
 
-    result = emit(target, args.output, decision=decision)
+    with status(f"generating {getattr(target, 'slug', 'the design')}"):
+        result = emit(target, args.output, decision=decision)
     if args.json:
         print(json.dumps({"verilog": str(result.verilog), "sidecar": str(result.sidecar),
                           "lint_waiver": str(result.lint_waiver), "top": result.top, "latency": result.latency,
@@ -142,7 +166,10 @@ def run_mac(args) -> int:
 
 
 def _register_mac(kinds) -> None:
-    p = kinds.add_parser("mac", help="one MAC unit",
+    p = kinds.add_parser("mac", help="one MAC unit", epilog="""examples:
+  macgen generate mac --acc-format e6m9 --chunk-size 64 -o build/rtl
+  macgen generate mac --workload resnet32-cifar10 --chunk auto -o build/rtl
+""",
                          description="Emit the Verilog of one MAC unit and its JSON sidecar. Without "
                                      "--acc-format the precision model sizes the accumulator for "
                                      "--length or --workload.")
@@ -158,8 +185,9 @@ def _register_mac(kinds) -> None:
 def add_array_options(parser: argparse.ArgumentParser) -> None:
     """``--rows``, ``--cols`` and ``--preload`` of :class:`macgen.config.ArrayConfig`."""
     group = parser.add_argument_group("array")
-    group.add_argument("--rows", type=int, required=True, metavar="R", help="rows of PEs (1-64)")
-    group.add_argument("--cols", type=int, required=True, metavar="C", help="columns of PEs (1-64)")
+    group.add_argument("--rows", type=ARRAY_DIM, required=True, metavar="R", help=bounded("rows of PEs", ARRAY_DIM))
+    group.add_argument("--cols", type=ARRAY_DIM, required=True, metavar="C",
+                       help=bounded("columns of PEs", ARRAY_DIM))
     group.add_argument("--preload", action="store_true",
                        help="add init/init_en inputs so that a tile can start from C0 (A @ B + C0)")
 
@@ -176,7 +204,10 @@ def run_array(args) -> int:
 
 
 def _register_array(kinds) -> None:
-    p = kinds.add_parser("array", help="an output-stationary systolic array of MACs",
+    p = kinds.add_parser("array", help="an output-stationary systolic array of MACs", epilog="""examples:
+  macgen generate array --rows 4 --cols 4 --acc-format e6m9 --chunk-size 64 -o build/rtl
+  macgen generate array --rows 8 --cols 8 --length 4608 --preload -o build/rtl
+""",
                          description="Emit the Verilog of a rows x cols output-stationary systolic "
                                      "array of MAC units and its JSON sidecar. Without --acc-format "
                                      "the precision model sizes the accumulator for --length or "

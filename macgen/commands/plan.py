@@ -1,4 +1,4 @@
-"""``macgen plan``: size the accumulator for a workload's GEMMs (SPEC §3).
+"""``macgen plan``: size the accumulator for a workload's GEMMs (docs/model.md).
 
 For every layer and training GEMM: the accumulation length, the smallest
 accumulator mantissa without and with chunking, the chunk size, the exponent
@@ -9,66 +9,69 @@ one shared MAC array must support) and the overall accumulator.
 from __future__ import annotations
 
 import json
-import sys
+from pathlib import Path
 
-from . import FORMAT_HELP, UsageError
+from ..progress import note
 
-#: Longest accumulation --method simulated / --compare will simulate by default: the
-#: golden model steps through a dot product one product at a time (~0.5 ms a step).
-SIM_MAX_LENGTH = 16384
+from ..limits import MAX_BATCH, MAX_TRIALS, SIM_MAX_LENGTH
+from . import (CHUNK, EXP_BITS, FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_seed_option,
+               bounded, check_output_file, conflict, NZR, CUTOFF)
+
+TRIALS = Int(2, MAX_TRIALS)
+
+EXAMPLES = """examples:
+  macgen plan --workload resnet18-imagenet --chunk 64 --plot build/vn.png
+  macgen plan --length 4608 --compare --trials 256
+"""
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "plan", help="accumulator precision for a workload (the ICLR 2019 model)",
         description="Choose accumulator mantissa, exponent and chunk size for the training GEMMs "
-                    "of a network (Sakr et al., ICLR 2019; SPEC §3), or for one accumulation "
-                    "length.")
+                    "of a network (Sakr et al., ICLR 2019; docs/model.md), or for one accumulation "
+                    "length.", epilog=EXAMPLES)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--workload", metavar="NAME|FILE",
                      help="built-in (resnet32-cifar10, resnet18-imagenet, alexnet-imagenet) or a "
                           ".toml/.json layer file")
-    src.add_argument("--length", type=int, metavar="N", help="one accumulation length instead")
+    src.add_argument("--length", type=LENGTH, metavar="N", help=bounded("one accumulation length instead", LENGTH))
     p.add_argument("--a-format", default="e5m2", metavar="FMT",
                    help=f"multiplicand format (default: e5m2); {FORMAT_HELP}")
     p.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    p.add_argument("--product-man-bits", type=int, default=None, metavar="P",
+    p.add_argument("--product-man-bits", type=Int(1, 64), default=None, metavar="P",
                    help="product rounded to P fraction bits (default: exact, Ma+Mb+1)")
-    p.add_argument("--chunk", default="none", metavar="none|auto|N",
-                   help="chunk-based accumulation: none (default), auto (recommended per length), "
-                        "or a chunk size")
-    p.add_argument("--nzr", type=float, default=1.0, help="non-zero ratio in (0, 1] (default: 1)")
-    p.add_argument("--cutoff", type=float, default=50.0,
-                   help="largest tolerated variance lost, exclusive (default: 50)")
+    p.add_argument("--chunk", type=CHUNK, default=0, metavar="none|auto|N",
+                   help=bounded("chunk-based accumulation: none (default), auto (recommended per length), "
+                                "or a chunk size", CHUNK))
+    p.add_argument("--nzr", type=NZR, default=1.0, metavar="R",
+                   help=bounded("non-zero ratio of the products (default: 1)", NZR))
+    p.add_argument("--cutoff", type=CUTOFF, default=50.0, metavar="V",
+                   help=bounded("largest tolerated variance lost, exclusive (default: 50)", CUTOFF))
     p.add_argument("--method", choices=("analytical", "simulated"), default="analytical",
                    help="VRR from the formula or from golden-model Monte Carlo (default: analytical)")
     p.add_argument("--compare", action="store_true",
                    help="show analytical and simulated choices side by side")
-    p.add_argument("--trials", type=int, default=1024,
-                   help="Monte-Carlo dot products per length and width (default: 1024)")
+    p.add_argument("--trials", type=TRIALS, default=1024, metavar="T",
+                   help=bounded("Monte-Carlo dot products per length and width (default: 1024)", TRIALS))
     p.add_argument("--rounding", choices=("rne", "rtz"), default="rne",
                    help="the MAC's rounding, for --method simulated / --compare (default: rne); "
                         "the analytical model has none")
-    p.add_argument("--seed", type=int, default=0, help="Monte-Carlo seed (default: 0)")
-    p.add_argument("--sim-max-length", type=int, default=SIM_MAX_LENGTH, metavar="N",
-                   help=f"longest accumulation to simulate (default: {SIM_MAX_LENGTH}); --compare "
-                        f"shows '-' beyond it, --method simulated refuses")
-    p.add_argument("--batch", type=int, default=None, help="override the workload's batch size")
-    p.add_argument("--gemms", default="fwd,bwd,grad", help="GEMMs to plan (default: fwd,bwd,grad)")
-    p.add_argument("--exp-bits", type=int, default=None, metavar="E",
-                   help="accumulator exponent width (default: the range rule)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_seed_option(p, default=0, what="Monte-Carlo seed")
+    p.add_argument("--sim-max-length", type=LENGTH, default=SIM_MAX_LENGTH, metavar="N",
+                   help=bounded(f"longest accumulation to simulate (default: {SIM_MAX_LENGTH}); --compare "
+                                f"shows '-' beyond it, --method simulated refuses", LENGTH))
+    p.add_argument("--batch", type=Int(1, MAX_BATCH), default=None, metavar="B",
+                   help=f"override the workload's batch size; 1-{MAX_BATCH:,}")
+    p.add_argument("--gemms", default=None, metavar="LIST",
+                   help="GEMMs of --workload to plan (default: fwd,bwd,grad)")
+    p.add_argument("--exp-bits", type=EXP_BITS, default=None, metavar="E",
+                   help=bounded("accumulator exponent width (default: the range rule)", EXP_BITS))
+    add_json_option(p, "the plan")
     p.add_argument("--plot", default=None, metavar="FILE.png",
-                   help="also write the v(n) figure with the workload's lengths marked")
+                   help="also write the v(n) figure with the workload's lengths marked (.png, .pdf "
+                        "or .svg; its folder is created if missing)")
     p.set_defaults(func=run)
-
-
-def _parse_chunk(text):
-    from ..precision import parse_chunk
-    try:
-        return parse_chunk(text)
-    except ValueError:
-        raise UsageError(f"--chunk must be none, auto or a positive integer, not {text!r}") from None
 
 
 def _chunk_text(chunk):
@@ -88,8 +91,7 @@ class _Planner:
         if key not in self._cache:
             a = self.args
             if method == "simulated":
-                print(f"macgen plan: simulating length {n}"
-                      + (f", chunk {chunk}" if chunk else "") + " ...", file=sys.stderr, flush=True)
+                note(f"macgen plan: simulating length {n}" + (f", chunk {chunk}" if chunk else "") + " ...")
             self._cache[key] = decide_accumulator(
                 n, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits, chunk=chunk,
                 nzr=a.nzr, cutoff=a.cutoff, method=method, exp_bits=a.exp_bits,
@@ -101,8 +103,7 @@ class _Planner:
         from ..precision import decide_shared
         a = self.args
         if method == "simulated":
-            print(f"macgen plan: simulating the shared accumulator for {len(set(lengths))} "
-                  f"lengths ...", file=sys.stderr, flush=True)
+            note(f"macgen plan: simulating the shared accumulator for {len(set(lengths))} lengths ...")
         d = decide_shared(lengths, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits,
                           chunk=chunk, nzr=a.nzr, cutoff=a.cutoff, method=method,
                           exp_bits=a.exp_bits, trials=a.trials, seed=a.seed, rounding=a.rounding)
@@ -160,38 +161,19 @@ def run(args) -> int:
     from ..precision import product_frac_bits
     from ..workloads import get_workload, parse_gemms
 
+    conflict(args, "--length", "--batch", "--batch applies to --workload only")
+    conflict(args, "--length", "--gemms", "--gemms selects GEMMs of --workload")
     a_fmt = FloatFormat.parse(args.a_format)
     b_fmt = FloatFormat.parse(args.b_format)
     m_p = product_frac_bits(a_fmt, b_fmt, args.product_man_bits)
-    chunk = _parse_chunk(args.chunk)
-    gemms = parse_gemms(args.gemms)
-    if not 0.0 < args.nzr <= 1.0:
-        raise UsageError(f"--nzr must be in (0, 1], not {args.nzr}")
-    if not args.cutoff > 1.0:
-        raise UsageError(f"--cutoff must be greater than 1, not {args.cutoff}")
-    if args.sim_max_length < 1:
-        raise UsageError(f"--sim-max-length must be at least 1, not {args.sim_max_length}")
-    if args.trials < 2:
-        raise UsageError(f"--trials must be at least 2, not {args.trials}")
+    chunk = args.chunk
+    gemms = parse_gemms(args.gemms or "fwd,bwd,grad")
     if args.plot is not None:
-        import os
-        from matplotlib.figure import Figure
-        ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
-        if ext not in Figure().canvas.get_supported_filetypes():
-            raise UsageError(f"--plot file must end in .png, .pdf or .svg, not {args.plot!r}")
-        folder = os.path.dirname(os.path.abspath(args.plot))
-        if not os.path.isdir(folder):
-            raise UsageError(f"--plot directory {folder!r} does not exist")
+        check_output_file("--plot", args.plot, suffixes=("png", "pdf", "svg"))
     if args.length is not None:
-        if args.batch is not None:
-            raise UsageError("--batch applies to --workload only")
-        if args.length < 1:
-            raise UsageError(f"--length must be at least 1, not {args.length}")
         name, batch = f"length {args.length}", None
         items = [("-", "dot", args.length)]
     else:
-        if args.batch is not None and args.batch < 1:
-            raise UsageError(f"--batch must be at least 1, not {args.batch}")
         wl = get_workload(args.workload, batch=args.batch)
         name, batch = wl.name, wl.batch
         items = [(layer.name, g, n) for layer, g, n in wl.lengths(gemms)]
@@ -231,6 +213,7 @@ def run(args) -> int:
         needed = [r["decision"]["m_acc_unchunked"] for r in rows]
         lo, hi = max(1, min(needed) - 1), max(needed) + 1
         step = -(-(hi - lo + 1) // 12)
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         plot_variance_lost(args.plot, m_p=m_p, m_accs=range(lo, hi + 1, step),
                            lengths=by_gemm, cutoff=args.cutoff, nzr=args.nzr,
                            compare_chunk=overall[main_method]["chunk_size"],

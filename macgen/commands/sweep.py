@@ -8,7 +8,21 @@ import sys
 
 from ..executor import CONNECT_TIMEOUT, SCHEDULER_ENV
 from ..formats import ROUNDING_MODES
-from . import FORMAT_HELP, UsageError
+from ..progress import enabled as progress_enabled
+from ..limits import MAX_CHUNK_SIZE, MAX_JOBS, MAX_POINTS, MAX_TIMEOUT, MAX_TRIALS
+from . import (FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_output_option, add_quiet_option, add_seed_option,
+               bounded, check_output_dir, conflict, reraise_with_options)
+
+TRIALS = Int(2, MAX_TRIALS)
+JOBS = Int(1, MAX_JOBS)
+POINTS = Int(1, MAX_POINTS)
+TIMEOUT = Real(0.0, MAX_TIMEOUT, open_below=True)
+SCHEDULER_TIMEOUT = Real(0.0, 3600.0, open_below=True)
+
+EXAMPLES = """examples:
+  macgen sweep --length 4096 --man-bits 6:12 --chunks 0,64 --no-asic -j 2
+  macgen sweep --exp-bits 6 --man-bits 4:10 --arrays 2x2 --max-points 4
+"""
 
 
 def register(subparsers):
@@ -17,7 +31,7 @@ def register(subparsers):
                       "resumable, parallel or on a Dask cluster",
         description="Synthesise one design per point of a sweep (operand formats x array shapes x "
                     "pipeline stages x chunk size x accumulator exponent width x mantissa width) with "
-                    "SPEC §6's Yosys flow, plus the same design with an e8m23 (FP32) accumulator as a "
+                    "docs/arithmetic.md §7's Yosys flow, plus the same design with an e8m23 (FP32) accumulator as a "
                     "reference. With --length or --workload, each row also gets the precision model's "
                     "VRR and variance lost v, and the model's choice is marked. Points run on this "
                     "machine (--jobs) or on a Dask cluster (--scheduler). Points are cached in the "
@@ -27,7 +41,7 @@ def register(subparsers):
         epilog="A sweep specification file (--spec) is TOML with the keys of macgen.sweep.SweepSpec "
                "(inputs, man_bits, exp_bits, chunks, arrays, mul_stages, rounding, product_man_bits, "
                "length, mc_trials, seed, reference); options given on the command line override it. "
-               "See docs/sweeps.md.")
+               "See docs/sweeps.md.\n\n" + EXAMPLES)
     p.add_argument("--spec", default=None, metavar="FILE", help="sweep specification (TOML)")
     g = p.add_argument_group("designs", f"formats: {FORMAT_HELP}; lists like 4:16 (inclusive), 4:16:2 "
                                         f"or 0,16,64")
@@ -37,7 +51,7 @@ def register(subparsers):
                    help="operand pairs to sweep instead of --a-format/--b-format: FMT (a = b) or A/B, "
                         "comma-separated, e.g. e5m2,e4m3fn,e4m3fn/e5m2")
     g.add_argument("--rounding", choices=ROUNDING_MODES, default=None, help="rounding mode (default: rne)")
-    g.add_argument("--product-man-bits", type=int, default=None, metavar="P",
+    g.add_argument("--product-man-bits", type=Int(1, 64), default=None, metavar="P",
                    help="round the product to P fraction bits (default: exact product)")
     g.add_argument("--mul-stages", default=None, metavar="LIST",
                    help="pipeline registers in the multiplier path, 0-3 (default: 0)")
@@ -54,45 +68,46 @@ def register(subparsers):
     g.add_argument("--no-reference", dest="reference", action="store_false", default=None,
                    help="skip the e8m23-accumulator reference designs")
     m = p.add_argument_group("precision model")
-    m.add_argument("--length", type=int, default=None, metavar="N", help="accumulation length")
+    m.add_argument("--length", type=LENGTH, default=None, metavar="N", help=bounded("accumulation length", LENGTH))
     m.add_argument("--workload", default=None, metavar="W",
                    help="a built-in workload or a layer file: its longest accumulation is the length")
-    m.add_argument("--mc-trials", type=int, default=None, metavar="T",
-                   help="also the Monte-Carlo VRR of the golden model over T dot products (default: off)")
-    m.add_argument("--seed", type=int, default=None, help="seed of the Monte-Carlo data (default: 0)")
+    m.add_argument("--mc-trials", type=TRIALS, default=None, metavar="T",
+                   help=bounded("also the Monte-Carlo VRR of the golden model over T dot products "
+                                "(default: off)", TRIALS))
+    add_seed_option(m, default=None, what="seed of the Monte-Carlo data")
     r = p.add_argument_group("run")
     r.add_argument("--fpga", action="store_true", help="also count iCE40/ECP5 LUTs (about 3x slower)")
-    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="parallel Yosys runs on this machine (default: 1)")
+    r.add_argument("-j", "--jobs", type=JOBS, default=1, metavar="N",
+                   help=bounded("parallel Yosys runs on this machine (default: 1)", JOBS))
     r.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help=f"run the points on this Dask cluster (default: ${SCHEDULER_ENV} if set, "
                         f"else this machine)")
-    r.add_argument("--scheduler-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
-                   help=f"seconds to reach the scheduler and find a worker (default: {CONNECT_TIMEOUT:g})")
+    r.add_argument("--scheduler-timeout", type=SCHEDULER_TIMEOUT, default=CONNECT_TIMEOUT, metavar="S",
+                   help=bounded(f"seconds to reach the scheduler and find a worker (default: {CONNECT_TIMEOUT:g})",
+                                SCHEDULER_TIMEOUT))
     r.add_argument("--cache", default=None, metavar="DIR",
                    help="per-point cache, may be shared by sweeps (default: OUT/cache)")
     r.add_argument("--no-asic", dest="asic", action="store_false",
                    help="skip the OSU018 cells + OpenSTA timing of every point (delay columns, "
                         "sweep_delay.png)")
-    r.add_argument("--max-points", type=int, default=None, metavar="K",
-                   help="synthesise at most K new points, then stop (rerun to continue)")
-    r.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds per Yosys run")
+    r.add_argument("--max-points", type=POINTS, default=None, metavar="K",
+                   help=bounded("synthesise at most K new points, then stop (rerun to continue; "
+                                "default: all)", POINTS))
+    r.add_argument("--timeout", type=TIMEOUT, default=None, metavar="S",
+                   help=bounded("seconds per Yosys run (default: no limit)", TIMEOUT))
     r.add_argument("--pareto", default=None, metavar="COLS",
                    help="Pareto objectives, CSV column names, all minimised (default: transistors,v "
                         "plus any delay column the records have)")
     r.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNGs")
-    r.add_argument("--json", action="store_true", help="print the rows as JSON")
-    r.add_argument("-o", "--out", default=os.path.join("build", "sweep"), metavar="DIR",
-                   help="output directory (default: build/sweep)")
+    add_quiet_option(r)
+    add_json_option(r, "the rows")
+    add_output_option(r, default=os.path.join("build", "sweep"))
     p.set_defaults(func=run)
 
 
 def _length(args):
-    if args.length is not None and args.workload is not None:
-        raise UsageError("give --length or --workload, not both")
+    conflict(args, "--length", "--workload", "give one accumulation length")
     if args.length is not None:
-        if args.length < 1:
-            raise UsageError(f"--length must be at least 1, not {args.length}")
         return args.length, None
     if args.workload is not None:
         from ..workloads import get_workload
@@ -126,16 +141,17 @@ def _spec(args, length):
     if merged.get("mc_trials") and merged.get("length") is None:
         raise UsageError("--mc-trials needs --length or --workload")
     if args.spec is not None:
-        return SweepSpec.from_toml(args.spec, **data)
-    try:
-        return SweepSpec(**data)
-    except (TypeError, ValueError) as exc:
-        # SweepSpec names its fields; the user typed options.
-        text = str(exc)
-        for key in ("man_bits", "exp_bits", "chunks", "mul_stages", "acc_stages", "arrays", "inputs"):
-            if text.startswith(key + " "):
-                text = "--" + key.replace("_", "-") + text[len(key):]
-        raise type(exc)(text) from None
+        spec = SweepSpec.from_toml(args.spec, **data)
+    else:
+        try:
+            spec = SweepSpec(**data)
+        except (TypeError, ValueError) as exc:
+            # SweepSpec names its fields; the user typed options.
+            reraise_with_options(exc, ("man_bits", "exp_bits", "chunks", "mul_stages", "acc_stages",
+                                       "arrays", "inputs"))
+    if max(spec.chunks) > MAX_CHUNK_SIZE:
+        raise UsageError(f"--chunks must be at most {MAX_CHUNK_SIZE:,}, not {max(spec.chunks)}")
+    return spec
 
 
 def run(args) -> int:
@@ -143,11 +159,15 @@ def run(args) -> int:
     length, note = _length(args)
     spec = _spec(args, length)
     pareto = None if args.pareto is None else [c.strip() for c in args.pareto.split(",") if c.strip()]
-    if note:
+    check_output_dir("-o/--output", args.output)
+    if args.cache is not None:
+        check_output_dir("--cache", args.cache)
+    if note and progress_enabled():
         print(f"sweep: {note}", file=sys.stderr)
-    result = run_spec(spec, args.out, fpga=args.fpga, asic=args.asic, jobs=args.jobs, scheduler=args.scheduler,
+    result = run_spec(spec, args.output, fpga=args.fpga, asic=args.asic, jobs=args.jobs, scheduler=args.scheduler,
                       scheduler_timeout=args.scheduler_timeout, cache_dir=args.cache,
-                      max_points=args.max_points, timeout=args.timeout, plot=args.plot, pareto=pareto)
+                      max_points=args.max_points, timeout=args.timeout, plot=args.plot, pareto=pareto,
+                      progress=sys.stderr if progress_enabled() else None)
     if args.json:
         print(json.dumps({"complete": result.complete, "computed": result.computed, "cached": result.cached,
                           "failures": result.failures,

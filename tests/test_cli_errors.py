@@ -1,0 +1,107 @@
+"""Every command behaves as a user expects (issue 11), through the installed ``macgen``.
+
+Bad input is one line on stderr and exit code 2, checked before any work, with
+nothing left behind (:func:`cli_subprocess.assert_usage_error`). About 0.5 s a case.
+"""
+
+import json
+
+import pytest
+
+from cli_subprocess import assert_usage_error, run_macgen
+from macgen.limits import MAX_CHUNK_SIZE, MAX_LENGTH, MAX_SIM_MACS
+
+BIG_FC = {"name": "big", "batch": 4, "layers": [{"type": "fc", "in_features": 100_000_000_000, "out_features": 8}]}
+
+
+@pytest.mark.parametrize("argv, message", [
+    # 1. size-like options have documented upper bounds
+    (["verify", "mac", "--acc-format", "e6m9", "--chunk-size", "2147483648", "--count", "5"],
+     f"--chunk-size must be between 0 and {MAX_CHUNK_SIZE:,}, not 2147483648"),
+    (["verify", "array", "--rows", "2", "--cols", "2", "--acc-format", "e6m9", "--chunk-size", "1000000000000"],
+     "--chunk-size must be between 0 and"),
+    (["verify", "mac", "--acc-format", "e6m9", "--chunk-size", "1000000", "--count", "5"],
+     f"more than one run simulates ({MAX_SIM_MACS:,})"),
+    (["generate", "mac", "--acc-format", "e6m9", "--chunk-size", "2147483648", "-o", "out"], "--chunk-size must be"),
+    (["area", "mac", "--acc-format", "e6m9", "--chunk-size", "2147483648"], "--chunk-size must be"),
+    (["verify", "mac", "--acc-format", "e6m9", "--count", "100000000"], "--count must be between 1 and 1,000,000"),
+    (["generate", "array", "--rows", "65", "--cols", "2", "--acc-format", "e6m9", "-o", "out"],
+     "--rows must be between 1 and 64, not 65"),
+    (["plan", "--length", "100", "--trials", "10000000"], "--trials must be between 2 and 100,000"),
+    # 2. bounds on what ran silently for minutes
+    (["plan", "--length", "99999999999999999999"], f"--length must be between 1 and {MAX_LENGTH:,}"),
+    (["plan", "--workload", "big.json"], "field 'in_features' must be at most 1,048,576"),
+    (["verify", "array", "--rows", "2", "--cols", "2", "--acc-format", "e6m9", "--depth", "100000000"],
+     "--depth must be between 1 and 65,536"),
+    (["generate", "mac", "--length", "100000", "--method", "simulated", "-o", "out"],
+     "--method simulated steps through every product: lengths up to 16,384, not 100,000"),
+    # 5. every option validated before any work
+    (["flow", "--sweep-span", "100", "-o", "out"], "--sweep-span must be between 0 and 16, not 100"),
+    (["sweep", "--exp-bits", "6", "--timeout", "0"], "--timeout must be in (0, 86400], not 0"),
+    (["sweep", "--exp-bits", "6", "--timeout", "-1"], "--timeout must be in (0, 86400], not -1"),
+    (["sweep", "--length", "64", "--mc-trials", "-4"], "--mc-trials must be between 2 and 100,000, not -4"),
+    # 8. options that would be ignored together are a conflict naming both
+    (["generate", "mac", "--workload", "resnet32-cifar10", "--acc-format", "e6m9", "-o", "out"],
+     "--acc-format and --workload cannot be combined"),
+    (["generate", "mac", "--acc-format", "e6m9", "--acc-exp-bits", "8", "-o", "out"],
+     "--acc-format and --acc-exp-bits cannot be combined"),
+    (["generate", "mac", "--acc-format", "e6m9", "--chunk", "auto", "-o", "out"],
+     "--acc-format and --chunk cannot be combined"),
+    (["generate", "mac", "--length", "1000", "--chunk", "auto", "--chunk-size", "64", "-o", "out"],
+     "--chunk and --chunk-size cannot be combined"),
+    (["area", "mac", "--acc-format", "e6m9", "--length", "100"], "--acc-format and --length cannot be combined"),
+    (["plan", "--length", "100", "--gemms", "grad"], "--length and --gemms cannot be combined"),
+    (["verify", "mac", "--acc-format", "fp16", "--a-format", "fp16", "--b-format", "fp16", "--vectors", "v.txt",
+      "--seed", "3"], "--vectors and --seed cannot be combined"),
+    # 9. argparse's own errors: one line naming the option, and where help is
+    (["plan", "--length", "3.5"], "--length must be an integer, not '3.5' (see 'macgen plan --help')"),
+    (["plan", "--length", "100", "--rounding", "rtn"], "argument --rounding: invalid choice: 'rtn'"),
+    (["verify", "mac", "--sim", "modelsim"], "argument --sim: invalid choice: 'modelsim'"),
+    (["flow"], "the following arguments are required: -o/--output (see 'macgen flow --help')"),
+    # 10. messages name the option and the user's path, not an errno or a temporary file
+    (["generate", "mac", "--acc-format", "e6m9", "-o", "afile"], "-o/--output 'afile': 'afile' exists and is not a directory"),
+    (["area", "mac", "--acc-format", "e6m9", "-o", "afile"], "-o/--output 'afile'"),
+    (["flow", "-o", "afile"], "-o/--output 'afile'"),
+    (["plan", "--length", "100", "--plot", "/proc/x.png"], "--plot '/proc/x.png': cannot create files in '/proc'"),
+    (["plan", "--length", "64", "--method", "simulated", "--seed", "-1"], "--seed must be between 0 and"),
+    (["verify", "mac", "--acc-format", "e6m9", "--reports", "-1"], "--reports must be between 0 and"),
+])
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, argv, message):
+    (tmp_path / "big.json").write_text(json.dumps(BIG_FC))
+    (tmp_path / "afile").write_text("mine\n")
+    (tmp_path / "v.txt").write_text("3C00 3C00 0000 3C00 00\n")
+    assert_usage_error(tmp_path, *argv, message=message)
+
+
+def test_plot_folder_is_created_like_output_dirs(tmp_path):
+    """3. The README tour's ``--plot build/vn.png`` works in a fresh checkout."""
+    proc = run_macgen(tmp_path, "plan", "--workload", "resnet32-cifar10", "--chunk", "64", "--plot", "build/vn.png")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "build" / "vn.png").read_bytes()[:4] == b"\x89PNG"
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("command", ["plan", "generate mac", "generate array", "verify mac", "verify array",
+                                     "area mac", "area array", "sweep", "flow"])
+def test_help_shows_defaults_examples_and_no_spec(tmp_path, command):
+    """18 and 13: every subcommand shows defaults and examples; none cites SPEC, which users lack."""
+    proc = run_macgen(tmp_path, *command.split(), "--help")
+    assert proc.returncode == 0 and proc.stderr == ""
+    text = proc.stdout
+    assert "(default:" in text and "SPEC" not in text
+    assert "example" in text.lower() and f"macgen {command.split()[0]}" in text.split("example")[-1]
+
+
+def test_help_of_area_mac_is_its_own(tmp_path):
+    texts = {c: run_macgen(tmp_path, *c.split(), "--help").stdout for c in ("area", "area mac", "area array")}
+    assert len(set(texts.values())) == 3
+    assert "--breakdown" in texts["area mac"] and "--breakdown" not in texts["area array"]
+    assert "--rows R" in texts["area array"] and "--rows R" not in texts["area mac"]
+
+
+def test_help_names_the_flow_and_sweep_defaults(tmp_path):
+    flow = " ".join(run_macgen(tmp_path, "flow", "--help").stdout.split())
+    assert "simulator of both verifications (default: icarus" in flow
+    assert "seed of the random verification stimulus (default: 1)" in flow
+    sweep = " ".join(run_macgen(tmp_path, "sweep", "--help").stdout.split())
+    assert "seconds per Yosys run (default: no limit)" in sweep
