@@ -87,9 +87,11 @@ def file_mismatches(cfg, stim, summary, path, limit: int) -> list[dict]:
     lines = [v.line for v in vectors.read(path, cfg.a_fmt)]
     results = Path(summary.build_dir) / "results.npz"   # what the bench received, in order
     with np.load(results) as res:
-        actual, received = res["actual"], int(res["received"])
-    ref, fmt = stim.reference[:received], cfg.out_fmt
-    bad = np.flatnonzero((actual[:received] != ref) & ~(fmt.is_nan(actual[:received]) & fmt.is_nan(ref)))
+        actual = res["actual"][:stim.count]
+        got = (np.asarray(res["got_mask"], dtype=bool)[:stim.count] if "got_mask" in res.files
+               else np.arange(stim.count) < int(res["received"]))
+    ref, fmt = stim.reference, cfg.out_fmt
+    bad = np.flatnonzero(got & (actual != ref) & ~(fmt.is_nan(actual) & fmt.is_nan(ref)))
     out = []
     for i in bad[:limit]:
         a, b = stim.operands(int(i))
