@@ -105,3 +105,100 @@ def test_help_names_the_flow_and_sweep_defaults(tmp_path):
     assert "seed of the random verification stimulus (default: 1)" in flow
     sweep = " ".join(run_macgen(tmp_path, "sweep", "--help").stdout.split())
     assert "seconds per Yosys run (default: no limit)" in sweep
+
+
+@pytest.mark.sim
+def test_verify_build_dir_is_a_cache_replaced_after_an_interrupt(tmp_path):
+    """11. DIR/<slug> is reused when complete and rebuilt when an interrupted run left it."""
+    from macgen.commands.verify import IN_PROGRESS
+    from macgen.config import MACConfig
+    build = tmp_path / "b" / MACConfig("e5m2", "e5m2", "e6m9").slug
+    build.mkdir(parents=True)
+    (build / IN_PROGRESS).touch()
+    (build / "half-built.vvp").write_text("garbage")
+    argv = ["verify", "mac", "--acc-format", "e6m9", "--count", "5", "--build-dir", "b", "--json"]
+    proc = run_macgen(tmp_path, *argv)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["passed"], proc.stderr
+    assert not (build / "half-built.vvp").exists() and not (build / IN_PROGRESS).exists()
+    (build / "mine.txt").write_text("kept")             # a complete build is reused, not wiped
+    assert run_macgen(tmp_path, *argv).returncode == 0
+    assert (build / "mine.txt").exists()
+
+
+def test_flow_says_skipped_when_nothing_was_verified(tmp_path, monkeypatch, capsys):
+    """4. No verification is 'skipped', not 'passed'."""
+    import macgen.flow
+    from macgen.cli import main
+    report = {"saving_vs_fp32": {"training (chosen)": 1.5, "training (chosen) vs FP32 with the same chunking": 1.2,
+                                 "inference (FWD only)": 1.4},
+              "plan": {"training": {"acc_fmt": "e7m9", "chunk_size": 0}}, "workload": {"name": "w"},
+              "timing": None, "verification": {}, "passed": True}
+    monkeypatch.setattr(macgen.flow, "run_flow", lambda opts, out, progress: report)
+    assert main(["flow", "--mac-vectors", "0", "--array-tiles", "0", "-o", str(tmp_path / "o")]) == 0
+    assert "verification: skipped;" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_flow_interrupted_keeps_the_previous_output(tmp_path, monkeypatch, stop):
+    """6. Outputs are staged: an interrupted run leaves the previous complete output as it was."""
+    import macgen.flow as flow
+    out = tmp_path / "out"
+    (out / "rtl").mkdir(parents=True)
+    (out / "rtl" / "old.v").write_text("old")
+    (out / "report.md").write_text("old report")
+
+    def half_done(opts, out_, stage, *rest):
+        (stage / "rtl").mkdir()
+        (stage / "rtl" / "new.v").write_text("new")
+        (stage / "variance_lost.png").write_text("new figure")
+        raise stop("stopped")
+
+    monkeypatch.setattr(flow, "_run_stages", half_done)
+    with pytest.raises(stop):
+        flow._run_flow(flow.FlowOptions(), out, _plan_stub(), None, None)
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "rtl"]
+    assert [p.name for p in (out / "rtl").iterdir()] == ["old.v"] and (out / "report.md").read_text() == "old report"
+
+
+def test_flow_publish_replaces_every_output_of_the_previous_run(tmp_path):
+    """6. A complete rerun replaces the outputs as a whole: nothing of the previous run is mixed in."""
+    from macgen.flow import _publish
+    out, stage = tmp_path / "out", tmp_path / "out" / ".staging.x"
+    (out / "rtl").mkdir(parents=True)
+    (out / "rtl" / "old.v").write_text("old")
+    (out / "delay_vs_precision.png").write_text("old figure")   # this run made none
+    (out / "work").mkdir()
+    (stage / "rtl").mkdir(parents=True)
+    (stage / "rtl" / "new.v").write_text("new")
+    (stage / "report.md").write_text("new report")
+    _publish(stage, out)
+    assert [p.name for p in (out / "rtl").iterdir()] == ["new.v"]
+    assert not (out / "delay_vs_precision.png").exists() and (out / "report.md").read_text() == "new report"
+    assert (out / "work").is_dir()
+
+
+def _plan_stub():
+    class D:
+        acc_fmt, chunk_size = "e7m9", 0
+    return (type("W", (), {"name": "w"})(), [], {}, {"fwd": D()}, D(), D())
+
+
+def test_progress_only_on_a_terminal_and_not_quiet(monkeypatch):
+    """17. One progress display (tqdm) on stderr: shown on a terminal, silent when piped or --quiet."""
+    import io
+    import sys
+    from macgen import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for tty, quiet, shown in ((True, False, True), (True, True, False), (False, False, False)):
+        err = Terminal() if tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        progress.set_quiet(quiet)
+        show = progress.progress_printer("dot products", "verify")
+        for done in (0, 5, 10):
+            show(done, 10, 1)
+        assert ("verify:" in err.getvalue() and "/10 [" in err.getvalue()) == shown, err.getvalue()
+    progress.set_quiet(False)

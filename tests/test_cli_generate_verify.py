@@ -206,11 +206,21 @@ def test_verify_mac_testfloat_wrong_file_result_fails(tmp_path, capsys):
     fields[3] = f"{int(fields[3], 16) ^ 0x0001:04X}"  # a wrong RESULT (not a NaN: any NaN matches)
     lines[line] = " ".join(fields)
     vectors.write_text("\n".join(lines) + "\n")
-    code, out, err = _run(capsys, "verify", "mac", "--a-format", "fp16", "--b-format", "fp16",
-                          "--acc-format", "fp16", "--vectors", str(vectors), "--build-dir",
-                          str(tmp_path / "build"))
+    argv = ["verify", "mac", "--a-format", "fp16", "--b-format", "fp16", "--acc-format", "fp16",
+            "--vectors", str(vectors), "--build-dir", str(tmp_path / "build")]
+    code, out, err = _run(capsys, *argv)
     assert code == 1
     assert "mismatches vs vector file: 1" in out and "FAIL" in out
+    # The report names the file line, the inputs and both results in hex and decoded.
+    a, b, c = (f"0x{int(x, 16):04x}" for x in fields[:3])
+    assert f"{vectors} line {line + 1}: fma(a, b, c)" in out
+    assert f"a = {a} (" in out and f"b = {b} (" in out and f"c = {c} (" in out
+    assert f"file = 0x{int(fields[3], 16):04x} (" in out and f"got = 0x{int(fields[3], 16) ^ 1:04x} (" in out
+    code, out, _ = _run(capsys, *argv, "--json")
+    data = json.loads(out)
+    assert code == 1 and len(data["file_mismatches"]) == 1 and data["file_mismatches"][0]["line"] == line + 1
+    assert data["file_mismatches"][0]["expected"].startswith(f"0x{int(fields[3], 16):04x} (")
+    assert len(data["reports"]) == 1 and f"line {line + 1}" in data["reports"][0]
 
 
 def test_verify_mac_vectors_need_one_format(tmp_path, capsys):

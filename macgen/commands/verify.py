@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import shutil
+from pathlib import Path
 
 from ..limits import MAX_COUNT, MAX_DEPTH, MAX_REPORTS, MAX_SIM_MACS
 from ..progress import note, progress_printer, status
