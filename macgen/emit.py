@@ -26,6 +26,8 @@ then written to temporary files in ``out_dir`` and moved into place with
 from __future__ import annotations
 
 import json
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,3 +268,15 @@ def read_sidecar(path) -> dict:
     if not isinstance(data, dict) or data.get("schema") != SIDECAR_SCHEMA or "ports" not in data:
         raise ValueError(f"{path} is not a macgen sidecar of schema {SIDECAR_SCHEMA}")
     return data
+
+
+class _CallableModule(types.ModuleType):
+    """``macgen.emit`` is this module and, for ``from macgen import emit``, the function: Python sets
+    the package attribute ``macgen.emit`` to the submodule whenever it is imported, so the module
+    itself must be callable for that name to mean :func:`emit` in every import order."""
+
+    def __call__(self, component_or_config, out_dir, *, decision=None) -> EmitResult:
+        return emit(component_or_config, out_dir, decision=decision)
+
+
+sys.modules[__name__].__class__ = _CallableModule
