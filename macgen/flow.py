@@ -34,7 +34,7 @@ from .files import write_atomic
 from .limits import MAX_SIM_MACS
 from .progress import progress_printer, status
 from .formats import FloatFormat, accumulator_format, check_rounding
-from .precision import check_cutoff, check_nzr, decide_accumulator, decide_shared, parse_chunk
+from .precision import one_minus_vrr, check_cutoff, check_nzr, decide_accumulator, decide_shared, parse_chunk
 from .validate import check_int, check_real
 from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
@@ -519,9 +519,9 @@ def _markdown(r, opts) -> str:
              "Accumulator precision from the variance-retention model of Sakr et al. (ICLR 2019), "
              "docs/model.md.", "",
              "## Accumulator choice", "",
-             _table(["plan", "longest n", "m_acc", "chunk", "exponent bits", "accumulator", "VRR", "v"],
+             _table(["plan", "longest n", "m_acc", "chunk", "exponent bits", "accumulator", "1 - VRR", "v"],
                     [[name, d["n"], d["m_acc"], d["chunk_size"] or "none", d["exp_bits"], d["acc_fmt"],
-                      f"{d['vrr']:.6f}", f"{d['v']:.3g}"]
+                      one_minus_vrr(d["vrr"]), f"{d['v']:.3g}"]
                      for name, d in (("training (FWD+BWD+GRAD)", t), ("training, no chunking", p),
                                      ("inference (FWD only)", i))]), "",
              "Per GEMM (one shared MAC array must meet the widest):", "",
@@ -530,6 +530,8 @@ def _markdown(r, opts) -> str:
                       d["acc_fmt"]] for g, d in plan["per_gemm"].items()]), "",
              f"![variance lost]({r['figures']['variance_lost']})", "",
              "## Area (Yosys 0.70, docs/arithmetic.md §7 generic flow)", "",
+             "\"Transistors\" is the CMOS estimate of Yosys' `stat -tech cmos` after that one fixed "
+             "generic flow (no cell library): for comparing designs, not a transistor count of a chip.", "",
              _table(["MAC", "accumulator", "chunk", "transistors", "cells", "flip-flops", "FP32 / this"],
                     [[k, v["config"]["acc_fmt"], v["config"]["chunk_size"] or "none",
                       f"{v['transistors']:,}", f"{v['cells']:,}", v["flip_flops"],
@@ -591,10 +593,26 @@ def _markdown(r, opts) -> str:
               f"- {opts.rows}x{opts.cols} array `{hw['array']['top']}`, latency {_cycles(hw['array']['latency'])}",
               "- files: " + ", ".join(f"`{f}`" for f in hw["files"]), "",
               "## Plan per layer", "",
-              _table(["layer", "GEMM", "n", "m_acc", "m_acc (chunked)", "chunk", "exp", "VRR", "v"],
-                     [[row["layer"], row["gemm"].upper(), row["length"], row["decision"]["m_acc_unchunked"],
-                       row["decision"]["m_acc"] if row["decision"]["chunk_size"] else "-",
-                       row["decision"]["chunk_size"] or "none", row["decision"]["exp_bits"],
-                       f"{row['decision']['vrr']:.6f}", f"{row['decision']['v']:.3g}"]
-                      for row in plan["rows"]], right_from=2), ""]
+              "Layers whose GEMM has the same length and decision share a row.", "",
+              _table(["layers", "GEMM", "n", "m_acc", "m_acc (chunked)", "chunk", "exp", "1 - VRR", "v"],
+                     [[layers, *cells] for layers, cells in collapse_rows(plan["rows"])], right_from=2), ""]
     return "\n".join(lines)
+
+
+def _layer_cells(row) -> tuple:
+    d = row["decision"]
+    return (row["gemm"].upper(), row["length"], d["m_acc_unchunked"], d["m_acc"] if d["chunk_size"] else "-",
+            d["chunk_size"] or "none", d["exp_bits"], one_minus_vrr(d["vrr"]), f"{d['v']:.3g}")
+
+
+def collapse_rows(rows) -> list:
+    """Per-layer rows with identical cells (GEMM, length, decision) as one row, in order of first
+    appearance: ``[(layers_text, cells), ...]``."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(_layer_cells(row), []).append(row["layer"])
+    out = []
+    for cells, layers in groups.items():
+        text = ", ".join(layers) if len(layers) <= 3 else f"{layers[0]} ... {layers[-1]} ({len(layers)} layers)"
+        out.append((text, list(cells)))
+    return out

@@ -58,7 +58,7 @@ __all__ = [
     "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "decide_shared", "parse_chunk",
     "AccumulatorDecision",
     "product_frac_bits", "effective_length", "METHODS", "check_nzr", "check_cutoff",
-    "monotone_regions",
+    "monotone_regions", "one_minus_vrr",
 ]
 
 METHODS = ("analytical", "simulated")
@@ -862,3 +862,9 @@ def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, n
                                n=n_max, n_eff=top.n_eff, nzr=top.nzr, vrr=r,
                                v=variance_lost(r, top.n_eff), cutoff=top.cutoff, method=method,
                                rounding=rounding)
+
+
+def one_minus_vrr(vrr: float) -> str:
+    """``1 - VRR`` as reports print it, in scientific notation: VRR itself prints as 1.000000
+    for long GEMMs, where the variance lost ``v = exp(n (1 - VRR))`` still differs."""
+    return f"{1.0 - vrr:.3e}"

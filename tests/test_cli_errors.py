@@ -202,3 +202,29 @@ def test_progress_only_on_a_terminal_and_not_quiet(monkeypatch):
             show(done, 10, 1)
         assert ("verify:" in err.getvalue() and "/10 [" in err.getvalue()) == shown, err.getvalue()
     progress.set_quiet(False)
+
+
+def test_report_collapses_identical_layer_rows_and_prints_1_minus_vrr():
+    """19. Identical per-layer rows are one row; VRR near 1 is printed as 1 - VRR in scientific notation."""
+    from macgen.flow import collapse_rows
+    from macgen.precision import one_minus_vrr
+    d = {"m_acc_unchunked": 12, "m_acc": 10, "chunk_size": 64, "exp_bits": 7, "vrr": 1 - 3.2e-9, "v": 1.5}
+    rows = ([{"layer": f"conv{i}", "gemm": "fwd", "length": 576, "decision": d} for i in range(5)]
+            + [{"layer": "fc", "gemm": "fwd", "length": 64, "decision": {**d, "m_acc": 6}}])
+    collapsed = collapse_rows(rows)
+    assert [layers for layers, _ in collapsed] == ["conv0 ... conv4 (5 layers)", "fc"]
+    assert collapsed[0][1] == ["FWD", 576, 12, 10, 64, 7, "3.200e-09", "1.5"]
+    assert one_minus_vrr(1.0 - 3.2e-9) == "3.200e-09" and f"{1 - 3.2e-9:.6f}" == "1.000000"
+
+
+def test_vn_figure_draws_the_chosen_chunking_labelled(tmp_path, monkeypatch):
+    """19. The v(n) figure has the chosen chunking's curves beside the unchunked ones, labelled."""
+    from macgen import plots
+    seen = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: seen.setdefault("fig", fig))
+    plots.plot_variance_lost(tmp_path / "v.png", m_p=5, m_accs=[8, 10], lengths={"fwd": [576]},
+                             compare_chunk=64)
+    ax = seen["fig"].axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("chunk 64" in t for t in labels) and any("no chunking" in t for t in labels)
+    assert "dashed: chunk 64" in ax.get_title()

@@ -23,6 +23,7 @@ from ..limits import MAX_BATCH, SIM_MAX_LENGTH
 from . import (ARRAY_DIM, CUTOFF, EXP_BITS, LENGTH, NZR, Int, UsageError, add_json_option, add_quiet_option, add_mac_options,
                add_output_option, bounded, check_output_dir, conflict, mac_config_from_args, option_name)
 from ..progress import status
+from ..precision import one_minus_vrr
 
 #: The precision model's options (and their defaults): given with --acc-format they would be ignored.
 MODEL_DEFAULTS = {"chunk": "none", "nzr": 1.0, "cutoff": 50.0, "method": "analytical", "acc_exp_bits": None}
@@ -153,7 +154,7 @@ def emit_and_report(target, args, *, decision=None) -> int:
     if decision is not None:
         d = result.metadata["decision"]
         print(f"chosen by the precision model for n = {d['n']}: m_acc = {d['m_acc']}, "
-              f"exponent bits {d['exp_bits']}, VRR {d['vrr']:.6f}, variance lost {d['v']:.3g} "
+              f"exponent bits {d['exp_bits']}, 1 - VRR {one_minus_vrr(d['vrr'])}, variance lost {d['v']:.3g} "
               f"(cutoff {d['cutoff']:g}, {d['method']})")
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..precision import one_minus_vrr
 from ..progress import note
 
 from ..limits import MAX_BATCH, MAX_TRIALS, SIM_MAX_LENGTH
@@ -111,15 +112,15 @@ class _Planner:
 
 
 def _rows_text(rows, compare):
-    head = ["layer", "gemm", "length", "m_acc", "m_acc(chunk)", "chunk", "exp", "VRR", "v"]
+    head = ["layer", "gemm", "length", "m_acc", "m_acc(chunk)", "chunk", "exp", "1-VRR", "v"]
     if compare:
-        head += ["sim m_acc", "sim m_acc(chunk)", "sim VRR"]
+        head += ["sim m_acc", "sim m_acc(chunk)", "sim 1-VRR"]
     table = [head]
     for r in rows:
         d = r["decision"]
         line = [r["layer"], r["gemm"], str(r["length"]), str(d["m_acc_unchunked"]),
                 str(d["m_acc"]) if d["chunk_size"] else "-", _chunk_text(d["chunk_size"]),
-                str(d["exp_bits"]), f"{d['vrr']:.8f}", f"{d['v']:.3g}"]
+                str(d["exp_bits"]), one_minus_vrr(d["vrr"]), f"{d['v']:.3g}"]
         if compare:
             s = r["simulated"]
             if s is None:
@@ -128,7 +129,7 @@ def _rows_text(rows, compare):
                 lo, hi = s["m_acc_interval"] or (s["m_acc"], s["m_acc"])
                 chosen = str(s["m_acc"]) + ("" if lo == hi else f" [{lo},{hi}]")
                 line += [chosen if not s["chunk_size"] else str(s["m_acc_unchunked"]),
-                         chosen if s["chunk_size"] else "-", f"{s['vrr']:.8f}"]
+                         chosen if s["chunk_size"] else "-", one_minus_vrr(s["vrr"])]
         table.append(line)
     return _format_table(table, right_from=2)
 
