@@ -16,7 +16,10 @@ __all__ = ["atomic_path", "write_atomic", "write_all_or_nothing"]
 
 
 def _temp_beside(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:   # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from None
     os.close(fd)
     mask = os.umask(0)
     os.umask(mask)

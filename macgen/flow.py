@@ -280,9 +280,11 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
         from .verify.mac import random_stimulus, run_bench
         stim = random_stimulus(train_cfg, opts.mac_vectors, seed=opts.seed)
         log(f"verify: {opts.mac_vectors} random dot products through the MAC ({opts.simulator})")
-        s = run_bench(mac_files, train_cfg, stim, simulator=opts.simulator,
-                      build_dir=work / "sim" / train_cfg.slug,
-                      progress=progress_printer("dot products", "verify: MAC") if progress else None)
+        with status(f"verify: building the MAC's {opts.simulator} simulation") as building:
+            s = run_bench(mac_files, train_cfg, stim, simulator=opts.simulator,
+                          build_dir=work / "sim" / train_cfg.slug,
+                          progress=progress_printer("dot products", "verify: MAC", until=building)
+                          if progress else None)
         verification["mac"] = s.to_dict()
     if opts.array_tiles:
         from .verify.array import make_stimulus, run_array_bench

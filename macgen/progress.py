@@ -35,27 +35,40 @@ def bar(total, desc: str, unit: str = "it"):
                 dynamic_ncols=True, leave=False)
 
 
+class _Status:
+    """A one-line spinner with the elapsed time, refreshed by a thread until :meth:`close`."""
+
+    def __init__(self, desc: str):
+        self._line = None
+        if not enabled():
+            return
+        from tqdm import tqdm
+        self._line = tqdm(total=None, desc=desc, file=sys.stderr, bar_format="{desc} ({elapsed})", leave=False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._thread.start()
+
+    def _tick(self):
+        while not self._stop.wait(0.5):
+            self._line.refresh()
+
+    def close(self):
+        """End the spinner (e.g. when a progress bar takes over); closing twice is harmless."""
+        if self._line is not None:
+            self._stop.set()
+            self._thread.join()
+            self._line.close()
+            self._line = None
+
+
 @contextlib.contextmanager
 def status(desc: str):
-    """A one-line spinner with the elapsed time while the block runs."""
-    if not enabled():
-        yield
-        return
-    from tqdm import tqdm
-    line = tqdm(total=None, desc=desc, file=sys.stderr, bar_format="{desc} ({elapsed})", leave=False)
-    stop = threading.Event()
-
-    def tick():
-        while not stop.wait(0.5):
-            line.refresh()
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
+    """A one-line spinner with the elapsed time while the block runs (yields it: ``close()``
+    ends it early)."""
+    line = _Status(desc)
     try:
-        yield
+        yield line
     finally:
-        stop.set()
-        thread.join()
         line.close()
 
 
@@ -66,12 +79,15 @@ def note(text: str) -> None:
         tqdm.write(text, file=sys.stderr)
 
 
-def progress_printer(unit: str = "cases", desc: str = "simulating"):
-    """A simulation's progress callback ``(done, total, mismatches)`` drawing a :func:`bar`."""
+def progress_printer(unit: str = "cases", desc: str = "simulating", *, until=None):
+    """A simulation's progress callback ``(done, total, mismatches)`` drawing a :func:`bar`;
+    the first call closes ``until`` (a :func:`status` spinner for the build before it)."""
     state = {}
 
     def show(done, total, mismatches):
         if "bar" not in state:
+            if until is not None:
+                until.close()
             state["bar"] = bar(total, desc, unit=f" {unit}")
         b = state["bar"]
         b.set_postfix_str(f"{mismatches} mismatch{'es' if mismatches != 1 else ''}", refresh=False)

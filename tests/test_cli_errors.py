@@ -228,3 +228,11 @@ def test_vn_figure_draws_the_chosen_chunking_labelled(tmp_path, monkeypatch):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("chunk 64" in t for t in labels) and any("no chunking" in t for t in labels)
     assert "dashed: chunk 64" in ax.get_title()
+
+
+def test_atomic_write_errors_name_the_target_not_the_temporary_file():
+    """10. A failed write names the file asked for, not macgen's temporary file beside it."""
+    from macgen.files import write_atomic
+    with pytest.raises(OSError) as exc:
+        write_atomic("/proc/x.png", b"data")
+    assert "cannot write /proc/x.png" in str(exc.value) and ".tmp" not in str(exc.value)

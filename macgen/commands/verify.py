@@ -181,10 +181,10 @@ def run_mac(args) -> int:
     build = Path(args.build_dir) / cfg.slug
     note(f"verifying {cfg.slug}: {stim.count:,} {unit} ({stim.products:,} MACs) with {args.sim} in {build}")
     try:
-        with build_cache(build):
+        with build_cache(build), status(f"building the {args.sim} simulation") as building:
             summary = simulate.verify_mac(cfg, stim, simulator=args.sim, build_dir=build,
                                           max_reports=args.reports,
-                                          progress=progress_printer(unit))
+                                          progress=progress_printer(unit, until=building))
     except SimulationError as exc:
         raise UsageError(str(exc)) from None
     if args.vectors is not None and summary.reference_mismatches:
