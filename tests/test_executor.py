@@ -144,7 +144,7 @@ def cluster(tmp_path_factory):
         yield c
 
 
-def test_cli_sweep_on_loopback_cluster_equals_local(local_tiny, cluster, tmp_path, capsys):
+def test_cli_sweep_on_loopback_cluster_equals_local(local_tiny, cluster, tmp_path, capsys, terminal_stderr):
     assert cluster.address.startswith("tcp://127.0.0.1:")
     out = tmp_path / "remote"
     start = area.yosys_invocations()

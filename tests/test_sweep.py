@@ -183,7 +183,7 @@ def test_sweep_rejects_bad_arguments(tmp_path):
         run_sweep("e5m2", "e5m2", man_bits=[3], exp_bits=[1], out_dir=tmp_path)
 
 
-def test_cli_sweep_writes_csv_and_png(tmp_path, adder_designs, capsys):
+def test_cli_sweep_writes_csv_and_png(tmp_path, adder_designs, capsys, terminal_stderr):
     out = tmp_path / "out"
     assert main(["sweep", "--man-bits", "3:4", "--exp-bits", "6", "--chunks", "0,16", "--no-reference",
                  "--length", "256", "-o", str(out)]) == 0
@@ -212,7 +212,7 @@ def test_cli_sweep_writes_csv_and_png(tmp_path, adder_designs, capsys):
     (["sweep", "--man-bits", "3"], "--exp-bits"),
     (["sweep", "--man-bits", "3:x", "--exp-bits", "6"], "--man-bits must be integers"),
     (["sweep", "--exp-bits", "6", "--mc-trials", "10"], "--mc-trials needs"),
-    (["sweep", "--length", "8", "--workload", "resnet32-cifar10"], "not both"),
+    (["sweep", "--length", "8", "--workload", "resnet32-cifar10"], "--length and --workload cannot be combined"),
 ])
 def test_cli_sweep_errors_are_one_line(argv, message, capsys, tmp_path):
     assert main(argv + ["-o", str(tmp_path)]) == 2
@@ -244,7 +244,7 @@ def test_sweep_real_macs_killed_then_resumed(tmp_path):
     assert _read_csv(again.csv_path) == rows
 
 
-def test_cli_sweep_workload_uses_longest_accumulation(tmp_path, adder_designs, capsys):
+def test_cli_sweep_workload_uses_longest_accumulation(tmp_path, adder_designs, capsys, terminal_stderr):
     from macgen.workloads import get_workload
     longest = max(n for _, _, n in get_workload("resnet32-cifar10").lengths())
     assert main(["sweep", "--workload", "resnet32-cifar10", "--man-bits", "3", "--exp-bits", "6",
