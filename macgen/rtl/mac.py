@@ -176,8 +176,7 @@ class MAC(wiring.Component):
 
     @property
     def latency(self) -> int:
-        cfg = self._config
-        return cfg.mul_stages + cfg.acc_stages * (1 + bool(cfg.chunk_size))
+        return self._config.latency
 
     @property
     def widths(self) -> dict:
