@@ -39,19 +39,24 @@ def throughput_per_area(um2: float, ns: float) -> float:
     return 1e6 / (ns * um2)
 
 
-def study_acc_stages(configs, work_dir, *, stages=STUDY_STAGES, asic: bool = True, progress=None) -> list:
+def study_acc_stages(configs, work_dir, *, stages=STUDY_STAGES, asic: bool = True, known=None,
+                     progress=None) -> list:
     """Synthesise every config at every K of ``stages``.
+
+    ``known`` maps slugs of designs already synthesised to their figures
+    (``transistors``, ``flip_flops``, ``logic_levels``, and with ``asic``
+    ``osu018_um2``/``osu018_ns``, as the flow's area rows have them): those are not
+    synthesised again.
 
     Returns
     -------
     list of dict
         One row per (config, K): ``base`` (the config's slug at K = 1), ``slug``,
-        ``acc_stages``, ``mul_stages``, ``latency``, ``transistors``, ``flip_flops``,
+        ``config`` (its ``to_dict()``), ``acc_stages``, ``mul_stages``, ``latency``, ``transistors``, ``flip_flops``,
         ``logic_levels``, and with ``asic`` ``osu018_um2``, ``osu018_ns``,
         ``osu018_mhz`` and ``gmacs_per_mm2`` (:func:`throughput_per_area`).
     """
     from .area import area_of
-    from .emit import read_sidecar
 
     say = progress or (lambda text: None)
     work = Path(work_dir)
@@ -59,19 +64,25 @@ def study_acc_stages(configs, work_dir, *, stages=STUDY_STAGES, asic: bool = Tru
     for cfg in configs:
         for k in stages:
             c = pipelined_config(cfg, k)
-            say(f"loop stages: {c.slug}")
-            rep = area_of(c, work / c.slug, fpga=False)
-            row = {"base": replace(cfg, acc_stages=1).slug, "slug": c.slug, "acc_stages": k,
-                   "mul_stages": c.mul_stages,
-                   "latency": read_sidecar(work / c.slug / f"{rep.top}.json")["latency"],
-                   "transistors": rep.transistors, "flip_flops": rep.flip_flops,
-                   "logic_levels": rep.logic_levels}
+            row = {"base": replace(cfg, acc_stages=1).slug, "slug": c.slug, "config": c.to_dict(), "acc_stages": k,
+                   "mul_stages": c.mul_stages, "latency": c.latency}
+            have = (known or {}).get(c.slug)
+            if have is not None and (not asic or have.get("osu018_ns") is not None):
+                row.update({key: have[key] for key in ("transistors", "flip_flops", "logic_levels")})
+                um2, ns = have.get("osu018_um2"), have.get("osu018_ns")
+            else:
+                say(f"loop stages: {c.slug}")
+                rep = area_of(c, work / c.slug, fpga=False)
+                row.update(transistors=rep.transistors, flip_flops=rep.flip_flops,
+                           logic_levels=rep.logic_levels)
+                um2 = ns = None
+                if asic:
+                    from .timing import osu018_timing
+                    t = osu018_timing(work / c.slug / f"{rep.top}.v", rep.top)
+                    um2, ns = t.area_um2, t.critical_ns
             if asic:
-                from .timing import osu018_timing
-                t = osu018_timing(work / c.slug / f"{rep.top}.v", rep.top)
-                row.update(osu018_um2=t.area_um2, osu018_ns=t.critical_ns,
-                           osu018_mhz=round(1000 / t.critical_ns, 1),
-                           gmacs_per_mm2=round(throughput_per_area(t.area_um2, t.critical_ns), 3))
+                row.update(osu018_um2=um2, osu018_ns=ns, osu018_mhz=round(1000 / ns, 1),
+                           gmacs_per_mm2=round(throughput_per_area(um2, ns), 3))
             rows.append(row)
     return rows
 

@@ -477,7 +477,7 @@ def test_pipelined_mac_latency_and_widths(name, k):
     # K cycles through the loop; chunked, K more through the outer loop.
     assert mac.latency == cfg.mul_stages + k * (1 + (cfg.chunk_size > 0))
     assert mac.widths["acc_stages"] == k and len(mac.widths["loop_cuts"]) == k - 1
-    assert mac.widths["shared_adder"] is False
+    assert mac.widths["shared_adder"] == (name in SHARED)
     assert cfg.slug.endswith(f"_k{k}")
 
 

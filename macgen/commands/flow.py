@@ -75,6 +75,10 @@ def register(subparsers):
     p.add_argument("--no-pnr", action="store_true",
                    help="skip nextpnr Fmax (iCE40 HX8K, ECP5-25k) of the chosen MAC and its e8m23 twin "
                         "(a few minutes)")
+    p.add_argument("--acc-stages", default="1,2,4,8", metavar="LIST",
+                   help="accumulate-loop depths K to compare for the chosen MAC and its e8m23 twin "
+                        "(area, clock, throughput per area; the best K is placed and routed too); "
+                        "1 compares nothing (default: 1,2,4,8)")
     add_output_option(p)
     add_quiet_option(p)
     p.set_defaults(func=run)
@@ -92,15 +96,23 @@ def _shape(text):
     return r, c
 
 
+def _stages(text):
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--acc-stages must be a list like 1,2,4,8, not {text!r}") from None
+
+
 #: FlowOptions fields as the options that set them, for its messages (``simulator`` is ``--sim``).
 FLOW_FIELDS = ("sweep_span", "mac_vectors", "array_tiles", "scheduler_timeout", "scheduler", "workload",
-               "a_fmt", "b_fmt", "batch", "jobs", "seed")
+               "a_fmt", "b_fmt", "batch", "jobs", "seed", "acc_stages")
 
 
 def run(args) -> int:
     from ..flow import FlowOptions, run_flow
 
     rows, cols = _shape(args.array)
+    stages = _stages(args.acc_stages)
     check_output_dir("-o/--output", args.output)
     try:
         opts = FlowOptions(workload=args.workload, a_fmt=args.a_format, b_fmt=args.b_format,
@@ -109,7 +121,8 @@ def run(args) -> int:
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
-                       fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr)
+                       fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr,
+                       acc_stages=stages)
         report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
     except (TypeError, ValueError) as exc:
         reraise_with_options(exc, FLOW_FIELDS)
