@@ -209,6 +209,16 @@ def leading_zeros(m, value, *, group=16):
     return node
 
 
+def _trailing_zeros(m, value, offset):
+    """``offset`` + trailing zeros of ``value`` (any count when it is zero)."""
+    n = len(value)
+    rev = Cat(*(value[n - 1 - i] for i in range(n)))
+    lz = leading_zeros(m, rev)
+    out = Signal(bits_for(offset + n), name="tz")
+    m.d.comb += out.eq(lz + offset)
+    return out
+
+
 def shift_right_sticky(m, value, amount):
     """Shift ``value`` right by ``amount``; bits shifted out are OR-ed into bit 0.
 
@@ -509,9 +519,21 @@ class AlignAdd(wiring.Component):
         ]
         big = Mux(x_big, place(x.sig, xs.sig_width), place(y.sig, ys.sig_width))
         small = Mux(x_big, place(y.sig, ys.sig_width), place(x.sig, xs.sig_width))
-        # (x and y travel whole through the cuts; synthesis drops the unused fields.)
-        big, small, dist, x_big, x, y = cut(Cut.COMPARED, big, small, dist, x_big, x, y)
-        small_aligned = shift_right_sticky(m, small, dist)
+        if self._cuts:
+            # Pipelined: the sticky bit (a 1 of `small` shifted out) as "fewer trailing
+            # zeros than the shift", counted beside the exponent compare, so that no OR
+            # tree over the shifted-out bits sits between the shifter and the adder.
+            tz_x = _trailing_zeros(m, x.sig, wv - 1 - xs.sig_width)
+            tz_y = _trailing_zeros(m, y.sig, wv - 1 - ys.sig_width)
+            tz_small = Mux(x_big, tz_y, tz_x)
+            # (x and y travel whole through the cuts; synthesis drops the unused fields.)
+            big, small, dist, tz_small, x_big, x, y = cut(Cut.COMPARED, big, small, dist, tz_small, x_big, x, y)
+            shifted = Signal(wv, name="small_shifted")
+            m.d.comb += shifted.eq(small >> dist)
+            small_aligned = shifted | (small.any() & (tz_small < dist))
+        else:
+            big, small, dist, x_big, x, y = cut(Cut.COMPARED, big, small, dist, x_big, x, y)
+            small_aligned = shift_right_sticky(m, small, dist)
         big, small_aligned, x_big, x, y = cut(Cut.ALIGNED, big, small_aligned, x_big, x, y)
 
         sub = x.sign ^ y.sign
@@ -529,7 +551,12 @@ class AlignAdd(wiring.Component):
         # An exact zero sum is either two zeros (sign: both negative) or an exact
         # cancellation of non-zero values (signs differ): x.sign & y.sign in both cases.
         zero_sign = x.sign & y.sign
-        if self._cuts:
+        late_zero = Cut.ADDED in self._cuts
+        if late_zero:
+            # The add ends a loop segment: the zero test (and the sign it selects) waits
+            # until after the register, where nothing else needs the sign yet.
+            exact_zero = Const(0, 1)
+        elif self._cuts:
             # Pipelined (the add is a loop segment of its own): the sum is zero iff the
             # aligned operands are equal (difference) or both zero (sum), compared beside
             # the adder instead of after it (6 levels less, ~300 transistors more).
@@ -562,8 +589,17 @@ class AlignAdd(wiring.Component):
                     m.d.comb += out.inf.eq(v.inf & ~out.nan)
                     with m.If(v.inf):
                         m.d.comb += out.sign.eq(v.sign)
-        if out is not self.sum:
-            m.d.sync += self.sum.eq(out)
+        if late_zero:
+            infs = [v.inf for v, vs in ((x, xs), (y, ys)) if vs.inf]
+            inf_sign = Cat(*infs).any() if infs else Const(0, 1)     # the sign is an inf's
+            held = Signal(self.spec.layout, name="sum_held")
+            zero_sign_r, inf_sign_r = Signal(name="zero_sign"), Signal(name="inf_sign")
+            m.d.sync += [held.eq(out), zero_sign_r.eq(zero_sign), inf_sign_r.eq(inf_sign)]
+            m.d.comb += [
+                self.sum.vec.eq(held.vec), self.sum.exp.eq(held.exp),
+                self.sum.inf.eq(held.inf), self.sum.nan.eq(held.nan),
+                self.sum.sign.eq(Mux(~inf_sign_r & (held.vec == 0), zero_sign_r, held.sign)),
+            ]
         return m
 
 
