@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from .formats import FloatFormat, check_feeds, check_format, check_rounding
 from .validate import check_bool, check_int
 
-__all__ = ["MACConfig", "ArrayConfig", "check_product_man_bits"]
+__all__ = ["MACConfig", "ArrayConfig", "check_product_man_bits", "MAX_ACC_STAGES"]
+
+#: The deepest accumulate loop the RTL builds (registers at every cut point of
+#: align/add/round, see :data:`macgen.rtl.mac.LOOP_CUTS`).
+MAX_ACC_STAGES = 8
 
 
 def check_product_man_bits(product_man_bits, a_man_bits: int, b_man_bits: int, *,
@@ -64,6 +68,11 @@ class MACConfig:
     mul_stages : int
         Pipeline registers in the multiplier path of the RTL (0-3); does not change
         arithmetic, only latency.
+    acc_stages : int
+        Register stages K of the RTL's accumulate loop (1 to :data:`MAX_ACC_STAGES`).
+        With K > 1 the MAC interleaves K independent dot products (beats K cycles
+        apart belong to the same one); does not change arithmetic, only timing,
+        area and latency.
 
     Raises
     ------
@@ -85,6 +94,7 @@ class MACConfig:
     outer_fmt: FloatFormat | None = None
     out_fmt: FloatFormat | None = None
     mul_stages: int = 0
+    acc_stages: int = 1
 
     def __post_init__(self):
         a = check_format("a_fmt", self.a_fmt)
@@ -104,6 +114,7 @@ class MACConfig:
             outer = acc
         out = outer if self.out_fmt is None else check_format("out_fmt", self.out_fmt)
         stages = check_int("mul_stages", self.mul_stages, minimum=0, maximum=3)
+        acc_stages = check_int("acc_stages", self.acc_stages, minimum=1, maximum=MAX_ACC_STAGES)
         named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
         # SPEC §2's mixed-policy rule: each stage holds every special value the stage
         # before it can produce (an ieee accumulator can overflow to inf).
@@ -115,6 +126,7 @@ class MACConfig:
         object.__setattr__(self, "product_man_bits", pmb)
         object.__setattr__(self, "chunk_size", chunk)
         object.__setattr__(self, "mul_stages", stages)
+        object.__setattr__(self, "acc_stages", acc_stages)
 
     # -- derived -------------------------------------------------------------
 
@@ -144,6 +156,8 @@ class MACConfig:
             parts.append(f"y{self.out_fmt.ident}")
         if self.mul_stages:
             parts.append(f"s{self.mul_stages}")
+        if self.acc_stages > 1:
+            parts.append(f"k{self.acc_stages}")
         return "_".join(parts)
 
     # -- JSON ----------------------------------------------------------------
@@ -154,6 +168,7 @@ class MACConfig:
             "rounding": self.rounding, "product_man_bits": self.product_man_bits,
             "chunk_size": self.chunk_size, "outer_fmt": str(self.outer_fmt),
             "out_fmt": str(self.out_fmt), "mul_stages": self.mul_stages,
+            "acc_stages": self.acc_stages,
         }
 
     @classmethod

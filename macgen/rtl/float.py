@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -34,7 +34,7 @@ from ..formats import FloatFormat, check_feeds
 __all__ = [
     "FloatSpec", "SumSpec", "float_layout", "sum_layout", "unpack_spec", "product_spec", "add_spec",
     "Unpack", "Multiply", "AlignAdd", "Round", "Convert", "PackExact", "packs_exactly",
-    "leading_zeros", "shift_right_sticky",
+    "leading_zeros", "shift_right_sticky", "Cut",
 ]
 
 
@@ -221,6 +221,52 @@ def shift_right_sticky(m, value, amount):
     wide = Signal(2 * width, name="shr")
     m.d.comb += wide.eq(Cat(Const(0, width), value) >> amount)
     return wide[width:] | wide[:width].any()
+
+
+class Cut:
+    """Names of the points where a pipelined accumulate loop can be cut by a register.
+
+    In datapath order: after unpacking the operands (:data:`UNPACKED`, in the MAC),
+    after the exponent compare and swap (:data:`COMPARED`) and after the alignment
+    shift (:data:`ALIGNED`) in :class:`AlignAdd`, after the add (:data:`ADDED`,
+    :class:`AlignAdd`'s output), and in :class:`Round` after the leading-zero count
+    (:data:`COUNTED`), the normalizing shift (:data:`NORMALIZED`) and the rounding
+    increment (:data:`ROUNDED`).
+    """
+
+    UNPACKED = "unpacked"
+    COMPARED = "compared"
+    ALIGNED = "aligned"
+    ADDED = "added"
+    COUNTED = "counted"
+    NORMALIZED = "normalized"
+    ROUNDED = "rounded"
+    ORDER = (UNPACKED, COMPARED, ALIGNED, ADDED, COUNTED, NORMALIZED, ROUNDED)
+
+
+def _check_cuts(cuts, allowed):
+    cuts = frozenset(cuts)
+    wrong = sorted(cuts - set(allowed))
+    if wrong:
+        raise ValueError(f"Cut points must be among {', '.join(allowed)}, not {', '.join(wrong)}")
+    return cuts
+
+
+def _cutter(m, cuts):
+    """``cut(name, *values)``: the values, registered (``sync``, no reset) where ``name``
+    is one of ``cuts``, unchanged otherwise (then no signal is created at all)."""
+
+    def cut(name, *values):
+        if name not in cuts:
+            return values if len(values) != 1 else values[0]
+        out = []
+        for i, v in enumerate(values):
+            shape = v.shape() if isinstance(v, data.View) else Value.cast(v).shape()
+            r = Signal(shape, name=f"{name}_{i}", reset_less=True)
+            m.d.sync += r.eq(v)
+            out.append(r)
+        return tuple(out) if len(out) != 1 else out[0]
+    return cut
 
 
 # -- stages ---------------------------------------------------------------------------
@@ -423,16 +469,28 @@ class AlignAdd(wiring.Component):
     sum : Out(spec.layout)   (a :class:`SumSpec` layout)
     """
 
-    def __init__(self, x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat):
+    #: The cut points :class:`AlignAdd` can register (see :class:`Cut`).
+    CUTS = (Cut.COMPARED, Cut.ALIGNED, Cut.ADDED)
+
+    def __init__(self, x_spec: FloatSpec, y_spec: FloatSpec, result_fmt: FloatFormat, *, cuts=()):
         self._x_spec, self._y_spec = x_spec, y_spec
+        self._cuts = _check_cuts(cuts, self.CUTS)
         self.spec = add_spec(x_spec, y_spec, result_fmt)
         super().__init__({
             "x": In(x_spec.layout), "y": In(y_spec.layout), "sum": Out(self.spec.layout),
         })
 
+    @property
+    def cuts(self) -> frozenset:
+        """The registered cut points: ``sum`` comes ``len(cuts)`` cycles after ``x``, ``y``."""
+        return self._cuts
+
     def elaborate(self, platform):
         m = Module()
-        x, y, out = self.x, self.y, self.sum
+        x, y = self.x, self.y
+        cut = _cutter(m, self._cuts)
+        # With the ADDED cut the sum is computed into `out` and registered on `sum`.
+        out = Signal(self.spec.layout, name="sum_comb") if Cut.ADDED in self._cuts else self.sum
         xs, ys = self._x_spec, self._y_spec
         wv = self.spec.width
 
@@ -451,7 +509,10 @@ class AlignAdd(wiring.Component):
         ]
         big = Mux(x_big, place(x.sig, xs.sig_width), place(y.sig, ys.sig_width))
         small = Mux(x_big, place(y.sig, ys.sig_width), place(x.sig, xs.sig_width))
+        # (x and y travel whole through the cuts; synthesis drops the unused fields.)
+        big, small, dist, x_big, x, y = cut(Cut.COMPARED, big, small, dist, x_big, x, y)
         small_aligned = shift_right_sticky(m, small, dist)
+        big, small_aligned, x_big, x, y = cut(Cut.ALIGNED, big, small_aligned, x_big, x, y)
 
         sub = x.sign ^ y.sign
         raw = Signal(wv + 1)
@@ -489,6 +550,8 @@ class AlignAdd(wiring.Component):
                     m.d.comb += out.inf.eq(v.inf & ~out.nan)
                     with m.If(v.inf):
                         m.d.comb += out.sign.eq(v.sign)
+        if out is not self.sum:
+            m.d.sync += self.sum.eq(out)
         return m
 
 
@@ -512,16 +575,26 @@ class Round(wiring.Component):
     bits : Out(fmt.width)
     """
 
-    def __init__(self, sum_spec: SumSpec, fmt: FloatFormat, rounding="rne"):
+    #: The cut points :class:`Round` can register (see :class:`Cut`).
+    CUTS = (Cut.COUNTED, Cut.NORMALIZED, Cut.ROUNDED)
+
+    def __init__(self, sum_spec: SumSpec, fmt: FloatFormat, rounding="rne", *, cuts=()):
         if sum_spec.width < fmt.man_bits + 4:
             raise ValueError(f"Sum width must be at least {fmt.man_bits + 4}, not {sum_spec.width}")
         _check_specials(sum_spec, fmt)
         self._sum_spec, self._fmt, self._rounding = sum_spec, fmt, rounding
+        self._cuts = _check_cuts(cuts, self.CUTS)
         super().__init__({"sum": In(sum_spec.layout), "bits": Out(fmt.width)})
+
+    @property
+    def cuts(self) -> frozenset:
+        """The registered cut points: ``bits`` comes ``len(cuts)`` cycles after ``sum``."""
+        return self._cuts
 
     def elaborate(self, platform):
         m = Module()
         fmt, spec, s = self._fmt, self._sum_spec, self.sum
+        cut = _cutter(m, self._cuts)
         wv = spec.width
         P, M, E = fmt.man_bits + 1, fmt.man_bits, fmt.exp_bits
         lz = leading_zeros(m, s.vec)
@@ -537,6 +610,7 @@ class Round(wiring.Component):
         else:
             shift = Signal(bits_for(wv))
             m.d.comb += shift.eq(lz)
+        shift, s = cut(Cut.COUNTED, shift, s)
         norm = Signal(wv)
         m.d.comb += norm.eq(s.vec << shift)
         e_lo, e_hi = spec.exp_lo + 1 - wv, spec.exp_hi + 2
@@ -545,6 +619,7 @@ class Round(wiring.Component):
         bias = fmt.bias
         e_top = Signal(_exp_shape(e_lo + bias, e_hi + bias))
         m.d.comb += e_top.eq(s.exp + (1 + bias) - shift)
+        norm, e_top, s = cut(Cut.NORMALIZED, norm, e_top, s)
 
         sig = norm[wv - P:]
         if self._rounding == "rne":
@@ -563,6 +638,7 @@ class Round(wiring.Component):
             ]
         else:
             sig_f, e_f = sig, e_top
+        sig_f, e_f, s = cut(Cut.ROUNDED, sig_f, e_f, s)
         normal = sig_f[P - 1]
         nonzero = sig_f.any()
         if not fmt.subnormals and e_lo < fmt.emin:

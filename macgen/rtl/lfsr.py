@@ -144,16 +144,23 @@ class ChunkCounter(wiring.Component):
     Positions ``p = 1 .. size - 1`` are the Galois LFSR states ``x^(p-1) mod P`` with
     ``P`` = :func:`primitive_polynomial` of degree ``bit_length(size - 1)``.
 
+    With ``depth = K > 1`` the counter keeps ``K`` interleaved counts in a ring of
+    ``K`` registers: a beat continues the count of the beat ``K`` cycles before it
+    (a cycle without ``advance`` leaves its count unchanged).
+
     Members
     -------
     advance, restart : In(1)
     at_end : Out(1)
     """
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, *, depth: int = 1):
         if not isinstance(size, int) or size < 3:
             raise ValueError(f"Chunk size must be an integer of at least 3, not {size!r}")
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"Counter depth must be a positive integer, not {depth!r}")
         self.size = size
+        self.depth = depth
         self.poly = self.polynomial_for(size)
         super().__init__({"advance": In(1), "restart": In(1), "at_end": Out(1)})
 
@@ -171,6 +178,14 @@ class ChunkCounter(wiring.Component):
         taps = Const(poly & ((1 << k) - 1) & ~1, k)
         times_x = Cat(state[k - 1], state[:k - 1]) ^ Mux(state[k - 1], taps, 0)
         m.d.comb += self.at_end.eq(state == x_power(poly, self.size - 2))
-        with m.If(self.advance):
-            m.d.sync += state.eq(Mux(self.restart, 1, times_x))
+        if self.depth == 1:
+            with m.If(self.advance):
+                m.d.sync += state.eq(Mux(self.restart, 1, times_x))
+            return m
+        # A ring of `depth` states (interleaved counts, one per beat slot): `state` is
+        # the last register, and the next state enters the first.
+        ring = [Signal(k, name=f"state_{i}", reset_less=True) for i in range(self.depth - 1)]
+        m.d.sync += ring[0].eq(Mux(self.advance, Mux(self.restart, 1, times_x), state))
+        for src, dst in zip(ring, ring[1:] + [state]):
+            m.d.sync += dst.eq(src)
         return m

@@ -7,11 +7,27 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MACConfig
-from .float import (AlignAdd, Convert, FloatSpec, Multiply, PackExact, Round, Unpack, add_spec,
+from .float import (AlignAdd, Convert, Cut, FloatSpec, Multiply, PackExact, Round, Unpack, add_spec,
                     packs_exactly, product_spec, unpack_spec)
 from .lfsr import ChunkCounter
 
-__all__ = ["MAC", "Stage"]
+__all__ = ["MAC", "Stage", "LOOP_CUTS"]
+
+#: Where a K-stage accumulate loop puts its K - 1 inner registers (the K-th is the
+#: accumulator register itself), for K = 1 .. MAX_ACC_STAGES. The cuts split the
+#: loop (unpack, exponent compare, alignment shift, add/negate, leading-zero count,
+#: normalizing shift, rounding increment, pack) into segments of similar logic depth
+#: (measured with ``ltp -noff`` on e5m2 x e5m2 -> e7m10 and fp16 MACs).
+LOOP_CUTS = {
+    1: (),
+    2: (Cut.ADDED,),
+    3: (Cut.ALIGNED, Cut.COUNTED),
+    4: (Cut.COMPARED, Cut.ADDED, Cut.NORMALIZED),
+    5: (Cut.COMPARED, Cut.ALIGNED, Cut.ADDED, Cut.NORMALIZED),
+    6: (Cut.COMPARED, Cut.ALIGNED, Cut.ADDED, Cut.COUNTED, Cut.NORMALIZED),
+    7: (Cut.COMPARED, Cut.ALIGNED, Cut.ADDED, Cut.COUNTED, Cut.NORMALIZED, Cut.ROUNDED),
+    8: Cut.ORDER,
+}
 
 
 class Stage:
@@ -121,8 +137,9 @@ class MAC(wiring.Component):
         # and the outer accumulation when the outer format is the accumulator's and
         # every product is exactly an accumulator value (chunk-opening beats then
         # only pack the product).
+        # (Pipelined loops, K > 1, always build the outer adder: see _elaborate_pipelined.)
         self._shared = bool(cfg.chunk_size) and cfg.outer_fmt == cfg.acc_fmt and \
-            packs_exactly(self._p_spec, cfg.acc_fmt)
+            cfg.acc_stages == 1 and packs_exactly(self._p_spec, cfg.acc_fmt)
         if self._shared:
             p, a = self._p_spec, self._acc_spec
             # The adder's x operand is the product or the outer accumulator (acc bits,
@@ -154,7 +171,8 @@ class MAC(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return self._config.mul_stages + 1 + bool(self._config.chunk_size)
+        cfg = self._config
+        return cfg.mul_stages + cfg.acc_stages * (1 + bool(cfg.chunk_size))
 
     @property
     def widths(self) -> dict:
@@ -165,6 +183,8 @@ class MAC(wiring.Component):
             "product_exp_range": [self._p_spec.exp_lo, self._p_spec.exp_hi],
             "sum_window": self._sum_spec.width,
             "shared_adder": self._shared,
+            "acc_stages": self._config.acc_stages,
+            "loop_cuts": list(LOOP_CUTS[self._config.acc_stages]),
         }
         if self._config.chunk_size and not self._shared:
             out["outer_sum_window"] = self._outer_sum_spec.width
@@ -179,9 +199,7 @@ class MAC(wiring.Component):
         stages = cfg.mul_stages
 
         def reg(value, name, *, reset_less=True):
-            r = Signal.like(value, name=name, reset_less=reset_less)
-            m.d.sync += r.eq(value)
-            return r
+            return _register(m, value, name, reset_less=reset_less)
 
         # Control and init travel with the operands through the multiplier pipeline.
         ctl = {"valid": self.valid, "first": self.first, "last": self.last,
@@ -218,16 +236,13 @@ class MAC(wiring.Component):
         # only holds rounded values, NaN canonical), so the accumulator needs no enable.
         # In a bubble `first` is junk: it only counts with `valid`.
         first = valid & first
-        bubble_p = Signal.like(product, name="product_or_neg_zero")
-        m.d.comb += [
-            bubble_p.sig.eq(Mux(valid, product.sig, 0)),
-            bubble_p.exp.eq(product.exp),
-            bubble_p.sign.eq(product.sign | ~valid),
-            bubble_p.zero.eq(product.zero | ~valid),
-        ]
-        if self._p_spec.specials:
-            m.d.comb += [bubble_p.inf.eq(product.inf & valid), bubble_p.nan.eq(product.nan & valid)]
-        product = bubble_p
+        product = _or_neg_zero(m, product, valid, "product_or_neg_zero", specials=self._p_spec.specials)
+
+        final = Signal(cfg.outer_fmt.width)
+        result_valid = Signal()
+        if cfg.acc_stages > 1:
+            self._elaborate_pipelined(m, valid, first, last, start, product, final, result_valid)
+            return self._elaborate_result(m, final, result_valid)
 
         m.submodules[Stage.UNPACK_ACC] = uacc = Unpack(cfg.acc_fmt)
         m.submodules[Stage.ADD] = add = AlignAdd(self._x_spec, self._acc_spec, cfg.acc_fmt)
@@ -235,8 +250,6 @@ class MAC(wiring.Component):
         acc = Signal(cfg.acc_fmt.width, reset_less=True)
         m.d.comb += [add.y.eq(uacc.value), rnd.sum.eq(add.sum)]
 
-        final = Signal(cfg.outer_fmt.width)
-        result_valid = Signal()
         if self._shared:
             self._elaborate_shared(m, valid, first, last, start, product, uacc, add, rnd, acc,
                                    final, result_valid)
@@ -270,6 +283,10 @@ class MAC(wiring.Component):
             self._outer_step(m, valid & first, start, pending, pend_last, outer, ornd.bits,
                              final, result_valid)
 
+        return self._elaborate_result(m, final, result_valid)
+
+    def _elaborate_result(self, m, final, result_valid):
+        cfg = self._config
         m.submodules[Stage.CONVERT] = conv = Convert(cfg.outer_fmt, cfg.out_fmt, cfg.rounding)
         m.d.comb += conv.src.eq(final)
         # Chunked, the final sum comes straight from the outer adder: registered here
@@ -277,6 +294,75 @@ class MAC(wiring.Component):
         domain = m.d.sync if cfg.chunk_size else m.d.comb
         domain += [self.result.eq(conv.dst), self.result_valid.eq(result_valid)]
         return m
+
+    def _elaborate_pipelined(self, m, valid, first, last, start, product, final, result_valid):
+        """The K-stage accumulate loop, K = ``acc_stages`` > 1.
+
+        The loop's K registers (the :data:`LOOP_CUTS` of K inside align/add/round,
+        and the accumulator register) hold the states of K dot products, one per
+        stage: the state a beat meets at the loop's entry is that of the beat K cycles
+        earlier, its own dot product's. Everything a dot product keeps (chunk position,
+        "the next beat opens a chunk", a closed chunk waiting for the outer addition,
+        the outer accumulator) circulates in K-register rings of the same length, so
+        the interleaved dot products never see each other. Bubbles add ``-0``, as in
+        the one-stage loop.
+
+        Chunked, the outer accumulation is a second K-stage loop in step with the
+        first: when a dot product's closed chunk ``t`` arrives at the accumulator
+        register, its outer value arrives at the outer register, and the outer loop
+        computes ``o' = round(o + t)`` while the inner loop starts the next chunk
+        (from +0, or the next dot product's first chunk); in the other rounds it adds
+        ``-0`` (``o + -0 = o`` for every value it holds). The sum of a dot product's
+        last chunk leaves the outer loop as the result (registered, as in the
+        one-stage MAC), and the outer register takes the next dot product's initial
+        value instead (delayed K - 1 cycles alongside the outer loop). The inner and
+        outer loops are separate datapaths at every K > 1: sharing one (as the
+        one-stage loop does) would have to carry the chunk-opening product through
+        the loop beside the outer sum.
+        """
+        cfg = self._config
+        K = cfg.acc_stages
+        cuts = LOOP_CUTS[K]
+        add_cuts = [c for c in cuts if c in AlignAdd.CUTS]
+        rnd_cuts = [c for c in cuts if c in Round.CUTS]
+
+        def loop(name, x_spec, x, y_fmt, y_bits, fmt, suffix):
+            # One K-stage loop: unpack y, align/add x, round into fmt; returns the bits
+            # that enter the loop's last register.
+            m.submodules[name[0]] = uy = Unpack(y_fmt)
+            m.submodules[name[1]] = add = AlignAdd(x_spec, uy.spec, fmt, cuts=add_cuts)
+            m.submodules[name[2]] = rnd = Round(add.spec, fmt, cfg.rounding, cuts=rnd_cuts)
+            m.d.comb += uy.bits.eq(y_bits)
+            xv, yv = x, uy.value
+            if Cut.UNPACKED in cuts:
+                xv, yv = _register(m, xv, f"x_{suffix}"), _register(m, yv, f"y_{suffix}")
+            m.d.comb += [add.x.eq(xv), add.y.eq(yv), rnd.sum.eq(add.sum)]
+            return rnd.bits
+
+        acc = Signal(cfg.acc_fmt.width, reset_less=True)
+        if not cfg.chunk_size:
+            summed = loop((Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND), self._x_spec, product,
+                          cfg.acc_fmt, Mux(first, start, acc), cfg.acc_fmt, "acc")
+            m.d.sync += acc.eq(summed)
+            m.d.comb += [final.eq(acc), result_valid.eq(_delay(m, valid & last, K, "done"))]
+            return
+
+        opens, pending, pend_last = self._chunk_control(m, valid, first, last)
+        summed = loop((Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND), self._x_spec, product,
+                      cfg.acc_fmt, Mux(opens, 0, acc), cfg.acc_fmt, "acc")
+        m.d.sync += acc.eq(summed)
+        # The closed chunk, or -0 in the rounds without one.
+        m.submodules[Stage.UNPACK_CHUNK] = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
+        m.d.comb += ut.bits.eq(acc)
+        chunk = _or_neg_zero(m, ut.value, pending, "chunk_or_neg_zero", specials=self._t_spec.specials)
+        outer = Signal(cfg.outer_fmt.width, reset_less=True)
+        outer_sum = loop((Stage.UNPACK_OUTER, Stage.OUTER_ADD, Stage.OUTER_ROUND), self._t_spec, chunk,
+                         cfg.outer_fmt, outer, cfg.outer_fmt, "outer")
+        load = _delay(m, valid & first, K - 1, "load", reset_less=True)
+        load_value = _delay(m, start, K - 1, "init")
+        m.d.sync += outer.eq(Mux(load, load_value, outer_sum))
+        m.d.comb += [final.eq(outer_sum),
+                     result_valid.eq(_delay(m, pending & pend_last, K - 1, "done"))]
 
     def _chunk_control(self, m, valid, first, last):
         """Chunk bookkeeping shared by both chunked datapaths.
@@ -286,25 +372,36 @@ class MAC(wiring.Component):
         register now); and that chunk was its dot product's last.
         """
         size = self._config.chunk_size
+        K = self._config.acc_stages
         # Housekeeping registers need no reset: the first beat of a dot product
-        # (first = 1) overrides all of them.
-        chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
+        # (first = 1) overrides all of them. With K > 1 each is a ring of K registers
+        # (one per interleaved dot product).
+        if K == 1:
+            chunk_start = Signal(reset_less=True)   # the next beat opens a chunk (from +0)
+        else:
+            chunk_start_next = Signal(name="chunk_start_next")
+            chunk_start = _delay(m, chunk_start_next, K, "chunk_start", reset_less=True)
         opens = first | chunk_start             # this beat is position 0 of its chunk
         if size > 2:
             # A Galois LFSR finds the chunk's last beat: no incrementer (see ChunkCounter).
-            m.submodules[Stage.CHUNK_COUNTER] = counter = ChunkCounter(size)
+            m.submodules[Stage.CHUNK_COUNTER] = counter = ChunkCounter(size, depth=K)
             m.d.comb += [counter.advance.eq(valid), counter.restart.eq(opens)]
             close = last | (~opens & counter.at_end)
         elif size == 2:
             close = last | ~opens
         else:
             close = 1
-        with m.If(valid):
-            m.d.sync += chunk_start.eq(close)
-        pending = Signal()
-        m.d.sync += pending.eq(valid & close)
-        pend_last = Signal(reset_less=True)
-        m.d.sync += pend_last.eq(last)
+        if K == 1:
+            with m.If(valid):
+                m.d.sync += chunk_start.eq(close)
+            pending = Signal()
+            m.d.sync += pending.eq(valid & close)
+            pend_last = Signal(reset_less=True)
+            m.d.sync += pend_last.eq(last)
+        else:
+            m.d.comb += chunk_start_next.eq(Mux(valid, close, chunk_start))
+            pending = _delay(m, valid & close, K, "pending")
+            pend_last = _delay(m, last, K, "pend_last", reset_less=True)
         return opens, pending, pend_last
 
     @staticmethod
@@ -358,3 +455,37 @@ class MAC(wiring.Component):
         m.d.sync += acc.eq(Mux(opens, pack.bits, rnd.bits))
         self._outer_step(m, valid & first, start, pending, pend_last, outer, rnd.bits,
                          final, result_valid)
+
+
+def _register(m, value, name, *, reset_less=True):
+    """``value`` (a signal or a layout view) through one ``sync`` register."""
+    r = Signal.like(value, name=name, reset_less=reset_less)
+    m.d.sync += r.eq(value)
+    return r
+
+
+def _delay(m, value, cycles, name, *, reset_less=None):
+    """``value`` delayed by ``cycles`` registers; one-bit flags keep a reset (they
+    qualify outputs after reset) unless ``reset_less`` says otherwise."""
+    if reset_less is None:
+        reset_less = len(value) != 1
+    for n in range(cycles):
+        r = Signal(len(value), name=f"{name}_d{n + 1}", reset_less=reset_less)
+        m.d.sync += r.eq(value)
+        value = r
+    return value
+
+
+def _or_neg_zero(m, value, keep, name, *, specials=True):
+    """The unpacked ``value`` where ``keep``, else ``-0`` (which adds nothing: ``x + -0 = x``
+    for every value an accumulate loop holds, NaN canonical)."""
+    out = Signal.like(value, name=name)
+    m.d.comb += [
+        out.sig.eq(Mux(keep, value.sig, 0)),
+        out.exp.eq(value.exp),
+        out.sign.eq(value.sign | ~keep),
+        out.zero.eq(value.zero | ~keep),
+    ]
+    if specials:
+        m.d.comb += [out.inf.eq(value.inf & keep), out.nan.eq(value.nan & keep)]
+    return out

@@ -1,7 +1,8 @@
 """Amaranth-simulator driver for :class:`macgen.rtl.MAC` (unit tests and benches).
 
 :func:`run_dot_products` streams dot products into a MAC, optionally with random
-bubbles (also inside dot products), back to back otherwise, and collects the
+bubbles (also inside dot products), back to back otherwise (interleaved over the
+``acc_stages`` streams of a pipelined accumulate loop), and collects the
 results through a latency-aware queue: each ``last`` beat schedules the cycle at
 which its result must appear, and a result appearing at any other cycle (or a
 missing one) is an error. Results come back in order as Python ints.
@@ -43,25 +44,46 @@ class SimStats:
         return self.cycles / self.seconds if self.seconds else float("inf")
 
 
-def _schedule(dots, bubble_prob, rng):
-    """Cycle-by-cycle input list: (valid, first, last, a, b, init, init_en)."""
-    cycles = []
-    for dot in dots:
+def _lane_beats(dots, bubble_prob, rng):
+    """Beats of consecutive dot products (with random bubbles before each): a list of
+    (valid, first, last, a, b, init, init_en, dot index or None)."""
+    beats = []
+    for index, dot in dots:
         n = len(dot.a)
         if n < 1 or len(dot.b) != n:
             raise ValueError(f"Dot product operands must have equal lengths of at least 1, "
                              f"not {len(dot.a)} and {len(dot.b)}")
         for i in range(n):
             while bubble_prob and rng.random() < bubble_prob:
-                # A bubble carries junk on the data inputs: it must change nothing.
-                cycles.append((0, int(rng.integers(2)), int(rng.integers(2)),
-                               int(rng.integers(1 << 16)), int(rng.integers(1 << 16)),
-                               int(rng.integers(1 << 16)), int(rng.integers(2))))
+                beats.append(_junk(rng, valid=0))
             init_en = int(i == 0 and dot.init is not None)
             # Where init_en is 0 the init input carries junk: it must be ignored.
             init = dot.init if init_en else int(rng.integers(1 << 16))
-            cycles.append((1, int(i == 0), int(i == n - 1), int(dot.a[i]), int(dot.b[i]),
-                           int(init), init_en))
+            beats.append((1, int(i == 0), int(i == n - 1), int(dot.a[i]), int(dot.b[i]),
+                          int(init), init_en, index if i == n - 1 else None))
+    return beats
+
+
+def _junk(rng, *, valid):
+    # A bubble carries junk on the data inputs: it must change nothing.
+    return (valid, int(rng.integers(2)), int(rng.integers(2)), int(rng.integers(1 << 16)),
+            int(rng.integers(1 << 16)), int(rng.integers(1 << 16)), int(rng.integers(2)), None)
+
+
+def _schedule(dots, bubble_prob, rng, lanes=1):
+    """Cycle-by-cycle input list: (valid, first, last, a, b, init, init_en, dot index).
+
+    With ``lanes = K > 1`` (a K-stage accumulate loop) the dot products are dealt
+    round-robin to K interleaved streams: cycle ``c`` carries a beat of stream
+    ``c mod K``; streams that run out early are padded with bubbles.
+    """
+    streams = [_lane_beats([(i, d) for i, d in enumerate(dots) if i % lanes == lane], bubble_prob, rng)
+               for lane in range(lanes)]
+    depth = max(len(s) for s in streams)
+    cycles = []
+    for t in range(depth):
+        for stream in streams:
+            cycles.append(stream[t] if t < len(stream) else _junk(rng, valid=0))
     return cycles
 
 
@@ -86,12 +108,12 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None):
         ``result_valid`` misbehaves.
     """
     rng = np.random.default_rng(seed)
-    cycles = _schedule(dots, bubble_prob, rng)
+    cycles = _schedule(dots, bubble_prob, rng, lanes=mac.config.acc_stages)
     latency = mac.latency
     a_mask = (1 << len(mac.a)) - 1
     b_mask = (1 << len(mac.b)) - 1
     i_mask = (1 << len(mac.init)) - 1
-    results = []
+    results = {}
     errors = []
 
     # All inputs are packed into one stimulus signal: the testbench then sets one
@@ -121,21 +143,20 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None):
         for c in range(total):
             if c < len(cycles):
                 beat = cycles[c]
-                ctx.set(stim, pack(beat))
+                ctx.set(stim, pack(beat[:7]))
                 if beat[0] and beat[2]:
-                    due.append(c + latency - 1)
+                    due.append((c + latency - 1, beat[7]))
             elif c == len(cycles):
                 ctx.set(stim, 0)
             await ctx.tick()
             if ctx.get(mac.result_valid):
-                if not due or due[0] != c:
-                    errors.append(f"result_valid at cycle {c}, expected at {list(due)[:1]}")
-                    if due and due[0] < c:
+                if not due or due[0][0] != c:
+                    errors.append(f"result_valid at cycle {c}, expected at {[d[0] for d in due][:1]}")
+                    if due and due[0][0] < c:
                         due.popleft()
                     continue
-                due.popleft()
-                results.append(ctx.get(mac.result))
-            elif due and due[0] == c:
+                results[due.popleft()[1]] = ctx.get(mac.result)
+            elif due and due[0][0] == c:
                 errors.append(f"no result_valid at cycle {c}")
                 due.popleft()
 
@@ -148,7 +169,7 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None):
         stats.cycles += len(cycles) + latency + 1
         stats.seconds += time.perf_counter() - start
     assert not errors, "; ".join(errors[:5])
-    return results
+    return [results[i] for i in sorted(results)]
 
 
 def golden_results(cfg, dots):
