@@ -625,8 +625,9 @@ def _kernel_rows(cfg, a, b, ia, ib, init):
     ia = np.arange(rows, dtype=np.intp) if ia is None else ia
     ib = np.arange(rows, dtype=np.intp) if ib is None else ib
     out = np.empty(rows, dtype=_U64)
-    gk.dot_rows(*gk.decode(cfg.a_fmt, a), *gk.decode(cfg.b_fmt, b), ia, ib,
-                *gk.decode(cfg.outer_fmt, init), *_kernel_args(cfg), out)
+    gk.dot_rows(np.ascontiguousarray(a), gk.decode_params(cfg.a_fmt), np.ascontiguousarray(b),
+                gk.decode_params(cfg.b_fmt), ia, ib, np.ascontiguousarray(init),
+                gk.decode_params(cfg.outer_fmt), *_kernel_args(cfg), out)
     return out
 
 

@@ -284,34 +284,38 @@ def mac_step(cc, cs, cm, ce, pc, ps, pm, pe, fp):
     return add_values(cc, cs, cm, ce, pc, ps, pm, pe, fp)
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def decode_codes(codes, width, M, bias, sub, policy, sig, meta):
-    """Decode codes of a format into kernel operands (see :func:`dot_rows`)."""
-    n = codes.shape[0]
+@_inline
+def _decode1(c, fd):
+    """``(sig, meta)`` of one code; ``fd = (width, M, bias, subnormals, policy)``."""
+    width, M, bias, sub, policy = fd
     emask = (np.int64(1) << (width - 1 - M)) - 1
     fmask = (U1 << np.uint64(M)) - U1
-    for i in numba.prange(n):
-        c = codes[i]
-        s = np.int64(c >> np.uint64(width - 1)) & 1
-        field = np.int64(c >> np.uint64(M)) & emask
-        frac = c & fmask
-        cls = FIN
-        if field == emask:
-            if policy == 0:
-                cls = NAN if frac != U0 else INF
-            elif policy == 2 and frac == fmask:
-                cls = NAN
-        if cls != FIN:
-            m = U0
-            e = np.int64(0)
-        elif field != 0:
-            m = frac | (U1 << np.uint64(M))
-            e = field - bias - M
-        else:
-            m = frac if sub != 0 else U0
-            e = 1 - bias - M
-        sig[i] = m
-        meta[i] = (e << 8) | (cls << 1) | s
+    s = np.int64(c >> np.uint64(width - 1)) & 1
+    field = np.int64(c >> np.uint64(M)) & emask
+    frac = c & fmask
+    cls = FIN
+    if field == emask:
+        if policy == 0:
+            cls = NAN if frac != U0 else INF
+        elif policy == 2 and frac == fmask:
+            cls = NAN
+    if cls != FIN:
+        m = U0
+        e = np.int64(0)
+    elif field != 0:
+        m = frac | (U1 << np.uint64(M))
+        e = field - bias - M
+    else:
+        m = frac if sub != 0 else U0
+        e = 1 - bias - M
+    return m, (e << 8) | (cls << 1) | s
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def decode_codes(codes, fd, sig, meta):
+    """Decode codes of a format into kernel operands (see :func:`dot_rows`)."""
+    for i in numba.prange(codes.shape[0]):
+        sig[i], meta[i] = _decode1(codes[i], fd)
 
 
 @_inline
@@ -416,21 +420,25 @@ def _to_narrow(c, s, m, e, W):
     return (v ^ -s) + s, e - sh, np.int64(0)
 
 
+KB = 64             # steps of operands decoded into a block's buffer at a time
+
+
 @numba.njit(cache=True, parallel=True, error_model="numpy")
-def dot_rows(asig, ameta, bsig, bmeta, aidx, bidx, isig, imeta, L, pnb, narrow, accp, outerp, outp,
+def dot_rows(acodes, afd, bcodes, bfd, aidx, bidx, init, ifd, L, pnb, narrow, accp, outerp, outp,
              convert, out):
     """Dot products of rows: ``out[r] = dot(A[aidx[r]], B[bidx[r]], init[r])`` (SPEC §2).
 
-    ``asig``/``bsig`` (rows, n) uint64 significands, ``ameta``/``bmeta`` int64
-    ``exp << 8 | cls << 1 | sign`` (:func:`decode`); ``isig``/``imeta`` the decoded
-    initial values (outer format). ``L`` chunk size (0: none), ``pnb`` product
-    significand bits (0: exact). ``narrow = (W, D)`` selects the narrow path
-    (``W = 0``: the general one). ``convert``: round the outer result into
-    ``outp`` at the end. LANES rows advance together, one step each in turn, so
-    that their independent steps overlap in the processor.
+    ``acodes``/``bcodes`` (rows, n) operand codes, decoded as they are read
+    (``afd``/``bfd``: :func:`decode_params`); ``init`` codes of the outer format.
+    ``L`` chunk size (0: none), ``pnb`` product significand bits (0: exact).
+    ``narrow = (W, D)`` selects the narrow path (``W = 0``: the general one).
+    ``convert``: round the outer result into ``outp`` at the end. LANES rows
+    advance together, one step each in turn, so that their independent steps
+    overlap in the processor; each block decodes KB steps of its rows' operands
+    (contiguous reads per row) into a buffer that the steps read lane by lane.
     """
     rows = out.shape[0]
-    n = asig.shape[1]
+    n = acodes.shape[1]
     rne = accp[P_RNE]
     M = accp[P_M]
     bias = accp[P_BIAS]
@@ -448,42 +456,56 @@ def dot_rows(asig, ameta, bsig, bmeta, aidx, bidx, isig, imeta, L, pnb, narrow, 
         oe = np.zeros(LANES, np.int64)
         tm = np.zeros(LANES, np.uint64)
         om = np.zeros(LANES, np.uint64)
+        bas = np.zeros((KB, LANES), np.uint64)
+        bam = np.zeros((KB, LANES), np.int64)
+        bbs = np.zeros((KB, LANES), np.uint64)
+        bbm = np.zeros((KB, LANES), np.int64)
         for q in range(w):
-            oc[q], os_[q], oe[q] = _meta(imeta[r0 + q])
-            om[q] = isig[r0 + q]
+            om[q], meta = _decode1(init[r0 + q], ifd)
+            oc[q], os_[q], oe[q] = _meta(meta)
         step = n if L == 0 else L
         for k0 in range(0, n, step):
+            k1 = min(n, k0 + step)
             _start(tc, ts, tm, te, oc, os_, om, oe, w, L)
-            if W > 0:
-                # The narrow state lives in ts (V), te (T), tc (X) for the chunk.
+            if W > 0:   # the narrow state lives in ts (V), te (T), tc (X) for the chunk
                 for q in range(w):
                     ts[q], te[q], tc[q] = _to_narrow(tc[q], ts[q], tm[q], te[q], W)
-                for k in range(k0, min(n, k0 + step)):
+            for kb in range(k0, k1, KB):
+                kn = min(k1, kb + KB) - kb
+                for q in range(w):
+                    ra = aidx[r0 + q]
+                    rb = bidx[r0 + q]
+                    for kk in range(kn):
+                        bas[kk, q], bam[kk, q] = _decode1(acodes[ra, kb + kk], afd)
+                        bbs[kk, q], bbm[kk, q] = _decode1(bcodes[rb, kb + kk], bfd)
+                for kk in range(kn):
                     for q in range(w):
-                        pc, ps, pm, pe = _product_at(asig, ameta, bsig, bmeta, aidx[r0 + q], k,
-                                                     bidx[r0 + q], k, pnb, rne)
-                        vp, tp = _narrow_product(pc, ps, pm, pe, W)
-                        V, T, ok = _narrow_step(ts[q], te[q], tc[q], vp, tp, pc == FIN, W, D, M, bias,
-                                                maxcode, rne != 0)
-                        if ok:
-                            ts[q] = V
-                            te[q] = T
+                        pc, ps, pm, pe = _product_at(bas, bam, bbs, bbm, kk, q, kk, q, pnb, rne)
+                        if W > 0:
+                            vp, tp = _narrow_product(pc, ps, pm, pe, W)
+                            V, T, ok = _narrow_step(ts[q], te[q], tc[q], vp, tp, pc == FIN, W, D, M, bias,
+                                                    maxcode, rne != 0)
+                            if ok:
+                                ts[q] = V
+                                te[q] = T
+                            else:
+                                cc, cs, cm, ce = _from_narrow(ts[q], te[q], tc[q])
+                                c, s, m, e = add_values(cc, cs, cm, ce, pc, ps, pm, pe, accp)
+                                ts[q], te[q], tc[q] = _to_narrow(c, s, m, e, W)
                         else:
-                            cc, cs, cm, ce = _from_narrow(ts[q], te[q], tc[q])
-                            c, s, m, e = add_values(cc, cs, cm, ce, pc, ps, pm, pe, accp)
-                            ts[q], te[q], tc[q] = _to_narrow(c, s, m, e, W)
+                            tc[q], ts[q], tm[q], te[q] = mac_step(tc[q], ts[q], tm[q], te[q],
+                                                                  pc, ps, pm, pe, accp)
+            if W > 0:
                 for q in range(w):
                     tc[q], ts[q], tm[q], te[q] = _from_narrow(ts[q], te[q], tc[q])
-            else:
-                for k in range(k0, min(n, k0 + step)):
-                    for q in range(w):
-                        pc, ps, pm, pe = _product_at(asig, ameta, bsig, bmeta, aidx[r0 + q], k,
-                                                     bidx[r0 + q], k, pnb, rne)
-                        tc[q], ts[q], tm[q], te[q] = mac_step(tc[q], ts[q], tm[q], te[q],
-                                                              pc, ps, pm, pe, accp)
             _fold(tc, ts, tm, te, oc, os_, om, oe, w, L, outerp)
         for q in range(w):
             out[r0 + q] = _finish(oc[q], os_[q], om[q], oe[q], convert, outp)
+
+
+def decode_params(fmt):
+    """The kernel's description of a format for decoding its codes."""
+    return tuple(np.int64(v) for v in (fmt.width, fmt.man_bits, fmt.bias, fmt.subnormals, POLICY[fmt.policy]))
 
 
 def decode(fmt, codes):
@@ -491,7 +513,7 @@ def decode(fmt, codes):
     flat = np.ascontiguousarray(codes, dtype=np.uint64).reshape(-1)
     sig = np.empty(flat.shape, np.uint64)
     meta = np.empty(flat.shape, np.int64)
-    decode_codes(flat, fmt.width, fmt.man_bits, fmt.bias, int(fmt.subnormals), POLICY[fmt.policy], sig, meta)
+    decode_codes(flat, decode_params(fmt), sig, meta)
     return sig.reshape(np.shape(codes)), meta.reshape(np.shape(codes))
 
 
