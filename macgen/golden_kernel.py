@@ -51,7 +51,12 @@ if not numba.config.CACHE_DIR:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     numba.config.CACHE_DIR = str(Path(base) / "macgen" / "numba")
 
+import llvmlite.binding
 import numpy as np
+
+# Keep the selects of the step as selects: LLVM's x86 pass that turns cmov back into branches
+# guesses wrong here (the choices follow the data), and mispredictions cost more than the step.
+llvmlite.binding.set_option("macgen", "-x86-cmov-converter=false")
 
 LANES = 64          # independent dot products interleaved per block (hides the step's latency)
 
