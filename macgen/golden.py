@@ -45,14 +45,39 @@ format's range before any arithmetic (a value far above overflows either way, a
 value far below only acts as a sticky bit), so no exponent sum overflows int64
 for any valid format.
 
-:func:`dot` has a fast path whenever each step's exact sum fits 52 bits (product
-and accumulator significands up to about 24 bits, e.g. e5m2 or bf16 operands
-into e6m9 or fp32): accumulator codes are decoded by table look-up (up to 16
-bits wide) or arithmetically, products come from a table of all operand pairs
-when both operands together are at most 16 bits wide (else they are computed
-exactly per block of steps), and each step is a short sequence of whole-array
-integer operations (see ``_NarrowAdder``). The tests check it against the
-general path above, bit for bit, specials included.
+:func:`dot` and :func:`matmul` choose, per call, the fastest path whose
+exactness argument covers the configuration:
+
+* **Compiled kernel** (:mod:`macgen.golden_kernel`, numba; dot products of at
+  least ``_KERNEL_MIN_MACS`` MACs, on both cores): one pass per MAC over decoded
+  operands, never a broadcast copy. Its *narrow* path (accumulators up to
+  about 28 fraction bits: e5m2/E4M3/fp16/bf16 operands into e6m9 .. fp32) keeps
+  values as integers with their leading one at a fixed bit and shifts the
+  smaller addend by at most ``D`` bits, exactly (the argument of
+  :class:`_NarrowAdder`, in integers); its *general* path (e.g. fp32 x fp32) is
+  the jammed uint64 sum above. Anything unusual in a step (specials, zero sums,
+  subnormal, flushed or overflowing results) is redone by the kernel's
+  straightforward exact adder. ``matmul`` runs its own loop in which a row of
+  lanes shares A's operand.
+* **NumPy paths** (small calls, configurations the kernel does not cover --
+  products wider than 64 bits, result formats over 57 fraction bits, exponents
+  beyond +-2^40 -- or ``MACGEN_GOLDEN=numpy``), in tiles of ``_NUMPY_TILE_ROWS``
+  result rows: when each step's exact sum fits 52 bits, accumulator codes are
+  decoded by table look-up (up to 16 bits wide) or arithmetically, products
+  come from a table of all operand pairs when both operands together are at most
+  16 bits wide (else they are computed exactly per block of steps), and each
+  step is a short sequence of whole-array operations on float64 values that are
+  exact integers (see ``_NarrowAdder`` for why the float sum is exact); else the
+  general path above.
+
+The NumPy paths are the reference: the tests check the kernel against them,
+bit for bit, on random codes (every special, subnormals, overflow) and scaled
+Gaussians, and the NumPy fast paths against the general path, specials
+included. ``MACGEN_GOLDEN=numpy|numba|auto`` (default ``auto``) overrides the
+choice, e.g. to time the fallback.
+
+Operand codes are checked: integers from 0 to ``2**width - 1`` (``ValueError``
+otherwise, ``TypeError`` for non-integers).
 """
 
 from __future__ import annotations

@@ -621,3 +621,22 @@ def matmul_narrow(asig, ameta, bsig, bmeta, isig, imeta, L, pnb, narrow, accp, o
                                                                  c, s, m, e, outerp)
             for q in range(w):
                 out[i, j0 + q] = _finish(oc[q], os_[q], om[q], oe[q], convert, outp)
+
+
+def warm():
+    """Compile (or load from the cache) every kernel: ``python -m macgen.golden_kernel``."""
+    from .config import MACConfig
+    from . import golden
+    codes = np.zeros((8, 4), dtype=np.uint64)
+    for cfg in (MACConfig("e5m2", "e5m2", "e6m9"), MACConfig("fp32", "fp32", "fp32")):
+        golden._kernel_rows(cfg, codes, codes, None, None, np.zeros(8, dtype=np.uint64))
+        golden._kernel_matmul(cfg, codes, codes.T.copy(), np.zeros((8, 8), dtype=np.uint64))
+
+
+if __name__ == "__main__":
+    import time
+
+    from macgen import golden_kernel   # the module golden uses, not this __main__ copy
+    t0 = time.perf_counter()
+    golden_kernel.warm()
+    print(f"golden kernel ready ({time.perf_counter() - t0:.1f} s; cache {numba.config.CACHE_DIR})")
