@@ -171,12 +171,20 @@ def main(argv=None):
     _print(matmul_case("matmul e4m3fn*e4m3fn->fp32", MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"),
                        512, 256, 512, args.repeat))
     _print(matmul_case("fp16 FMA chain (matmul)", MACConfig("fp16", "fp16", "fp16"), 256, 512, 256, args.repeat))
+    _print(matmul_case("bf16 FMA chain (matmul)", MACConfig("bf16", "bf16", "bf16"), 256, 512, 256, args.repeat))
     _print(matmul_case("fp32 FMA chain (matmul)", MACConfig("fp32", "fp32", "fp32"), 128, 512, 128, 1))
-    os.environ["MACGEN_GOLDEN"] = "numpy"
-    _print(matmul_case("NumPy fallback e5m2->e6m9", plain, 256, 256, 256, 1, compare=False))
-    _print(matmul_case("NumPy fallback fp16 FMA", MACConfig("fp16", "fp16", "fp16"), 64, 256, 64, 1,
-                       compare=False))
-    del os.environ["MACGEN_GOLDEN"]
+    # The pure-NumPy paths (the kernel's reference and fallback), and the kernel on the same shapes.
+    fallback = [("e5m2->e6m9", plain, (256, 256, 256)),
+                ("fp16 FMA", MACConfig("fp16", "fp16", "fp16"), (64, 256, 64)),
+                ("bf16 FMA", MACConfig("bf16", "bf16", "bf16"), (64, 256, 64)),
+                ("fp32 FMA", MACConfig("fp32", "fp32", "fp32"), (32, 256, 32))]
+    for name, cfg, shape in fallback:
+        kernel = matmul_case(f"kernel   {name}", cfg, *shape, 1, compare=False)
+        os.environ["MACGEN_GOLDEN"] = "numpy"
+        numpy_row = matmul_case(f"NumPy    {name}", cfg, *shape, 1, compare=False)
+        del os.environ["MACGEN_GOLDEN"]
+        _print(numpy_row)
+        print(f"{'':<30} {'kernel / NumPy':>15} {kernel['golden_wall'] / numpy_row['golden_wall']:>9.1f}x")
     if not args.quick:
         out = subprocess.run([sys.executable, __file__, "--rss-child"], check=True, capture_output=True,
                              text=True).stdout.split()

@@ -674,3 +674,18 @@ def test_wide_rounded_products_vs_fraction(acc, pmb):
     a2, b2 = a[:180].reshape(20, 9), b[:180].reshape(20, 9)
     want = np.array([ref_dot(cfg, list(x), list(y), int(z)) for x, y, z in zip(a2, b2, c[:20])], dtype=np.uint64)
     assert_bits(cfg.out_fmt, golden.dot(cfg, a2, b2, c[:20]), want)
+
+
+def test_importing_golden_loads_no_numba():
+    """numba (and its compile time) is paid only by a dot product that uses the kernel."""
+    import subprocess
+    import sys
+    code = ("import sys, macgen.golden, macgen.montecarlo, macgen.precision, macgen.cli; "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "False"
+    code = ("import sys, numpy as np; from macgen import golden; from macgen.config import MACConfig; "
+            "z = np.zeros((512, 512), np.uint64); golden.dot(MACConfig('e5m2', 'e5m2', 'e6m9'), z, z); "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "True"      # the check can fail: a large dot product does load it
