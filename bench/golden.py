@@ -67,14 +67,14 @@ def _apy_array(fmt, values):
     return apy.APyFloatArray.from_float(values, exp_bits=fmt.exp_bits, man_bits=fmt.man_bits, bias=fmt.bias)
 
 
-def _apy_matmul(cfg, xa, xb):
+def _apy_matmul(cfg, A, B):
     """apytypes' matmul with the accumulator in ``cfg.acc_fmt`` (chunks: slices of K, summed in it)."""
     acc = cfg.acc_fmt
-    A, B = _apy_array(cfg.a_fmt, xa), _apy_array(cfg.b_fmt, xb)
+    K = A.shape[1]
     with apy.APyFloatAccumulatorContext(exp_bits=acc.exp_bits, man_bits=acc.man_bits, bias=acc.bias):
-        L = cfg.chunk_size or xa.shape[1]
+        L = cfg.chunk_size or K
         total = None
-        for k0 in range(0, xa.shape[1], L):
+        for k0 in range(0, K, L):
             part = A[:, k0:k0 + L] @ B[k0:k0 + L, :]
             total = part if total is None else total + part
     return total
@@ -102,7 +102,8 @@ def matmul_case(name, cfg, R, K, C, repeat, compare=True):
     macs = R * K * C
     row = {"case": name, "shape": f"{R}x{K}x{C}", "golden_wall": macs / wall, "golden_cpu": macs / cpu}
     if apy is not None and compare:
-        Y, awall, acpu = _best(lambda: _apy_matmul(cfg, xa, xb), repeat)
+        pa, pb = _apy_array(cfg.a_fmt, xa), _apy_array(cfg.b_fmt, xb)
+        Y, awall, acpu = _best(lambda: _apy_matmul(cfg, pa, pb), repeat)
         row.update(apy_wall=macs / awall, apy_cpu=macs / acpu)
         if _same_function(cfg):
             bits = np.asarray(Y.to_bits(), dtype=np.int64).astype(np.uint64)
