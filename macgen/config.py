@@ -138,6 +138,12 @@ class MACConfig:
         return self.product_man_bits
 
     @property
+    def latency(self) -> int:
+        """Cycles of the RTL MAC from a ``last`` beat to its result (``macgen.rtl.MAC.latency``):
+        ``mul_stages + acc_stages``, and ``acc_stages`` more with chunking (the outer addition)."""
+        return self.mul_stages + self.acc_stages * (1 + bool(self.chunk_size))
+
+    @property
     def ieee(self) -> bool:
         """Whether the accumulator has the ieee policy (inf and NaN)."""
         return self.acc_fmt.policy == "ieee"

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .area import ACC_INDEPENDENT_GROUPS, YosysError, area_breakdown, area_of, hardfloat_reference
-from .config import ArrayConfig, MACConfig
+from .config import MAX_ACC_STAGES, ArrayConfig, MACConfig
 from .files import write_atomic
 from .formats import FloatFormat, accumulator_format, check_rounding
+from .pipelining import STUDY_STAGES
 from .precision import check_cutoff, check_nzr, decide_accumulator, decide_shared, parse_chunk
 from .validate import check_int, check_real
 from .verify.cocotb_runner import check_simulator
@@ -77,6 +78,10 @@ class FlowOptions:
     pnr : bool
         nextpnr Fmax on iCE40 HX8K and ECP5-25k (three seeds) for the chosen training
         MAC and its e8m23 twin (same chunking): a few minutes.
+    acc_stages : tuple of int
+        Accumulate-loop depths K to compare for the chosen training MAC and its twin
+        (:mod:`macgen.pipelining`: area, OSU018 clock, throughput per area; the
+        recommended K is placed and routed too with ``pnr``). ``(1,)`` compares nothing.
     """
 
     workload: str = "resnet32-cifar10"
@@ -101,6 +106,7 @@ class FlowOptions:
     fpga: bool = True
     asic: bool = True
     pnr: bool = True
+    acc_stages: tuple = STUDY_STAGES
 
     def __post_init__(self):
         object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
@@ -111,6 +117,8 @@ class FlowOptions:
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=low))
         check_rounding(self.rounding)
         check_simulator(self.simulator)
+        stages = tuple(check_int("acc_stages", k, minimum=1, maximum=MAX_ACC_STAGES) for k in self.acc_stages)
+        object.__setattr__(self, "acc_stages", tuple(sorted(set(stages) | {1})))
         object.__setattr__(self, "nzr", check_nzr(self.nzr))
         object.__setattr__(self, "cutoff", check_cutoff(self.cutoff))
         object.__setattr__(self, "scheduler_timeout", check_real("scheduler_timeout", self.scheduler_timeout,
@@ -309,6 +317,22 @@ def _run_flow(opts, out_dir, plan, executor, progress):
             fpga_timing[cfg.slug] = timing_of_verilog(
                 files.verilog, files.metadata, asic=False, fpga=True,
                 progress=lambda t, s=cfg.slug: log(f"timing: {s}: {t}"))["fpga"]
+    stage_study = None
+    if len(opts.acc_stages) > 1:
+        from .pipelining import recommend, study_acc_stages
+        log(f"loop stages: K = {', '.join(map(str, opts.acc_stages))} for {train_cfg.slug} and {twin.slug}")
+        stage_rows = study_acc_stages(dict.fromkeys([train_cfg, twin]), work / "stages",
+                                      stages=opts.acc_stages, asic=opts.asic, known=known, progress=log)
+        best = {cfg.slug: recommend(stage_rows, cfg.slug) for cfg in (train_cfg, twin)}
+        stage_study = {"rows": stage_rows, "recommended": {k: v["slug"] for k, v in best.items()}}
+        if opts.pnr:
+            from .timing import timing_of_verilog
+            for row in best.values():
+                if row["slug"] not in fpga_timing:
+                    files = emit(MACConfig.from_dict(row["config"]), work / "pnr" / row["slug"])
+                    fpga_timing[row["slug"]] = timing_of_verilog(
+                        files.verilog, files.metadata, asic=False, fpga=True,
+                        progress=lambda t, s=row["slug"]: log(f"timing: {s}: {t}"))["fpga"]
     timing = _timing_summary(areas, fpga_timing, train_cfg.slug, twin.slug) if opts.asic else None
     base = areas["FP32 accumulator"]["transistors"]
     savings = {k: round(base / v["transistors"], 3) for k, v in areas.items() if k != "array"}
@@ -336,6 +360,7 @@ def _run_flow(opts, out_dir, plan, executor, progress):
         "saving_vs_fp32": savings,
         "timing": timing,
         "fpga_timing": fpga_timing,
+        "acc_stages": stage_study,
         "hardfloat_reference": hardfloat_reference(train_cfg),
         "sweep": sweep.rows,
         "figures": {"variance_lost": figure_vn.name, "area_vs_precision": figure_area.name,
@@ -417,6 +442,54 @@ def _timing_lines(r) -> list:
             "the worst register-to-register or input-to-register path incl. setup. FPGA: every port "
             "registered in a wrapper, median Fmax of seeds 1, 2, 3 (min-max), for the chosen MAC and "
             "its e8m23 twin only.", ""]
+
+
+def _stage_lines(r) -> list:
+    """The accumulate-loop depth comparison (:mod:`macgen.pipelining`)."""
+    study = r.get("acc_stages")
+    if not study:
+        return []
+    from .timing import DEVICES
+    fpga = r["fpga_timing"]
+    rec = set(study["recommended"].values())
+    asic = all(row.get("osu018_ns") is not None for row in study["rows"])
+
+    def fmax(slug):
+        got = [f"{fpga[slug][f]['fmax_median_mhz']:.1f}" if fpga[slug][f]["fits"] else "does not fit"
+               for f in ("ecp5", "ice40") if f in fpga.get(slug, {})]
+        return " / ".join(got) if got else "-"
+
+    head = ["MAC", "K", "mul stages", "latency", "transistors", "logic levels"]
+    if asic:
+        head += ["OSU018 um2", "OSU018 ns", "MHz", "GMAC/s per mm2"]
+    head.append("ECP5 / HX8K MHz")
+    rows = []
+    for row in study["rows"]:
+        cells = [row["base"] + (" **(recommended)**" if row["slug"] in rec else ""), row["acc_stages"],
+                 row["mul_stages"], row["latency"], f"{row['transistors']:,}", row["logic_levels"]]
+        if asic:
+            cells += [f"{row['osu018_um2']:,.0f}", f"{row['osu018_ns']:.2f}", f"{row['osu018_mhz']:.0f}",
+                      f"{row['gmacs_per_mm2']:.3f}"]
+        rows.append(cells + [fmax(row["slug"])])
+    by_slug = {row["slug"]: row for row in study["rows"]}
+    words = []
+    for base, slug in study["recommended"].items():
+        row, one = by_slug[slug], next(x for x in study["rows"] if x["base"] == base and x["acc_stages"] == 1)
+        if asic:
+            words.append(f"{base}: K = {row['acc_stages']} ({row['gmacs_per_mm2']:.3f} GMAC/s per mm2 "
+                         f"at {row['osu018_mhz']:.0f} MHz, {row['gmacs_per_mm2'] / one['gmacs_per_mm2']:.2f}x "
+                         f"K = 1's)")
+        else:
+            words.append(f"{base}: K = {row['acc_stages']}")
+    return ["## Accumulate-loop stages (K dot products interleaved, same results)", "",
+            _table(head, rows), "",
+            "**Recommended (most throughput per area, one MAC per cycle at the OSU018 clock): "
+            + "; ".join(words) + ".**", "",
+            "A K-stage loop holds K independent dot products (a beat continues the dot product of "
+            "the beat K cycles before it) and computes exactly the one-stage results; the "
+            "multiplier gets 1 register stage from K = 2 and 2 from K = 8. FPGA Fmax "
+            f"({DEVICES['ecp5'][1]} / {DEVICES['ice40'][1]}, median of 3 seeds) for the recommended K "
+            "and K = 1 only.", ""]
 
 
 def _saving_sentence(r) -> str:
@@ -515,6 +588,7 @@ def _markdown(r, opts) -> str:
                   f"{a['array']['flip_flops']:,} flip-flops.", ""]
     lines += [f"![area vs precision]({r['figures']['area_vs_precision']})", ""]
     lines += _timing_lines(r)
+    lines += _stage_lines(r)
     if r["figures"].get("delay_vs_precision"):
         lines += [f"![critical path vs precision]({r['figures']['delay_vs_precision']})", ""]
     lines += ["## Verification (emitted Verilog vs the golden model, bit-exact)", ""]

@@ -55,6 +55,7 @@ async def array_tiles(dut):
     handle = {path: getattr(dut, p["name"]) for path, p in ports.items()}
     rows, cols = int(stim["rows"]), int(stim["cols"])
     latency = int(sidecar["latency"])
+    window = int(sidecar["config"]["mac"].get("acc_stages", 1))    # result rows per PE row
     w_a = ports["a"]["width"] // rows
     w_b = ports["b"]["width"] // cols
     w_r = ports["result"]["width"] // cols
@@ -88,7 +89,7 @@ async def array_tiles(dut):
     mask = (1 << w_r) - 1
     falling = FallingEdge(clk)
     started = time.monotonic()
-    for t in range(T + latency + rows + 2):
+    for t in range(T + latency + rows * window + 2):
         await falling
         if t == 0:
             rst.value = 0

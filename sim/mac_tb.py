@@ -16,9 +16,11 @@ files in the build directory:
     checks; ``MACGEN_PROGRESS`` (optional) gets a small JSON progress note.
 
 The bench is a driver (beats with random bubbles; during a bubble every other
-input carries random garbage, which the MAC must ignore), a monitor (samples
+input carries random garbage, which the MAC must ignore; for a K-stage
+accumulate loop, K interleaved streams of dot products), a monitor (samples
 ``result``/``result_valid`` at every falling clock edge) and a scoreboard
-(compares every result bit-for-bit with the expected value, in order, and checks
+(compares every result bit-for-bit with the expected value of the dot product
+whose ``last`` beat is due, and checks
 that it came exactly ``latency`` cycles after its ``last`` beat). Mismatches are
 data, not failures: the cocotb test fails only if the bench itself breaks, and
 the caller reports mismatches (decoded, with inputs) from the results file.
@@ -67,8 +69,10 @@ class Driver:
     samples its ``last`` beat.
     """
 
-    def __init__(self, ports: MacPorts, stim, seed: int):
+    def __init__(self, ports: MacPorts, stim, seed: int, lanes: int = 1):
         self.p = ports
+        self.lanes = lanes
+        self.done = []          # dot products in the order of their last beats
         self.rng = random.Random(seed)
         self.a = [int(x) for x in stim["a"]]
         self.b = [int(x) for x in stim["b"]]
@@ -96,18 +100,38 @@ class Driver:
             self.held[name] = value
             getattr(self.p, name).value = value
 
+    def _lane(self, lane):
+        """Events of one interleaved stream: None for a bubble, else (dot, beat in dot, beat)."""
+        k = 0
+        for d, n in enumerate(self.lengths):
+            if d % self.lanes == lane:
+                for j in range(n):
+                    for _ in range(self.gaps[k + j]):
+                        yield None
+                    yield d, j, k + j
+            k += n
+
     async def run(self):
         p, put, rng = self.p, self._put, self.rng
         init_width = p.width["init"]
         edge = RisingEdge(p.clk)
-        k = 0
-        for d, n in enumerate(self.lengths):
-            for j in range(n):
-                for _ in range(self.gaps[k]):
+        # A K-stage accumulate loop takes K interleaved streams: cycle c carries a beat
+        # of stream c mod K (dot product d goes to stream d mod K).
+        streams = [self._lane(lane) for lane in range(self.lanes)]
+        running = self.lanes
+        while running:
+            running = 0
+            for stream in streams:
+                event = next(stream, False)
+                running += event is not False
+                if not event:
                     put("valid", 0)
                     self._garbage()
                     await edge
                     self.cycles += 1
+                    continue
+                d, j, k = event
+                n = self.lengths[d]
                 put("valid", 1)
                 put("first", int(j == 0))
                 put("last", int(j == n - 1))
@@ -125,7 +149,7 @@ class Driver:
                 if j == n - 1:
                     # The beat was sampled at the edge just awaited.
                     self.last_edge[d] = get_sim_time("step")
-                k += 1
+                    self.done.append(d)
         put("valid", 0)
         self._garbage()
 
@@ -151,11 +175,13 @@ class Monitor:
 class Scoreboard:
     """Compares results, in order, with the expected bit patterns."""
 
-    def __init__(self, expected, latency: int, progress_path=None):
+    def __init__(self, expected, latency: int, order, progress_path=None):
         self.expected = [int(x) for x in expected]
+        self.order = order      # dot products in the order their results are due
         self.latency = latency
         self.actual = np.zeros(len(self.expected), dtype=np.uint64)
         self.result_edge = np.zeros(len(self.expected), dtype=np.int64)
+        self.got = np.zeros(len(self.expected), dtype=bool)
         self.received = 0
         self.extra = 0
         self.mismatches = 0
@@ -163,12 +189,13 @@ class Scoreboard:
         self._last_note = time.monotonic()
 
     def observe(self, value: int, edge_time: int):
-        i = self.received
-        if i >= len(self.expected):
+        if self.received >= len(self.order):
             self.extra += 1
             return
+        i = self.order[self.received]
         self.actual[i] = value
         self.result_edge[i] = edge_time
+        self.got[i] = True
         self.mismatches += value != self.expected[i]
         self.received += 1
         if self.progress_path and (i & 255) == 0 and time.monotonic() - self._last_note > 1.0:
@@ -190,8 +217,9 @@ async def mac_dot_products(dut):
     sidecar, stim = load_bench_inputs()
     latency = int(sidecar["latency"])
     ports = MacPorts(dut, sidecar)
-    scoreboard = Scoreboard(stim["expected"], latency, os.environ.get("MACGEN_PROGRESS"))
-    driver = Driver(ports, stim, seed=int(stim["seed"]))
+    lanes = int(sidecar["config"].get("acc_stages", 1))
+    driver = Driver(ports, stim, seed=int(stim["seed"]), lanes=lanes)
+    scoreboard = Scoreboard(stim["expected"], latency, driver.done, os.environ.get("MACGEN_PROGRESS"))
     monitor = Monitor(ports, scoreboard)
 
     Clock(ports.clk, PERIOD, unit="step").start(start_high=False)
@@ -212,10 +240,12 @@ async def mac_dot_products(dut):
 
     n = len(scoreboard.expected)
     got = scoreboard.received
-    delay = (scoreboard.result_edge[:got] - np.asarray(driver.last_edge[:got], dtype=np.int64)) // PERIOD
-    late = np.flatnonzero(delay != latency - 1)
+    mask = scoreboard.got
+    delay = (scoreboard.result_edge[mask] - np.asarray(driver.last_edge, dtype=np.int64)[mask]) // PERIOD
+    late = np.flatnonzero(mask)[delay != latency - 1]
     np.savez(os.environ["MACGEN_RESULTS"],
-             actual=scoreboard.actual, received=np.int64(got), extra=np.int64(scoreboard.extra),
+             actual=scoreboard.actual, received=np.int64(got), got_mask=mask,
+             extra=np.int64(scoreboard.extra),
              delay=delay + 1, off_time=late.astype(np.int64), cycles=np.int64(driver.cycles),
              wall=np.float64(time.monotonic() - started),
              cpu=np.float64(time.process_time() - cpu_started))

@@ -27,7 +27,7 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     monkeypatch.setattr(sweep, "generator_fingerprint", lambda: "test-generator")
     out = tmp_path / "out"
     opts = FlowOptions(workload=tiny_workload, rows=2, cols=2, mac_vectors=20, array_tiles=2,
-                       sweep_span=1, jobs=1, fpga=False, pnr=False)
+                       sweep_span=1, jobs=1, fpga=False, pnr=False, acc_stages=(2,))
     before = area.yosys_invocations()
     report = run_flow(opts, out, progress=None)
     first_runs = area.yosys_invocations() - before
@@ -82,6 +82,24 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     assert "## Timing" in text and "relative comparisons only" in text and "area x delay" in text
     assert on_disk["fpga_timing"] == {}
 
+    # Accumulate-loop stages: K = 1 and 2 for the chosen MAC and its twin, the K = 1 rows
+    # being the designs above, the recommendation the best throughput per area.
+    study = on_disk["acc_stages"]
+    assert [(r["base"], r["acc_stages"]) for r in study["rows"]] == \
+        [(s, k) for s in dict.fromkeys([chosen["slug"], t["twin"]]) for k in (1, 2)]
+    for r in study["rows"]:
+        assert r["gmacs_per_mm2"] == pytest.approx(1e6 / (r["osu018_um2"] * r["osu018_ns"]), rel=1e-3)
+        if r["acc_stages"] == 1:
+            assert r["transistors"] == {e["slug"]: e for e in areas.values()}[r["slug"]]["transistors"]
+        else:
+            one = next(x for x in study["rows"] if x["base"] == r["base"] and x["acc_stages"] == 1)
+            assert r["latency"] == one["latency"] + r["mul_stages"] + 1 + bool(r["config"]["chunk_size"])
+            assert r["logic_levels"] < one["logic_levels"]
+    for base, slug in study["recommended"].items():
+        mine = [r for r in study["rows"] if r["base"] == base]
+        assert slug == max(mine, key=lambda r: r["gmacs_per_mm2"])["slug"]
+    assert "## Accumulate-loop stages" in text and "(recommended)" in text
+
     # A rerun reuses the sweep's cache: only the MACs outside the sweep grid are synthesised again
     # (each once, however many rows of the report show it).
     swept = {row["slug"] for row in on_disk["sweep"]}
@@ -99,6 +117,8 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
         b["chosen"]["groups"]["multiplier (unpack a, b; multiply)"]
     assert "Where the area goes" in text and "even with them free the ratio would be" in text
     outside += 2
+    # The K = 2 designs of the stage study: area and OSU018 mapping, every run.
+    outside += 2 * len({r["slug"] for r in study["rows"] if r["acc_stages"] > 1})
     before = area.yosys_invocations()
     run_flow(opts, out, progress=None)
     assert area.yosys_invocations() - before == outside < first_runs

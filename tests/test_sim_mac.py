@@ -27,6 +27,10 @@ CASES = {
     "ocp_e4m3_e5m2_bf16": (MACConfig("fp8_e4m3fn", "fp8_e5m2", "bf16"), 200),
     "ocp_e4m3_e6m9_c16_fp32": (MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e6m9", chunk_size=16,
                                          outer_fmt="fp32"), 60),
+    # Pipelined accumulate loops: K interleaved streams (results due out of order).
+    "k4_e7m10_c4_fp32": (MACConfig("e5m2", "e5m2", "e7m10", chunk_size=4, outer_fmt="fp32",
+                                   acc_stages=4, mul_stages=1), 200),
+    "k3_fp16_rtz": (MACConfig("fp16", "fp16", "fp16", rounding="rtz", acc_stages=3), 200),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import MACConfig
+from ..config import MAX_ACC_STAGES, MACConfig
 from ..formats import PRESETS, ROUNDING_MODES
 
 
@@ -22,7 +22,7 @@ FORMAT_HELP = f"a preset ({', '.join(PRESETS)}) or text like e6m9, e2m3fn (finit
 
 def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False,
                     acc_help: str | None = None) -> None:
-    """Add the MAC configuration options (``--a-format`` ... ``--mul-stages``).
+    """Add the MAC configuration options (``--a-format`` ... ``--acc-stages``).
 
     ``acc_help`` replaces the accumulator's help text (e.g. where the command needs it
     but reports its absence itself, through :func:`mac_config_from_args`).
@@ -44,6 +44,10 @@ def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = Fal
                        help="result format (default: the outer accumulator's)")
     group.add_argument("--mul-stages", type=int, default=0, metavar="S",
                        help="pipeline registers in the multiplier path, 0-3 (default: 0)")
+    group.add_argument("--acc-stages", type=int, default=1, metavar="K",
+                       help=f"register stages of the accumulate loop, 1-{MAX_ACC_STAGES}: the MAC then "
+                            "interleaves K dot products, beats K cycles apart belonging to the same "
+                            "one; same results, K times the clock (default: 1)")
 
 
 def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
@@ -58,4 +62,4 @@ def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
     return MACConfig(args.a_format, args.b_format, acc, rounding=args.rounding,
                      product_man_bits=args.product_man_bits, chunk_size=chunk,
                      outer_fmt=args.outer_format, out_fmt=args.out_format,
-                     mul_stages=args.mul_stages)
+                     mul_stages=args.mul_stages, acc_stages=args.acc_stages)

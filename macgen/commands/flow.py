@@ -52,6 +52,10 @@ def register(subparsers):
     p.add_argument("--no-pnr", action="store_true",
                    help="skip nextpnr Fmax (iCE40 HX8K, ECP5-25k) of the chosen MAC and its e8m23 twin "
                         "(a few minutes)")
+    p.add_argument("--acc-stages", default="1,2,4,8", metavar="LIST",
+                   help="accumulate-loop depths K to compare for the chosen MAC and its e8m23 twin "
+                        "(area, clock, throughput per area; the best K is placed and routed too); "
+                        "1 compares nothing (default: 1,2,4,8)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
@@ -66,17 +70,27 @@ def _shape(text):
     return r, c
 
 
+def _stages(text):
+    from . import UsageError
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--acc-stages must be a list like 1,2,4,8, not {text!r}") from None
+
+
 def run(args) -> int:
     from ..flow import FlowOptions, run_flow
 
     rows, cols = _shape(args.array)
+    stages = _stages(args.acc_stages)
     opts = FlowOptions(workload=args.workload, a_fmt=args.a_format, b_fmt=args.b_format,
                        chunk=args.chunk, rows=rows, cols=cols, rounding=args.rounding, nzr=args.nzr,
                        cutoff=args.cutoff, batch=args.batch, mac_vectors=args.mac_vectors,
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
-                       fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr)
+                       fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr,
+                       acc_stages=stages)
     report = run_flow(opts, args.output, progress=None if args.quiet else sys.stderr)
     s = report["saving_vs_fp32"]
     t = report["plan"]["training"]

@@ -42,7 +42,7 @@ def register(subparsers):
     g.add_argument("--mul-stages", default=None, metavar="LIST",
                    help="pipeline registers in the multiplier path, 0-3 (default: 0)")
     g.add_argument("--acc-stages", default=None, metavar="LIST",
-                   help="pipelined accumulate-loop stages (needs a MACConfig with acc_stages)")
+                   help="register stages of the accumulate loop (default: 1)")
     g.add_argument("--man-bits", default=None, metavar="LIST",
                    help="accumulator fraction widths (default: 4:16)")
     g.add_argument("--exp-bits", default=None, metavar="LIST",

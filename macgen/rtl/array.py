@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -99,6 +99,23 @@ class SystolicArray(wiring.Component):
       in all. A stream of ``N`` tiles of depth ``K >= rows`` takes
       ``N*K + L + rows + cols - 1`` cycles; the PEs are busy ``K`` of every
       ``max(K, rows)`` cycles.
+
+    Pipelined PEs (``cfg.mac.acc_stages = W > 1``): every PE keeps ``W``
+    interleaved dot products, so a tile is ``rows * W`` rows of ``A`` and ``C``
+    and the array stays busy every cycle. Time comes in *windows* of ``W``
+    cycles; a beat is a window: in cycle ``t`` of window ``k`` present
+    ``a[i] = A[i*W + t, k]`` (PE row ``i`` keeps C rows ``i*W .. i*W + W - 1``)
+    and ``b[j] = B[k, j]``, held for the whole window (B's bandwidth is one row
+    per window). ``valid``, ``first`` and ``last`` are the same in all ``W``
+    cycles of a window (bubbles are whole windows), windows follow one another
+    from the first cycle of a tile's first window, and with preload ``init`` in
+    cycle ``t`` of the first window is ``C0[i*W + t, j]``. Everything above then
+    holds with windows for beats and ``rows * W`` result rows per tile, in order
+    (row ``s`` of the drain is ``C[s, :]``, on ``result`` in cycle
+    ``t + latency + s`` where ``t`` is the first cycle of the tile's last
+    window); consecutive tiles' last windows are at least ``rows`` windows
+    apart. Row ``i`` is skewed by ``i * W`` cycles (so that the PEs of a column
+    finish one after the other), and ``b`` moves down once per window.
 
     With ``cfg.preload``, a tile may start from ``C0`` instead of +0: on its
     ``first`` beat present ``init_en = 1`` and ``init[i][j] = C0[i, j]`` (bits
@@ -245,14 +262,17 @@ class SystolicArray(wiring.Component):
                 for j in range(cols):
                     m.submodules[f"pe_{i}_{j}"] = pes[i][j].instance(self._pe_module)
 
-        # Input stage: row i (operand and framing) late by i cycles, column j by j.
-        # The framing bits travel as one vector with row 0's operands.
+        # Input stage: row i (operand and framing) late by i windows (i * K cycles),
+        # column j by j cycles. The framing bits travel as one vector with the operands.
+        K = cfg.mac.acc_stages
         ctrl_in = Cat(self.valid, self.first, self.last, self.init_en if preload else 0)
+        if K > 1:
+            ctrl_in = Cat(ctrl_in, self._window_end(m))
         ctrl_w = len(ctrl_in)
         ctrl_sig = Signal(ctrl_w, name="ctrl")
         m.d.comb += ctrl_sig.eq(ctrl_in)
-        row_a = [_delay(m, self.a[i], i, f"skew_a{i}") for i in range(rows)]
-        row_ctrl = [_delay(m, ctrl_sig, i, f"skew_ctrl{i}") for i in range(rows)]
+        row_a = [_delay(m, self.a[i], i * K, f"skew_a{i}") for i in range(rows)]
+        row_ctrl = [_delay(m, ctrl_sig, i * K, f"skew_ctrl{i}") for i in range(rows)]
         col_b = [_delay(m, self.b[j], j, f"skew_b{j}") for j in range(cols)]
 
         # The grid: a and framing move right, b moves down, one register per PE.
@@ -273,7 +293,7 @@ class SystolicArray(wiring.Component):
                 if preload:
                     m.d.comb += [
                         pe.init_en.eq(ctrl_ij[3]),
-                        pe.init.eq(_delay(m, self.init[i][j], i + j, f"init_{i}_{j}")),
+                        pe.init.eq(_delay(m, self.init[i][j], i * K + j, f"init_{i}_{j}")),
                     ]
                 else:
                     m.d.comb += [pe.init_en.eq(0), pe.init.eq(0)]
@@ -284,7 +304,13 @@ class SystolicArray(wiring.Component):
                     a_here[i], ctrl_here[i] = a_next, ctrl_next
                 if i + 1 < rows:
                     b_next = Signal(len(b_ij), name=f"b_{i + 1}_{j}")
-                    m.d.sync += b_next.eq(b_ij)
+                    if K == 1:
+                        m.d.sync += b_next.eq(b_ij)
+                    else:
+                        # b is held for a window: the row below takes it at the window's
+                        # end and holds it through its own window, K cycles later.
+                        with m.If(ctrl_ij[-1]):
+                            m.d.sync += b_next.eq(b_ij)
                     b_here[j] = b_next
 
         # Drain. PE(i, j) finishes i + j cycles after the tile's last beat, so the
@@ -302,11 +328,22 @@ class SystolicArray(wiring.Component):
             m.d.sync += col.eq(bus)
             m.d.comb += self.result[j].eq(_delay(m, col, cols - 1 - j, f"drain_{j}"))
         # Row framing follows column 0's path: the same cycle as result[0].
-        flags_in = Cat(
-            Cat(pes[i][0].result_valid for i in range(rows)).any(),
-            pes[0][0].result_valid,
-            pes[rows - 1][0].result_valid,
-        )
+        any_valid = Cat(pes[i][0].result_valid for i in range(rows)).any()
+        if K > 1:
+            # A tile drains rows * K rows in a row: count them for first/last.
+            valid = Signal(name="drain_valid")
+            m.d.sync += valid.eq(any_valid)
+            valid = _delay(m, valid, cols - 1, "drain_valid")
+            count = Signal(range(rows * K), name="drain_row")
+            with m.If(valid):
+                m.d.sync += count.eq(Mux(count == rows * K - 1, 0, count + 1))
+            m.d.comb += [
+                self.result_valid.eq(valid),
+                self.result_first.eq(valid & (count == 0)),
+                self.result_last.eq(valid & (count == rows * K - 1)),
+            ]
+            return m
+        flags_in = Cat(any_valid, pes[0][0].result_valid, pes[rows - 1][0].result_valid)
         flags = Signal(3, name="drain_flags")
         m.d.sync += flags.eq(flags_in)
         flags = _delay(m, flags, cols - 1, "drain_flags")
@@ -316,3 +353,18 @@ class SystolicArray(wiring.Component):
             self.result_last.eq(flags[2]),
         ]
         return m
+
+    def _window_end(self, m):
+        """1 in the last cycle of a K-cycle window (K = the PEs' ``acc_stages``).
+
+        Windows follow one another from the first cycle of a tile's first window
+        (``valid & first`` rising), so the user needs no phase of their own.
+        """
+        K = self._config.mac.acc_stages
+        phase = Signal(range(K), name="window_phase")     # of the next cycle
+        was_first = Signal(name="was_first")
+        start = self.valid & self.first & ~was_first
+        here = Mux(start, 0, phase)
+        m.d.sync += [was_first.eq(self.valid & self.first),
+                     phase.eq(Mux(here == K - 1, 0, here + 1))]
+        return here == K - 1

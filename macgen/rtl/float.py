@@ -515,20 +515,32 @@ class AlignAdd(wiring.Component):
         big, small_aligned, x_big, x, y = cut(Cut.ALIGNED, big, small_aligned, x_big, x, y)
 
         sub = x.sign ^ y.sign
-        raw = Signal(wv + 1)
-        m.d.comb += raw.eq(Cat(big, Const(0, 1)) + Cat(small_aligned ^ sub.replicate(wv), sub) + sub)
-        neg = raw[wv]
+        # Compound adder: s0 = big + ~small and s1 = s0 + 1 = big - small side by side; a
+        # negative difference is -s1 = ~s0, so no negating incrementer follows the add
+        # (measured: 5-7 fewer logic levels, and smaller for e7m10 and e8m23 accumulators).
         mag = Signal(wv)
-        m.d.comb += mag.eq((raw[:wv] ^ neg.replicate(wv)) + neg)
+        addend = Cat(small_aligned ^ sub.replicate(wv), sub)
+        s0, s1 = Signal(wv + 1), Signal(wv + 1)
+        m.d.comb += [s0.eq(Cat(big, Const(0, 1)) + addend),
+                     s1.eq(Cat(big, Const(0, 1)) + addend + 1)]
+        neg = sub & s1[wv]
+        m.d.comb += mag.eq(Mux(sub, Mux(s1[wv], ~s0[:wv], s1[:wv]), s0[:wv]))
 
         # An exact zero sum is either two zeros (sign: both negative) or an exact
         # cancellation of non-zero values (signs differ): x.sign & y.sign in both cases.
         zero_sign = x.sign & y.sign
+        if self._cuts:
+            # Pipelined (the add is a loop segment of its own): the sum is zero iff the
+            # aligned operands are equal (difference) or both zero (sum), compared beside
+            # the adder instead of after it (6 levels less, ~300 transistors more).
+            exact_zero = Mux(sub, big == small_aligned, ~(big | small_aligned).any())
+        else:
+            exact_zero = mag == 0
         big_sign = Mux(x_big, x.sign, y.sign)
         m.d.comb += [
             out.vec.eq(mag),
             out.exp.eq(Mux(x_big, x.exp, y.exp)),
-            out.sign.eq(Mux(mag == 0, zero_sign, big_sign ^ neg)),
+            out.sign.eq(Mux(exact_zero, zero_sign, big_sign ^ neg)),
         ]
         if xs.specials and ys.specials and xs.inf == ys.inf:
             nan = x.nan | y.nan

@@ -100,8 +100,14 @@ class MAC(wiring.Component):
 
     Pipeline: ``mul_stages`` registers sit in the multiplier path at stage
     boundaries: 1 after the multiplier, 2 also after unpacking, 3 also on the
-    inputs; control, ``init`` and ``init_en`` travel alongside. The accumulate loop
-    (align/add, normalize, round into ACC) closes in one cycle.
+    inputs; control, ``init`` and ``init_en`` travel alongside. With
+    ``acc_stages = 1`` the accumulate loop (align/add, normalize, round into ACC)
+    closes in one cycle. With ``acc_stages = K > 1`` it has K register stages (at
+    the :data:`LOOP_CUTS` of K) and holds K independent dot products: a beat
+    continues the dot product of the beat K cycles before it, so K dot products
+    are interleaved beat by beat, each with exactly the semantics above (bubbles
+    and back-to-back dot products per interleaved stream). The latency is then
+    ``mul_stages + K`` without chunking and ``mul_stages + 2K`` with it.
 
     Parameters
     ----------
@@ -137,9 +143,8 @@ class MAC(wiring.Component):
         # and the outer accumulation when the outer format is the accumulator's and
         # every product is exactly an accumulator value (chunk-opening beats then
         # only pack the product).
-        # (Pipelined loops, K > 1, always build the outer adder: see _elaborate_pipelined.)
         self._shared = bool(cfg.chunk_size) and cfg.outer_fmt == cfg.acc_fmt and \
-            cfg.acc_stages == 1 and packs_exactly(self._p_spec, cfg.acc_fmt)
+            packs_exactly(self._p_spec, cfg.acc_fmt)
         if self._shared:
             p, a = self._p_spec, self._acc_spec
             # The adder's x operand is the product or the outer accumulator (acc bits,
@@ -171,8 +176,7 @@ class MAC(wiring.Component):
 
     @property
     def latency(self) -> int:
-        cfg = self._config
-        return cfg.mul_stages + cfg.acc_stages * (1 + bool(cfg.chunk_size))
+        return self._config.latency
 
     @property
     def widths(self) -> dict:
@@ -315,10 +319,9 @@ class MAC(wiring.Component):
         ``-0`` (``o + -0 = o`` for every value it holds). The sum of a dot product's
         last chunk leaves the outer loop as the result (registered, as in the
         one-stage MAC), and the outer register takes the next dot product's initial
-        value instead (delayed K - 1 cycles alongside the outer loop). The inner and
-        outer loops are separate datapaths at every K > 1: sharing one (as the
-        one-stage loop does) would have to carry the chunk-opening product through
-        the loop beside the outer sum.
+        value instead (delayed K - 1 cycles alongside the outer loop). With the shared
+        datapath (see the class docstring) there is no outer loop: the outer value and
+        the packed chunk-opening product travel beside the one adder instead.
         """
         cfg = self._config
         K = cfg.acc_stages
@@ -340,6 +343,33 @@ class MAC(wiring.Component):
             return rnd.bits
 
         acc = Signal(cfg.acc_fmt.width, reset_less=True)
+        if self._shared:
+            # One datapath for both levels, as in the one-stage loop: in the round after a
+            # chunk closes, the adder computes o' = round(o + t) while the chunk-opening
+            # product, packed, travels beside it (K - 1 registers) into the accumulator
+            # register. The outer register's value travels the same way, so it meets
+            # the adder's result (or the next dot product's initial value) at the end.
+            opens, pending, pend_last = self._chunk_control(m, valid, first, last)
+            m.submodules[Stage.PACK_PRODUCT] = pack = PackExact(self._p_spec, cfg.acc_fmt)
+            m.d.comb += pack.value.eq(product)
+            outer = Signal(cfg.outer_fmt.width, reset_less=True)
+            m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt)
+            m.d.comb += uo.bits.eq(outer)
+            x = self._shared_x(m, pending, uo.value, product)
+            summed = loop((Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND), self._x_spec, x,
+                          cfg.acc_fmt, acc, cfg.acc_fmt, "acc")
+            d = K - 1
+            opened = _delay(m, opens, d, "opened", reset_less=True)
+            packed = _delay(m, pack.bits, d, "packed")
+            pending_d = _delay(m, pending, d, "pending_out")
+            done = _delay(m, pending & pend_last, d, "done")
+            load = _delay(m, valid & first, d, "load", reset_less=True)
+            load_value = _delay(m, start, d, "init")
+            kept = _delay(m, outer, d, "outer_kept")
+            m.d.sync += [acc.eq(Mux(opened, packed, summed)),
+                         outer.eq(Mux(load, load_value, Mux(pending_d, summed, kept)))]
+            m.d.comb += [final.eq(summed), result_valid.eq(done)]
+            return
         if not cfg.chunk_size:
             summed = loop((Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND), self._x_spec, product,
                           cfg.acc_fmt, Mux(first, start, acc), cfg.acc_fmt, "acc")
@@ -422,6 +452,25 @@ class MAC(wiring.Component):
             final.eq(summed),
         ]
 
+    def _shared_x(self, m, pending, o, product):
+        """The shared adder's x operand: the outer value ``o`` in a ``pending`` cycle (the
+        closed chunk sum is the other operand), else the product."""
+        xs, ps = self._x_spec, self._p_spec
+        x = Signal(xs.layout, name="shared_x")
+        shift = xs.sig_width - ps.sig_width
+        m.d.comb += [
+            x.sig.eq(Mux(pending, o.sig, product.sig << shift)),
+            x.exp.eq(Mux(pending, o.exp, product.exp)),
+            x.sign.eq(Mux(pending, o.sign, product.sign)),
+            # x.zero only keeps a zero product from being the larger operand; a zero
+            # outer value has exponent emin, at or below the accumulator's.
+            x.zero.eq(~pending & product.zero),
+        ]
+        if xs.specials:
+            m.d.comb += [x.inf.eq(Mux(pending, o.inf, product.inf)),
+                         x.nan.eq(Mux(pending, o.nan, product.nan))]
+        return x
+
     def _elaborate_shared(self, m, valid, first, last, start, product, uacc, add, rnd, acc,
                           final, result_valid):
         cfg = self._config
@@ -438,20 +487,7 @@ class MAC(wiring.Component):
         outer = Signal(cfg.outer_fmt.width, reset_less=True)
         m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt)
         m.d.comb += [uo.bits.eq(outer), uacc.bits.eq(acc)]
-        x, xs, ps = add.x, self._x_spec, self._p_spec
-        shift = xs.sig_width - ps.sig_width
-        o = uo.value
-        m.d.comb += [
-            x.sig.eq(Mux(pending, o.sig, product.sig << shift)),
-            x.exp.eq(Mux(pending, o.exp, product.exp)),
-            x.sign.eq(Mux(pending, o.sign, product.sign)),
-            # x.zero only keeps a zero product from being the larger operand; a zero
-            # outer value has exponent emin, at or below the accumulator's.
-            x.zero.eq(~pending & product.zero),
-        ]
-        if xs.specials:
-            m.d.comb += [x.inf.eq(Mux(pending, o.inf, product.inf)),
-                         x.nan.eq(Mux(pending, o.nan, product.nan))]
+        m.d.comb += add.x.eq(self._shared_x(m, pending, uo.value, product))
         m.d.sync += acc.eq(Mux(opens, pack.bits, rnd.bits))
         self._outer_step(m, valid & first, start, pending, pend_last, outer, rnd.bits,
                          final, result_valid)

@@ -87,7 +87,7 @@ def _schedule(dots, bubble_prob, rng, lanes=1):
     return cycles
 
 
-def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None):
+def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None, lanes=None):
     """Simulate ``mac`` on ``dots`` and return the results (ints, in order).
 
     Parameters
@@ -100,6 +100,9 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None):
         Seed of the bubble generator.
     stats : SimStats, optional
         Filled with the simulated cycle count and wall time.
+    lanes : int, optional
+        Interleaved streams to deal the dot products to; defaults to the MAC's
+        ``acc_stages`` (anything else breaks the MAC's protocol: for tests).
 
     Raises
     ------
@@ -108,7 +111,7 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None):
         ``result_valid`` misbehaves.
     """
     rng = np.random.default_rng(seed)
-    cycles = _schedule(dots, bubble_prob, rng, lanes=mac.config.acc_stages)
+    cycles = _schedule(dots, bubble_prob, rng, lanes=mac.config.acc_stages if lanes is None else lanes)
     latency = mac.latency
     a_mask = (1 << len(mac.a)) - 1
     b_mask = (1 << len(mac.b)) - 1
@@ -189,11 +192,11 @@ def golden_results(cfg, dots):
     return out
 
 
-def check_against_golden(mac, dots, *, bubble_prob=0.0, seed=0, stats=None, limit=5):
+def check_against_golden(mac, dots, *, bubble_prob=0.0, seed=0, stats=None, limit=5, lanes=None):
     """Simulate and compare with the golden model; return (count, list of mismatch texts)."""
     from .. import golden
     cfg = mac.config
-    got = run_dot_products(mac, dots, bubble_prob=bubble_prob, seed=seed, stats=stats)
+    got = run_dot_products(mac, dots, bubble_prob=bubble_prob, seed=seed, stats=stats, lanes=lanes)
     want = golden_results(cfg, dots)
     assert len(got) == len(want), f"{len(got)} results for {len(want)} dot products"
     bad = []

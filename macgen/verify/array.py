@@ -111,17 +111,18 @@ def make_stimulus(cfg: ArrayConfig, n_tiles: int, depths, seed: int, *,
     rng = np.random.default_rng(check_int("Seed", seed))
     mac = cfg.mac
     R, C = cfg.rows, cfg.cols
+    W = mac.acc_stages          # cycles per window: rows of A (and C) per array row
     tiles = []
     for _ in range(n_tiles):
         K = int(rng.choice(list(depths)))
-        A = biased_operands(mac.a_fmt, (R, K), rng)
+        A = biased_operands(mac.a_fmt, (R * W, K), rng)
         B = biased_operands(mac.b_fmt, (K, C), rng)
         C0 = None
         if cfg.preload and rng.random() < preload_rate:
-            C0 = biased_operands(mac.outer_fmt, (R, C), rng)
+            C0 = biased_operands(mac.outer_fmt, (R * W, C), rng)
         tiles.append((A, B, C0))
 
-    # The clock: None for a bubble, else (tile, k).
+    # The clock, in windows of W cycles: None for a bubble, else (tile, k).
     slots = []
     last_beat = None
     for n, (A, _, _) in enumerate(tiles):
@@ -134,6 +135,8 @@ def make_stimulus(cfg: ArrayConfig, n_tiles: int, depths, seed: int, *,
                     slots.append(None)
             slots.append((n, k))
         last_beat = len(slots) - 1
+    # Cycle t of a window carries A rows t, W + t, 2W + t, ... (PE row i keeps C row i*W + t).
+    slots = [None if slot is None else slot + (t,) for slot in slots for t in range(W)]
 
     T = len(slots)
     garbage = lambda fmt, shape: rng.integers(0, 1 << fmt.width, size=shape, dtype=_U64)
@@ -148,26 +151,28 @@ def make_stimulus(cfg: ArrayConfig, n_tiles: int, depths, seed: int, *,
     for t, slot in enumerate(slots):
         if slot is None:
             continue
-        n, k = slot
+        n, k, phase = slot
         A, B, C0 = tiles[n]
         K = A.shape[1]
         valid[t] = 1
         first[t] = k == 0
         last[t] = k == K - 1
-        a[t] = A[:, k]
+        a[t] = A[phase::W, k]
         b[t] = B[k, :]
         if cfg.preload and k == 0:
             init_en[t] = C0 is not None
             if C0 is not None:
-                init[t] = C0
-        if k == K - 1:
+                init[t] = C0[phase::W]
+        if k == K - 1 and phase == 0:
             last_cycles.append(t)
 
-    expected = np.zeros((n_tiles * R, C), _U64)
-    expected_cycle = np.zeros(n_tiles * R, np.int64)
+    rows_per_tile = R * W
+    expected = np.zeros((n_tiles * rows_per_tile, C), _U64)
+    expected_cycle = np.zeros(n_tiles * rows_per_tile, np.int64)
     for n, (A, B, C0) in enumerate(tiles):
-        expected[n * R:(n + 1) * R] = golden.matmul(mac, A, B, C0)
-        expected_cycle[n * R:(n + 1) * R] = last_cycles[n] + np.arange(R)
+        part = slice(n * rows_per_tile, (n + 1) * rows_per_tile)
+        expected[part] = golden.matmul(mac, A, B, C0)
+        expected_cycle[part] = last_cycles[n] + np.arange(rows_per_tile)
     return ArrayStimulus(cfg, tiles, valid, first, last, init_en, a, b, init, expected, expected_cycle)
 
 
@@ -214,7 +219,7 @@ def check_rows(stim: ArrayStimulus, latency: int, cycles, first, last, rows, *, 
     """
     cfg = stim.config
     mac = cfg.mac
-    R = cfg.rows
+    R = cfg.rows * mac.acc_stages         # result rows per tile
     rows = np.asarray(rows, dtype=_U64).reshape(-1, cfg.cols)
     n_exp, n_got = len(stim.expected), len(rows)
     protocol = []
@@ -285,7 +290,7 @@ def simulate_amaranth(dut, stim: ArrayStimulus):
     init_en = stim.init_en.tolist()
 
     async def bench(ctx):
-        for t in range(stim.cycles + dut.latency + cfg.rows + 2):
+        for t in range(stim.cycles + dut.latency + cfg.rows * mac.acc_stages + 2):
             if t < stim.cycles:
                 ctx.set(dut.valid, valid[t])
                 ctx.set(dut.first, first[t])
