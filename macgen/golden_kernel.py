@@ -375,16 +375,36 @@ def _narrow_step(V, T, X, vp, tp, pok, W, D, M, bias, maxcode, rne):
     """One rounded addition on the narrow path; ``ok`` false where the general path must redo it.
 
     Values are signed integers ``V`` with their leading one at bit ``W`` and the
-    exponent ``T`` of their bit 0 (zero: ``V = 0``, ``T`` far below). The
-    smaller addend is shifted right by at most ``D`` bits, exactly (its lowest
-    set bit is at bit ``D`` or above); further down it lies below the larger
-    addend's last bit and a quarter of the result's quantum, where every value
-    of the same sign rounds alike (:class:`macgen.golden._NarrowAdder`'s
-    argument; ``W = D + pmax - 1``, ``D >= M + 4``). So the sum ``S`` is exact
-    (below ``2^(W+2)``); it is normalised to bit 62 and rounded there; the
-    format's code ``((field - 1) << M) + kept`` carries into the exponent by
-    itself. Normal, non-overflowing results only: others (and exact zeros,
-    specials) report ``ok = False``.
+    exponent ``T`` of their bit 0 (zero: ``V = 0``, ``T`` far below); the sum is
+    ``S * 2^t`` with ``t = max(T, tp)`` and ``S = V >> min(t - T, D) + vp >> min(t - tp, D)``.
+
+    Why this is exact where it matters (``pmax = max(M + 1, product bits)``,
+    ``D = max(pmax, M + 4)``, ``W = D + pmax - 1 <= 59``):
+
+    1. Each addend has at most ``pmax`` significant bits, so its lowest set bit
+       is at bit ``W - pmax + 1 = D`` or above: a right shift by at most ``D``
+       is exact, and ``|S| < 2^(W+2) <= 2^61`` holds it exactly.
+    2. Let ``x`` be the addend with the larger ``T`` (it has ``t``) and ``y`` the
+       other, ``d = t - T_y > D``. Then ``|y| < 2^(W+1-d) <= 2^(W-D) = 2^(pmax-1)``
+       units of ``2^t``, and the clamped ``y' = V_y >> D`` obeys ``|y'| < 2^pmax``
+       units; both are non-zero with ``y``'s sign (``V_y >> D`` keeps the bits
+       from ``D`` up) -- strictly between 0 and ``2^D`` units, which is ``x``'s
+       grid step (``x``'s lowest bit is at ``D`` or above, by 1).
+    3. ``x >= 2^W`` units and ``|y| < 2^D <= 2^(W-1)``, so the result's leading bit
+       is at ``t + W`` or ``t + W - 1`` and every rounding boundary near it (a
+       multiple of ``q/2`` for RNE, of ``q`` for RTZ; ``q`` the quantum) is a
+       multiple of ``B = 2^(W - 2 - M) = 2^(D + pmax - 3 - M) >= 2^(pmax + 1)``
+       units (``D >= M + 4``). ``x`` and the boundaries are all multiples of
+       ``g = min(2^D, B)``, and ``|y|, |y'| < 2^pmax <= g``: so ``x + y`` and
+       ``x + y'`` lie strictly between the same two consecutive multiples of
+       ``g`` (on the same side of ``x`` if ``x`` is one of them), never on a
+       boundary, and round alike in both modes.
+
+    The rounding itself: ``|S|`` is shifted left so that its leading one is at
+    bit 62 (exact), rounded there at the format's last place, and the format's
+    code ``((field - 1) << M) + kept`` carries into the exponent by itself.
+    Normal, non-overflowing results only: others (and exact zeros, specials)
+    report ``ok = False``.
     """
     t = max(T, tp)
     S = (V >> np.uint64(min(t - T, D))) + (vp >> np.uint64(min(t - tp, D)))
@@ -404,6 +424,18 @@ def _narrow_step(V, T, X, vp, tp, pok, W, D, M, bias, maxcode, rne):
     v2 = np.int64(kept << np.uint64(W - M))
     ok = pok & ((X & 3) == 0) & (mag != U0) & (field >= 1) & (code <= maxcode)
     return (v2 ^ n) + (n & 1), top + np.int64(c) - W, ok
+
+
+@_inline
+def _narrow_mac(V, T, X, pc, ps, pm, pe, W, D, M, bias, maxcode, rne, accp):
+    """One narrow-path MAC step on state ``(V, T, X)``: the fast step, or the general adder."""
+    vp, tp = _narrow_product(pc, ps, pm, pe, W)
+    V2, T2, ok = _narrow_step(V, T, X, vp, tp, pc == FIN, W, D, M, bias, maxcode, rne != 0)
+    if ok:
+        return V2, T2, X
+    cc, cs, cm, ce = _from_narrow(V, T, X)
+    c, s, m, e = add_values(cc, cs, cm, ce, pc, ps, pm, pe, accp)
+    return _to_narrow(c, s, m, e, W)
 
 
 @_inline
@@ -436,7 +468,7 @@ def dot_rows(acodes, afd, bcodes, bfd, aidx, bidx, init, ifd, L, pnb, narrow, ac
     ``acodes``/``bcodes`` (rows, n) operand codes, decoded as they are read
     (``afd``/``bfd``: :func:`decode_params`); ``init`` codes of the outer format.
     ``L`` chunk size (0: none), ``pnb`` product significand bits (0: exact).
-    ``narrow = (W, D)`` selects the narrow path (``W = 0``: the general one).
+    ``narrow = (W, D, maxcode)`` selects the narrow path (``W = 0``: the general one).
     ``convert``: round the outer result into ``outp`` at the end. LANES rows
     advance together, one step each in turn, so that their independent steps
     overlap in the processor; each block decodes KB steps of its rows' operands
@@ -447,8 +479,7 @@ def dot_rows(acodes, afd, bcodes, bfd, aidx, bidx, init, ifd, L, pnb, narrow, ac
     rne = accp[P_RNE]
     M = accp[P_M]
     bias = accp[P_BIAS]
-    maxcode = ((accp[P_EMAX] + bias) << M) + (accp[P_MAXSIG] - (np.int64(1) << M))
-    W, D = narrow
+    W, D, maxcode = narrow
     nblocks = (rows + LANES - 1) // LANES
     for blk in numba.prange(nblocks):
         r0 = blk * LANES
@@ -487,16 +518,8 @@ def dot_rows(acodes, afd, bcodes, bfd, aidx, bidx, init, ifd, L, pnb, narrow, ac
                     for q in range(w):
                         pc, ps, pm, pe = _product_at(bas, bam, bbs, bbm, kk, q, kk, q, pnb, rne)
                         if W > 0:
-                            vp, tp = _narrow_product(pc, ps, pm, pe, W)
-                            V, T, ok = _narrow_step(ts[q], te[q], tc[q], vp, tp, pc == FIN, W, D, M, bias,
-                                                    maxcode, rne != 0)
-                            if ok:
-                                ts[q] = V
-                                te[q] = T
-                            else:
-                                cc, cs, cm, ce = _from_narrow(ts[q], te[q], tc[q])
-                                c, s, m, e = add_values(cc, cs, cm, ce, pc, ps, pm, pe, accp)
-                                ts[q], te[q], tc[q] = _to_narrow(c, s, m, e, W)
+                            ts[q], te[q], tc[q] = _narrow_mac(ts[q], te[q], tc[q], pc, ps, pm, pe,
+                                                              W, D, M, bias, maxcode, rne, accp)
                         else:
                             tc[q], ts[q], tm[q], te[q] = mac_step(tc[q], ts[q], tm[q], te[q],
                                                                   pc, ps, pm, pe, accp)
@@ -523,12 +546,14 @@ def decode(fmt, codes):
 
 
 def narrow_params(cfg):
-    """``(W, D)`` of the narrow path for ``cfg`` (see :func:`_narrow_step`), or ``(0, 0)``."""
+    """``(W, D, maxcode)`` of the narrow path for ``cfg`` (see :func:`_narrow_step`); ``W = 0``: not narrow."""
     M = cfg.acc_fmt.man_bits
     pmax = max(M + 1, cfg.product_frac_bits + 1)
     D = max(pmax, M + 4)
     W = D + pmax - 1
-    return (np.int64(W), np.int64(D)) if W <= 59 else (np.int64(0), np.int64(0))
+    # maxcode: the largest finite code of the accumulator, sign bit clear
+    maxcode = cfg.acc_fmt.max_finite_bits
+    return tuple(np.int64(v) for v in ((W, D, maxcode) if W <= 59 else (0, 0, maxcode)))
 
 
 def matmul_order(R, C, tile_rows=8):
@@ -564,8 +589,7 @@ def matmul_narrow(asig, ameta, bsig, bmeta, isig, imeta, L, pnb, narrow, accp, o
     rne = accp[P_RNE]
     M = accp[P_M]
     bias = accp[P_BIAS]
-    maxcode = ((accp[P_EMAX] + bias) << M) + (accp[P_MAXSIG] - (np.int64(1) << M))
-    W, D = narrow
+    W, D, maxcode = narrow
     TR = 8
     ncb = (C + LANES - 1) // LANES
     for item in numba.prange(((R + TR - 1) // TR) * ncb):
@@ -602,16 +626,8 @@ def matmul_narrow(asig, ameta, bsig, bmeta, isig, imeta, L, pnb, narrow, accp, o
                             pc, ps, pm, pe = product(a_s, am, ae, ac, b_s, bm, be, bc, pnb, rne)
                         else:
                             pc, ps, pm, pe = FIN, a_s ^ b_s, am * bm, ae + be
-                        vp, tp = _narrow_product(pc, ps, pm, pe, W)
-                        V, T, ok = _narrow_step(tv[q], tt[q], tx[q], vp, tp, pc == FIN, W, D, M, bias,
-                                                maxcode, rne != 0)
-                        if ok:
-                            tv[q] = V
-                            tt[q] = T
-                        else:
-                            cc, cs, cm, ce = _from_narrow(tv[q], tt[q], tx[q])
-                            c, s, m, e = add_values(cc, cs, cm, ce, pc, ps, pm, pe, accp)
-                            tv[q], tt[q], tx[q] = _to_narrow(c, s, m, e, W)
+                        tv[q], tt[q], tx[q] = _narrow_mac(tv[q], tt[q], tx[q], pc, ps, pm, pe,
+                                                          W, D, M, bias, maxcode, rne, accp)
                 for q in range(w):
                     c, s, m, e = _from_narrow(tv[q], tt[q], tx[q])
                     if L == 0:
