@@ -44,9 +44,9 @@ __all__ = ["SweepSpec", "SweepResult", "parse_int_list", "sweep_configs", "refer
            "run_spec", "synthesise_points", "load_spec_table", "pareto_front", "generator_fingerprint", "CSV_COLUMNS",
            "STAGE_DIMENSIONS", "DEFAULT_PARETO", "DELAY_COLUMNS"]
 
-#: MACConfig fields a sweep ranges over besides the accumulator and the chunk size. ``acc_stages``
-#: (the pipelined accumulate loop, SPEC §4) joins by itself once :class:`MACConfig` has that field.
-STAGE_DIMENSIONS = tuple(f for f in ("mul_stages", "acc_stages") if f in MACConfig.__dataclass_fields__)
+#: MACConfig fields a sweep ranges over besides the accumulator and the chunk size: multiplier
+#: stages and the accumulate loop's stages (docs/arithmetic.md, section 5).
+STAGE_DIMENSIONS = ("mul_stages", "acc_stages")
 
 #: Area columns, from :class:`macgen.area.AreaReport` (a metric added there becomes a column).
 _AREA_FIELDS = ("transistors", "cells", "flip_flops") + tuple(
@@ -243,8 +243,7 @@ class SweepSpec:
     arrays : shapes
         ``(rows, cols)`` or ``'RxC'``: synthesise a systolic array of each point's MAC.
     acc_stages : ints, optional
-        Pipelined accumulate-loop stages; only once :class:`MACConfig` has
-        ``acc_stages`` (:data:`STAGE_DIMENSIONS`), else NotImplementedError.
+        Accumulate-loop stages K (default: 1 only).
     rounding, product_man_bits
         As :class:`MACConfig`, for every point.
     length : int, optional
@@ -255,7 +254,7 @@ class SweepSpec:
 
     Raises
     ------
-    TypeError, ValueError, NotImplementedError
+    TypeError, ValueError
     """
 
     inputs: tuple = ("e5m2",)
@@ -282,9 +281,6 @@ class SweepSpec:
         put("arrays", _shapes(self.arrays))
         put("mul_stages", _int_values(self.mul_stages, "mul_stages", minimum=0))
         if self.acc_stages is not None:
-            if "acc_stages" not in STAGE_DIMENSIONS:
-                raise NotImplementedError("acc_stages needs MACConfig.acc_stages (the pipelined accumulate "
-                                          "loop), which this version of macgen does not have")
             put("acc_stages", _int_values(self.acc_stages, "acc_stages", minimum=1))
         for name, low in (("length", 1), ("mc_trials", 0), ("seed", 0)):
             if getattr(self, name) is not None or name != "length":

@@ -38,6 +38,17 @@ def test_generate_mac_explicit_accumulator(tmp_path, capsys):
     assert MACConfig.from_dict(meta["config"]) == cfg and meta["decision"] is None
 
 
+def test_generate_mac_pipelined_loop(tmp_path, capsys):
+    code, out, err = _run(capsys, "generate", "mac", "--acc-format", "e7m10", "--chunk-size", "256",
+                          "--acc-stages", "4", "--mul-stages", "1", "-o", str(tmp_path), "--json")
+    assert code == 0, err
+    meta = read_sidecar(json.loads(out)["sidecar"])
+    cfg = MACConfig("e5m2", "e5m2", "e7m10", chunk_size=256, acc_stages=4, mul_stages=1)
+    assert MACConfig.from_dict(meta["config"]) == cfg and meta["top"] == cfg.slug
+    assert meta["latency"] == 1 + 2 * 4 and meta["widths"]["acc_stages"] == 4
+    assert meta["widths"]["loop_cuts"] == ["compared", "added", "normalized"]
+
+
 def test_generate_mac_length_uses_the_model(tmp_path, capsys):
     code, out, err = _run(capsys, "generate", "mac", "--length", "4608", "-o", str(tmp_path), "--json")
     assert code == 0, err
@@ -91,6 +102,8 @@ def test_generate_mac_workload_ocp_e4m3_gets_an_ieee_accumulator(tmp_path, capsy
 @pytest.mark.parametrize("argv, message", [
     (["--acc-format", "e6m99"], "exceeds 64 bits"),
     (["--acc-format", "e6m9", "--mul-stages", "7"], "mul_stages must be between 0 and 3, not 7"),
+    (["--acc-format", "e6m9", "--acc-stages", "9"], "acc_stages must be between 1 and 8, not 9"),
+    (["--acc-format", "e6m9", "--acc-stages", "0"], "acc_stages must be between 1 and 8, not 0"),
     (["--acc-format", "e6m9", "--product-man-bits", "9"], "product_man_bits must be between 1 and 4"),
     (["--acc-format", "e6m9fn"], "a_fmt e5m2 (ieee) can be NaN, which acc_fmt e6m9fn (finite)"),
     (["--a-format", "fp8_e4m3", "--acc-format", "fp32"], "OCP's FP8 E4M3 is 'fp8_e4m3fn'"),

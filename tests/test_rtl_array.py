@@ -239,3 +239,17 @@ def test_cli_generate_array_writes_verilog_and_sidecar(tmp_path, capsys):
                  "-o", str(bad)]) == 2
     assert "rows must be between 1 and 64, not 0" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_array_pes_share_one_chunk_counter():
+    """One chunk counter for the whole array (the PEs take chunk_open/chunk_close from it)."""
+    from macgen.rtl import MAC
+    cfg = ArrayConfig(2, 2, CONFIGS["e5m2-c64"])
+    text = SystolicArray(cfg).convert_verilog("top")
+    top, pe = text.split("module top__pe(")
+    assert "chunk_counter" in top and "chunk_counter" not in pe
+    assert ".chunk_open(" in top and ".chunk_close(" in top
+    members = MAC.signature_members(cfg.mac, chunk_inputs=True)
+    assert {"chunk_open", "chunk_close"} <= set(members)
+    assert "chunk_open" not in MAC.signature_members(CONFIGS["fp16"], chunk_inputs=True)
+    assert "chunk_open" not in MAC(cfg.mac).signature.members

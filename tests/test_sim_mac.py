@@ -31,6 +31,7 @@ CASES = {
     "k4_e7m10_c4_fp32": (MACConfig("e5m2", "e5m2", "e7m10", chunk_size=4, outer_fmt="fp32",
                                    acc_stages=4, mul_stages=1), 200),
     "k3_fp16_rtz": (MACConfig("fp16", "fp16", "fp16", rounding="rtz", acc_stages=3), 200),
+    "k6_shared_e7m9_c8": (MACConfig("e5m2", "e5m2", "e7m9", chunk_size=8, acc_stages=6), 150),
 }
 
 

@@ -321,16 +321,13 @@ def test_sweep_spec_rejects(kw, error, message):
         SweepSpec(**{"man_bits": [4], "exp_bits": [6], **kw})
 
 
-def test_sweep_spec_acc_stages_is_an_extension_point():
+def test_sweep_spec_acc_stages():
     from macgen.sweep import STAGE_DIMENSIONS, SweepSpec
-    if "acc_stages" in MACConfig.__dataclass_fields__:
-        spec = SweepSpec(man_bits=[4], exp_bits=[6], acc_stages=[1, 2], reference=False)
-        assert {d.acc_stages for _, d in spec.points()} == {1, 2} and "acc_stages" in STAGE_DIMENSIONS
-        assert "acc_stages" in CSV_COLUMNS
-    else:
-        with pytest.raises(NotImplementedError, match="acc_stages needs MACConfig.acc_stages"):
-            SweepSpec(man_bits=[4], exp_bits=[6], acc_stages=[2])
-        assert "acc_stages" not in CSV_COLUMNS
+    spec = SweepSpec(man_bits=[4], exp_bits=[6], acc_stages=[1, 2], reference=False)
+    assert {d.acc_stages for _, d in spec.points()} == {1, 2} and "acc_stages" in STAGE_DIMENSIONS
+    assert "acc_stages" in CSV_COLUMNS
+    with pytest.raises(ValueError, match="acc_stages must be between 1 and 8, not 9"):
+        SweepSpec(man_bits=[4], exp_bits=[6], acc_stages=[9])
 
 
 def test_pareto_front_minimises_every_objective():

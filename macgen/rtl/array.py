@@ -14,35 +14,25 @@ from ..config import ArrayConfig
 
 __all__ = ["SystolicArray"]
 
-#: Test hook: a component class with the MAC's ports and protocol to use as the PE
-#: instead of :class:`macgen.rtl.MAC`. ``None`` (always, outside of tests) means the MAC.
-_pe_override = None
-
-
 def _mac_class():
-    if _pe_override is not None:
-        return _pe_override
     from . import MAC  # late: macgen.rtl imports this module
     return MAC
 
 
 class _PEPorts:
-    """The MAC's ports as plain signals, for a PE instantiated as a Verilog module."""
+    """The MAC's ports (:meth:`macgen.rtl.MAC.signature_members`) as plain signals, for a
+    PE instantiated as a Verilog module."""
 
     def __init__(self, cfg, name):
-        self.valid, self.first, self.last = (Signal(name=f"{name}_{n}") for n in ("valid", "first", "last"))
-        self.a = Signal(cfg.a_fmt.width, name=f"{name}_a")
-        self.b = Signal(cfg.b_fmt.width, name=f"{name}_b")
-        self.init = Signal(cfg.outer_fmt.width, name=f"{name}_init")
-        self.init_en = Signal(name=f"{name}_init_en")
-        self.result = Signal(cfg.out_fmt.width, name=f"{name}_result")
-        self.result_valid = Signal(name=f"{name}_result_valid")
+        from amaranth.lib.wiring import Flow
+        self._dirs = {}
+        for port, member in _mac_class().signature_members(cfg, chunk_inputs=True).items():
+            setattr(self, port, Signal(member.shape, name=f"{name}_{port}"))
+            self._dirs[port] = "i" if member.flow == Flow.In else "o"
 
     def instance(self, module):
         return Instance(module, i_clk=ClockSignal(), i_rst=ResetSignal(),
-                        **{f"i_{n}": getattr(self, n) for n in
-                           ("valid", "first", "last", "a", "b", "init", "init_en")},
-                        **{f"o_{n}": getattr(self, n) for n in ("result", "result_valid")})
+                        **{f"{d}_{port}": getattr(self, port) for port, d in self._dirs.items()})
 
 
 def _delay(m, signal, cycles, name):
@@ -117,6 +107,11 @@ class SystolicArray(wiring.Component):
     apart. Row ``i`` is skewed by ``i * W`` cycles (so that the PEs of a column
     finish one after the other), and ``b`` moves down once per window.
 
+    Chunking: every PE follows the same chunk schedule, so the array has one chunk
+    counter at its input; its ``chunk_open``/``chunk_close`` flags travel with
+    ``first``/``last`` and the PEs (MACs built with ``chunk_inputs=True``) have no
+    counter of their own.
+
     With ``cfg.preload``, a tile may start from ``C0`` instead of +0: on its
     ``first`` beat present ``init_en = 1`` and ``init[i][j] = C0[i, j]`` (bits
     in the MAC's ``outer_fmt``); the array delays ``init[i][j]`` by ``i + j``
@@ -185,11 +180,11 @@ class SystolicArray(wiring.Component):
         # rejects the configuration should do so at construction. With pe_module,
         # the PEs are instances of that (separately emitted) Verilog module.
         if pe_module is None:
-            self._pes = [[mac_cls(cfg.mac) for _ in range(cfg.cols)] for _ in range(cfg.rows)]
-            self._pe_latency = self._pes[0][0].latency
+            self._pes = [[mac_cls(cfg.mac, chunk_inputs=True) for _ in range(cfg.cols)]
+                         for _ in range(cfg.rows)]
         else:
             self._pes = None
-            self._pe_latency = mac_cls(cfg.mac).latency
+        self._pe_latency = cfg.mac.latency
         mac = cfg.mac
         members = {
             "valid": In(1),
@@ -242,7 +237,7 @@ class SystolicArray(wiring.Component):
         pe_name = f"{name}__pe"
         top = SystolicArray(self._config, pe_module=pe_name)
         text = verilog.convert(top, name=name, emit_src=False)
-        pe = verilog.convert(_mac_class()(self._config.mac), name=pe_name, emit_src=False)
+        pe = verilog.convert(_mac_class()(self._config.mac, chunk_inputs=True), name=pe_name, emit_src=False)
         return text.rstrip("\n") + "\n\n" + pe
 
     def elaborate(self, platform):
@@ -266,8 +261,12 @@ class SystolicArray(wiring.Component):
         # column j by j cycles. The framing bits travel as one vector with the operands.
         K = cfg.mac.acc_stages
         ctrl_in = Cat(self.valid, self.first, self.last, self.init_en if preload else 0)
+        window_end = self._window_end(m) if K > 1 else 1
+        chunked = bool(cfg.mac.chunk_size)
+        if chunked:
+            ctrl_in = Cat(ctrl_in, *self._chunk_control(m, window_end))
         if K > 1:
-            ctrl_in = Cat(ctrl_in, self._window_end(m))
+            ctrl_in = Cat(ctrl_in, window_end)
         ctrl_w = len(ctrl_in)
         ctrl_sig = Signal(ctrl_w, name="ctrl")
         m.d.comb += ctrl_sig.eq(ctrl_in)
@@ -290,6 +289,8 @@ class SystolicArray(wiring.Component):
                     pe.first.eq(ctrl_ij[1]),
                     pe.last.eq(ctrl_ij[2]),
                 ]
+                if chunked:
+                    m.d.comb += [pe.chunk_open.eq(ctrl_ij[4]), pe.chunk_close.eq(ctrl_ij[5])]
                 if preload:
                     m.d.comb += [
                         pe.init_en.eq(ctrl_ij[3]),
@@ -353,6 +354,29 @@ class SystolicArray(wiring.Component):
             self.result_last.eq(flags[2]),
         ]
         return m
+
+    def _chunk_control(self, m, window_end):
+        """Where chunks open and close, for every PE at once: ``(chunk_open, chunk_close)``
+        of the beat (window) presented now. Every PE follows the same chunk schedule, so one
+        counter serves them all; the flags travel with ``first``/``last``."""
+        from .lfsr import ChunkCounter
+        size = self._config.mac.chunk_size
+        first = self.valid & self.first
+        chunk_start = Signal(name="chunk_start")          # the next beat opens a chunk
+        opens = Signal(name="chunk_open")
+        close = Signal(name="chunk_close")
+        m.d.comb += opens.eq(first | chunk_start)
+        if size > 2:
+            m.submodules.chunk_counter = counter = ChunkCounter(size)
+            m.d.comb += [counter.advance.eq(self.valid & window_end), counter.restart.eq(opens)]
+            m.d.comb += close.eq(self.last | (~opens & counter.at_end))
+        elif size == 2:
+            m.d.comb += close.eq(self.last | ~opens)
+        else:
+            m.d.comb += close.eq(1)
+        with m.If(self.valid & window_end):
+            m.d.sync += chunk_start.eq(close)
+        return opens, close
 
     def _window_end(self, m):
         """1 in the last cycle of a K-cycle window (K = the PEs' ``acc_stages``).

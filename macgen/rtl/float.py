@@ -661,7 +661,12 @@ class Round(wiring.Component):
         nan_only = fmt.policy == "nan-only"
         overflow = None
         if e_hi + 1 > fmt.emax or (nan_only and e_hi + 1 >= fmt.emax):
-            overflow = normal & (e_f > fmt.emax + bias)
+            if self._rounding == "rne" and Cut.ROUNDED not in self._cuts:
+                # e_f = e_top + carry > top, compared on e_top beside the rounding increment.
+                top = fmt.emax + bias
+                overflow = normal & ((e_top > top) | ((e_top == top) & carry))
+            else:
+                overflow = normal & (e_f > fmt.emax + bias)
             if nan_only:    # the top binade's all-ones fraction is the NaN code
                 overflow = overflow | (normal & (e_f == fmt.emax + bias) & sig_f[:M].all())
             big = fmt.overflow_bits(self._rounding)

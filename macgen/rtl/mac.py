@@ -112,6 +112,10 @@ class MAC(wiring.Component):
     Parameters
     ----------
     config : MACConfig
+    chunk_inputs : bool
+        With chunking: no chunk counter; the ``chunk_open``/``chunk_close`` inputs
+        (beside ``first``/``last``, same timing) mark each beat that opens / closes a
+        chunk. A systolic array's PEs use this: one counter serves them all.
 
     Members
     -------
@@ -119,6 +123,8 @@ class MAC(wiring.Component):
     a : In(a_fmt.width)
     b : In(b_fmt.width)
     init : In(outer_fmt.width)
+    chunk_open, chunk_close : In(1)
+        Only with ``chunk_inputs`` and chunking.
     result : Out(out_fmt.width)
     result_valid : Out(1)
 
@@ -128,11 +134,15 @@ class MAC(wiring.Component):
         If ``config`` is not a :class:`MACConfig`.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, chunk_inputs: bool = False):
         if not isinstance(config, MACConfig):
             raise TypeError(f"MAC configuration must be a MACConfig, not {config!r}")
+        if not isinstance(chunk_inputs, bool):
+            raise TypeError(f"chunk_inputs must be a bool, not {chunk_inputs!r}")
         self._config = config
         cfg = config
+        # A PE of an array takes its chunk boundaries from the array's one counter.
+        self._chunk_inputs = chunk_inputs and bool(cfg.chunk_size)
         # Every stage's widths are derived (and checked) here; elaborate() only
         # instantiates the stages.
         self._a_spec = unpack_spec(cfg.a_fmt, normalize=True)
@@ -163,12 +173,25 @@ class MAC(wiring.Component):
             self._t_spec = unpack_spec(cfg.acc_fmt, normalize=self._t_norm)
             self._outer_spec = unpack_spec(cfg.outer_fmt)
             self._outer_sum_spec = add_spec(self._t_spec, self._outer_spec, cfg.outer_fmt)
-        super().__init__({
+        super().__init__(self.signature_members(cfg, chunk_inputs=chunk_inputs))
+
+    @staticmethod
+    def signature_members(config: MACConfig, *, chunk_inputs: bool = False) -> dict:
+        """The MAC's ports (``wiring`` members) for ``config``: what an array wires to its PEs.
+
+        With ``chunk_inputs`` (and chunking) the MAC has no chunk counter: ``chunk_open``
+        (this beat is position 0 of its chunk) and ``chunk_close`` (its last) say where
+        chunks begin and end.
+        """
+        members = {
             "valid": In(1), "first": In(1), "last": In(1),
-            "a": In(cfg.a_fmt.width), "b": In(cfg.b_fmt.width),
-            "init": In(cfg.outer_fmt.width), "init_en": In(1),
-            "result": Out(cfg.out_fmt.width), "result_valid": Out(1),
-        })
+            "a": In(config.a_fmt.width), "b": In(config.b_fmt.width),
+            "init": In(config.outer_fmt.width), "init_en": In(1),
+        }
+        if chunk_inputs and config.chunk_size:
+            members.update(chunk_open=In(1), chunk_close=In(1))
+        members.update(result=Out(config.out_fmt.width), result_valid=Out(1))
+        return members
 
     @property
     def config(self) -> MACConfig:
@@ -208,6 +231,8 @@ class MAC(wiring.Component):
         # Control and init travel with the operands through the multiplier pipeline.
         ctl = {"valid": self.valid, "first": self.first, "last": self.last,
                "init_en": self.init_en, "init": self.init}
+        if self._chunk_inputs:
+            ctl.update(chunk_open=self.chunk_open, chunk_close=self.chunk_close)
 
         def delay(ctl, tag):
             return {k: reg(v, f"{k}_{tag}", reset_less=(k != "valid")) for k, v in ctl.items()}
@@ -235,6 +260,8 @@ class MAC(wiring.Component):
             ctl = delay(ctl, "s2")
 
         valid, first, last = ctl["valid"], ctl["first"], ctl["last"]
+        # (With chunk inputs, _chunk_control takes the boundaries from here.)
+        self._chunk_ctl = (ctl["chunk_open"], ctl["chunk_close"]) if self._chunk_inputs else None
         start = Mux(ctl["init_en"], ctl["init"], 0)
         # A bubble adds -0 (acc + -0 = acc exactly, for every acc the loop can hold: it
         # only holds rounded values, NaN canonical), so the accumulator needs no enable.
@@ -403,6 +430,12 @@ class MAC(wiring.Component):
         """
         size = self._config.chunk_size
         K = self._config.acc_stages
+        if self._chunk_inputs:
+            # The array's chunk control says where chunks begin and end.
+            opens, close = self._chunk_ctl
+            pending = _delay(m, valid & close, K, "pending")
+            pend_last = _delay(m, last, K, "pend_last", reset_less=True)
+            return opens, pending, pend_last
         # Housekeeping registers need no reset: the first beat of a dot product
         # (first = 1) overrides all of them. With K > 1 each is a ring of K registers
         # (one per interleaved dot product).
