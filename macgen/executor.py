@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from .validate import check_int, check_real
 
 __all__ = ["Outcome", "Executor", "LocalExecutor", "DaskExecutor", "SchedulerError", "make_executor",
+           "process_pool",
            "parse_scheduler_address", "LoopbackCluster", "SCHEDULER_ENV", "CONNECT_TIMEOUT"]
 
 #: Environment variable naming the Dask scheduler when no address is given.
@@ -39,6 +40,14 @@ SCHEDULER_ENV = "MACGEN_SCHEDULER"
 
 #: Seconds to wait for the scheduler to answer and to have at least one worker.
 CONNECT_TIMEOUT = 10.0
+
+def process_pool(jobs: int) -> ProcessPoolExecutor:
+    """A local process pool whose workers start from a fresh interpreter (``forkserver``):
+    forking a process that already runs threads (the golden model's compiled kernel uses
+    OpenMP) is unsafe, and GNU OpenMP aborts the child."""
+    import multiprocessing
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"))
+
 
 _ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})$")
 
@@ -129,7 +138,7 @@ class LocalExecutor(Executor):
                 else:
                     yield Outcome(label, value=value)
             return
-        with ProcessPoolExecutor(max_workers=min(self.jobs, len(tasks))) as pool:
+        with process_pool(min(self.jobs, len(tasks))) as pool:
             pending = {pool.submit(function, *args): label for label, function, args in tasks}
             try:
                 while pending:

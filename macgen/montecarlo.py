@@ -58,11 +58,11 @@ from __future__ import annotations
 import functools
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .executor import process_pool
 from .formats import FloatFormat, accumulator_format, check_format, check_rounding
 from .validate import check_int
 
@@ -363,7 +363,7 @@ def _run(job, trials, jobs):
     if jobs <= 1:
         parts = [_block_errors(job, i, t) for i, t in blocks]
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with process_pool(jobs) as pool:
             parts = list(pool.map(_block_errors, [job] * len(blocks), *zip(*blocks)))
     return np.concatenate(parts, axis=1)
 
