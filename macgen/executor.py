@@ -42,9 +42,9 @@ SCHEDULER_ENV = "MACGEN_SCHEDULER"
 CONNECT_TIMEOUT = 10.0
 
 def process_pool(jobs: int) -> ProcessPoolExecutor:
-    """A local process pool whose workers start from a fresh interpreter (``forkserver``):
-    forking a process that already runs threads (the golden model's compiled kernel uses
-    OpenMP) is unsafe, and GNU OpenMP aborts the child."""
+    """A local process pool whose workers start from a fresh interpreter (``forkserver``), for
+    work that runs the golden model's compiled kernel: a child forked from a process whose
+    kernel already started GNU OpenMP threads aborts when it starts its own."""
     import multiprocessing
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"))
 
@@ -138,7 +138,8 @@ class LocalExecutor(Executor):
                 else:
                     yield Outcome(label, value=value)
             return
-        with process_pool(min(self.jobs, len(tasks))) as pool:
+        # (Fork: the tasks run Yosys and friends, never the golden kernel's OpenMP threads.)
+        with ProcessPoolExecutor(max_workers=min(self.jobs, len(tasks))) as pool:
             pending = {pool.submit(function, *args): label for label, function, args in tasks}
             try:
                 while pending:
