@@ -359,21 +359,14 @@ class SystolicArray(wiring.Component):
         """Where chunks open and close, for every PE at once: ``(chunk_open, chunk_close)``
         of the beat (window) presented now. Every PE follows the same chunk schedule, so one
         counter serves them all; the flags travel with ``first``/``last``."""
-        from .lfsr import ChunkCounter
-        size = self._config.mac.chunk_size
+        from .lfsr import chunk_close
         first = self.valid & self.first
         chunk_start = Signal(name="chunk_start")          # the next beat opens a chunk
         opens = Signal(name="chunk_open")
         close = Signal(name="chunk_close")
-        m.d.comb += opens.eq(first | chunk_start)
-        if size > 2:
-            m.submodules.chunk_counter = counter = ChunkCounter(size)
-            m.d.comb += [counter.advance.eq(self.valid & window_end), counter.restart.eq(opens)]
-            m.d.comb += close.eq(self.last | (~opens & counter.at_end))
-        elif size == 2:
-            m.d.comb += close.eq(self.last | ~opens)
-        else:
-            m.d.comb += close.eq(1)
+        m.d.comb += [opens.eq(first | chunk_start),
+                     close.eq(chunk_close(m, self._config.mac.chunk_size, opens=opens, last=self.last,
+                                          advance=self.valid & window_end))]
         with m.If(self.valid & window_end):
             m.d.sync += chunk_start.eq(close)
         return opens, close

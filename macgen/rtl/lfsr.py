@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["primitive_polynomial", "x_power", "step", "ChunkCounter"]
+__all__ = ["primitive_polynomial", "x_power", "step", "ChunkCounter", "chunk_close"]
 
 
 def _mulmod(a: int, b: int, poly: int, k: int) -> int:
@@ -189,3 +189,18 @@ class ChunkCounter(wiring.Component):
         for src, dst in zip(ring, ring[1:] + [state]):
             m.d.sync += dst.eq(src)
         return m
+
+
+def chunk_close(m, size: int, *, opens, last, advance, depth: int = 1, name: str = "chunk_counter"):
+    """Whether a beat closes its chunk of ``size`` beats: it is its dot product's ``last``,
+    or (``size >= 3``) a :class:`ChunkCounter` ``name`` over the beats with ``advance``,
+    restarted by ``opens``, is at the chunk's end; with ``size`` 2 every beat that does not
+    open a chunk closes one, with 1 every beat. One rule for the MAC's own chunk control
+    and an array's shared one."""
+    if size > 2:
+        m.submodules[name] = counter = ChunkCounter(size, depth=depth)
+        m.d.comb += [counter.advance.eq(advance), counter.restart.eq(opens)]
+        return last | (~opens & counter.at_end)
+    if size == 2:
+        return last | ~opens
+    return 1

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import MACConfig
 from .float import (AlignAdd, Convert, Cut, FloatSpec, Multiply, PackExact, Round, Unpack, add_spec,
                     packs_exactly, product_spec, unpack_spec)
-from .lfsr import ChunkCounter
+from .lfsr import ChunkCounter, chunk_close
 
 __all__ = ["MAC", "Stage", "LOOP_CUTS"]
 
@@ -445,15 +445,9 @@ class MAC(wiring.Component):
             chunk_start_next = Signal(name="chunk_start_next")
             chunk_start = _delay(m, chunk_start_next, K, "chunk_start", reset_less=True)
         opens = first | chunk_start             # this beat is position 0 of its chunk
-        if size > 2:
-            # A Galois LFSR finds the chunk's last beat: no incrementer (see ChunkCounter).
-            m.submodules[Stage.CHUNK_COUNTER] = counter = ChunkCounter(size, depth=K)
-            m.d.comb += [counter.advance.eq(valid), counter.restart.eq(opens)]
-            close = last | (~opens & counter.at_end)
-        elif size == 2:
-            close = last | ~opens
-        else:
-            close = 1
+        # A Galois LFSR finds the chunk's last beat: no incrementer (see ChunkCounter).
+        close = chunk_close(m, size, opens=opens, last=last, advance=valid, depth=K,
+                            name=Stage.CHUNK_COUNTER)
         if K == 1:
             with m.If(valid):
                 m.d.sync += chunk_start.eq(close)
