@@ -223,18 +223,23 @@ class DaskExecutor(Executor):
             fut = self.client.submit(function, *args, key=f"macgen-{label}-{token}", pure=False)
             futures[fut] = label
         try:
-            for fut in as_completed(list(futures), loop=self.client.loop):
-                label = futures.pop(fut)
+            pending = as_completed(list(futures), loop=self.client.loop)
+            for fut in pending:
                 if fut.status == "finished":
+                    label = futures.pop(fut)
                     try:
                         yield Outcome(label, value=fut.result())
                     except Exception as exc:  # lost between finishing and fetching its result
                         yield Outcome(label, error=exc)
                 elif fut.status == "cancelled":
-                    yield Outcome(label, error=SchedulerError(
+                    yield Outcome(futures.pop(fut), error=SchedulerError(
                         f"cancelled by {self.description} (did the scheduler stop?)"))
+                elif fut.status == "error":
+                    yield Outcome(futures.pop(fut), error=fut.exception())
                 else:
-                    yield Outcome(label, error=fut.exception())
+                    # Finished, then its result died with its worker before this check:
+                    # the scheduler computes it again, so wait for it again.
+                    pending.add(fut)
         finally:
             if futures:
                 self.client.cancel(list(futures))

@@ -194,6 +194,40 @@ def test_sweep_survives_killed_worker_and_rerun_recomputes_nothing(local_tiny, c
         assert _rows(again.csv_path) == local_tiny
 
 
+SLOW_SUM = 50_000_000
+
+
+def test_dask_executor_recomputes_a_result_lost_with_its_worker(tmp_path):
+    """A task finished, then its worker died before the caller took the outcome: the value comes back anyway.
+
+    The executor's generator is paused after the first outcome; meanwhile the
+    second task finishes and the worker holding its result is killed. The
+    scheduler recomputes it on the surviving worker, and the outcome carries the
+    real value (never ``ok`` with ``value=None``).
+    """
+    from distributed import Client
+    with LoopbackCluster(2, directory=tmp_path / "cluster") as cluster, \
+            Client(cluster.address, timeout=30, set_as_default=False) as watcher:
+        names = {addr: info["name"] for addr, info in watcher.scheduler_info()["workers"].items()}
+        with DaskExecutor(cluster.address, timeout=30) as ex:
+            # "second" takes about a second, so its recomputation is still running when the caller looks.
+            outcomes = ex.run([("first", pow, (2, 3)), ("second", sum, (range(SLOW_SUM),))])
+            first = next(outcomes)
+            deadline = time.monotonic() + 30
+            holders = []
+            while not holders and time.monotonic() < deadline:
+                holders = [w for key, ws in watcher.who_has().items() if "second" in str(key) for w in ws]
+                time.sleep(0.05)
+            assert holders, "the second task never finished"
+            cluster.kill_worker(int(names[holders[0]][1:]))
+            while len(watcher.scheduler_info()["workers"]) > 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)  # the client hears that the result is lost
+            rest = list(outcomes)
+    got = {o.label: (o.ok, o.value) for o in [first, *rest]}
+    assert got == {"first": (True, 8), "second": (True, SLOW_SUM * (SLOW_SUM - 1) // 2)}
+
+
 def test_dask_executor_no_workers_times_out(tmp_path):
     with LoopbackCluster(0, directory=tmp_path / "cluster") as cluster:
         start = time.monotonic()
