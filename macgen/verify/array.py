@@ -30,7 +30,7 @@ from ..validate import check_int, check_real
 from .stimulus import biased_operands
 
 __all__ = ["ArrayStimulus", "make_stimulus", "check_rows", "ArrayCheck",
-           "ArraySimSummary", "run_array_bench", "verify_array", "simulate_amaranth", "pack"]
+           "ArraySimSummary", "run_array_bench", "verify_array", "simulate_amaranth", "pack", "array_stream"]
 
 _U64 = np.uint64
 
@@ -240,15 +240,98 @@ def check_rows(stim: ArrayStimulus, latency: int, cycles, first, last, rows, *, 
         for j in bad:
             if len(reports) >= max_reports:
                 break
-            A, B, C0 = stim.tiles[n]
-            lines = [f"tile {n} (K={A.shape[1]}) C[{i},{j}]: got {golden.describe(mac.out_fmt, rows[r, j])}, "
-                     f"expected {golden.describe(mac.out_fmt, stim.expected[r, j])}",
-                     "  A[i,:] = " + ", ".join(golden.describe(mac.a_fmt, x) for x in A[i]),
-                     "  B[:,j] = " + ", ".join(golden.describe(mac.b_fmt, x) for x in B[:, j])]
-            if C0 is not None:
-                lines.append(f"  C0[i,j] = {golden.describe(mac.outer_fmt, C0[i, j])}")
-            reports.append("\n".join(lines))
+            reports.append(_element_report(stim, r, int(j), rows[r, j]))
     return ArrayCheck(len(stim.tiles), min(n_got, n_exp) * cfg.cols, mismatches, protocol, reports)
+
+
+def _element_report(stim: ArrayStimulus, r: int, j: int, got) -> str:
+    """One mismatching element ``j`` of expected result row ``r``: inputs and both outputs."""
+    mac = stim.config.mac
+    n, i = divmod(r, stim.config.rows * mac.acc_stages)
+    A, B, C0 = stim.tiles[n]
+    lines = [f"tile {n} (K={A.shape[1]}) C[{i},{j}]: got {golden.describe(mac.out_fmt, got)}, "
+             f"expected {golden.describe(mac.out_fmt, stim.expected[r, j])}",
+             "  A[i,:] = " + ", ".join(golden.describe(mac.a_fmt, x) for x in A[i]),
+             "  B[:,j] = " + ", ".join(golden.describe(mac.b_fmt, x) for x in B[:, j])]
+    if C0 is not None:
+        lines.append(f"  C0[i,j] = {golden.describe(mac.outer_fmt, C0[i, j])}")
+    return "\n".join(lines)
+
+
+def array_stream(stim: ArrayStimulus, latency: int, seed: int = 0):
+    """The stream of ``stim`` for the fast harness (:mod:`macgen.verify.stream`).
+
+    The inputs are ``stim``'s cycles, then enough idle cycles (random operands,
+    ``valid = 0``) to drain the last tile and catch extra rows; row ``r`` of
+    ``stim.expected`` is due in cycle ``stim.expected_cycle[r] + latency`` with
+    ``result_first``/``result_last`` on a tile's first/last row, as :func:`check_rows` checks.
+    """
+    from .stream import Field, Stream
+
+    cfg = stim.config
+    mac = cfg.mac
+    R, C, W = cfg.rows, cfg.cols, mac.acc_stages
+    drain = latency + R * W + 2
+    T = stim.cycles + drain
+    rng = np.random.default_rng([seed, 0xA77A])
+    pad = lambda x, shape, width: np.concatenate(
+        [np.asarray(x, dtype=_U64).reshape(len(x), *shape),
+         rng.integers(0, 1 << width, size=(drain, *shape), dtype=_U64)])
+    idle = np.zeros(drain, _U64)
+    inputs = [(Field("valid", 1), np.concatenate([stim.valid.astype(_U64), idle])),
+              (Field("first", 1), pad(stim.first, (), 1)), (Field("last", 1), pad(stim.last, (), 1)),
+              (Field("a", mac.a_fmt.width, R), pad(stim.a, (R,), mac.a_fmt.width)),
+              (Field("b", mac.b_fmt.width, C), pad(stim.b, (C,), mac.b_fmt.width))]
+    if cfg.preload:
+        inputs += [(Field("init_en", 1), pad(stim.init_en, (), 1)),
+                   (Field("init", mac.outer_fmt.width, R * C),
+                    pad(stim.init.reshape(stim.cycles, R * C), (R * C,), mac.outer_fmt.width))]
+    due = stim.expected_cycle + latency
+    rows_per_tile = R * W
+    i = np.arange(len(due)) % rows_per_tile
+    valid = np.zeros(T, bool)
+    valid[due] = True
+    first, last = np.zeros(T, _U64), np.zeros(T, _U64)
+    first[due], last[due] = i == 0, i == rows_per_tile - 1
+    result = np.zeros((T, C), _U64)
+    result[due] = stim.expected
+    stream = Stream(inputs, (Field("result_valid", 1), valid), (Field("result", mac.out_fmt.width, C), result),
+                    [(Field("result_first", 1), first), (Field("result_last", 1), last)])
+    return stream, due
+
+
+def _check_fast(stim: ArrayStimulus, res, due, max_reports: int) -> ArrayCheck:
+    """An :class:`ArrayCheck` from the fast harness's counts and its log of mismatching cycles."""
+    by_cycle = {int(c): r for r, c in enumerate(due)}
+    R = stim.config.rows * stim.config.mac.acc_stages
+    protocol, reports = [], []
+    if res.missing:
+        protocol.append(f"{res.missing} result rows missing")
+    if res.extra:
+        protocol.append(f"{res.extra} result rows where none was due")
+    if res.flag_errors:
+        protocol.append(f"{res.flag_errors} result rows with wrong result_first/result_last")
+    for cycle, got, want in res.log:
+        r = by_cycle.get(cycle)
+        if r is None:
+            if len(protocol) < max_reports:
+                protocol.append(f"a result row in cycle {cycle}, where none was due")
+            continue
+        n, i = divmod(r, R)
+        if not got["result_valid"][0]:
+            if len(protocol) < max_reports:
+                protocol.append(f"tile {n} row {i}: no result row in cycle {cycle}")
+            continue
+        if (got["result_first"][0], got["result_last"][0]) != (want["result_first"][0], want["result_last"][0]):
+            if len(protocol) < max_reports:
+                protocol.append(f"tile {n} row {i}: in cycle {cycle} with first={got['result_first'][0]} "
+                                f"last={got['result_last'][0]}, expected first={want['result_first'][0]} "
+                                f"last={want['result_last'][0]}")
+        for j in np.flatnonzero(got["result"] != want["result"]):
+            if len(reports) < max_reports:
+                reports.append(_element_report(stim, r, int(j), got["result"][j]))
+    elements = (len(stim.expected) - res.missing) * stim.config.cols
+    return ArrayCheck(len(stim.tiles), elements, res.mismatches, protocol, reports)
 
 
 # -- Amaranth's simulator -------------------------------------------------------
@@ -337,6 +420,10 @@ class ArraySimSummary:
         Wall-clock times: total, Verilog build, and the bench's own stream
         (without the simulator's start-up).
     build_dir : str
+    harness : str
+        ``cocotb`` or ``fast`` (see :func:`run_array_bench`).
+    build_cached : bool
+        The fast harness found its compiled model in the cache.
     """
 
     top: str
@@ -349,6 +436,8 @@ class ArraySimSummary:
     build_seconds: float = 0.0
     sim_seconds: float = 0.0
     build_dir: str = ""
+    harness: str = "cocotb"
+    build_cached: bool = False
 
     @property
     def passed(self) -> bool:
@@ -365,11 +454,12 @@ class ArraySimSummary:
                 "passed": self.passed, "cycles": self.cycles, "macs": self.macs, "latency": self.latency,
                 "seconds": round(self.seconds, 3), "build_seconds": round(self.build_seconds, 3),
                 "sim_seconds": round(self.sim_seconds, 3),
-                "macs_per_second": round(self.macs_per_second, 1), "build_dir": self.build_dir}
+                "macs_per_second": round(self.macs_per_second, 1), "build_dir": self.build_dir,
+                "harness": self.harness, "build_cached": self.build_cached}
 
 
 def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,
-                    max_reports: int = 10) -> ArraySimSummary:
+                    max_reports: int = 10, harness: str = "cocotb") -> ArraySimSummary:
     """Build the emitted array with cocotb's runner, play ``stim`` (``macgen.verify.benches.array_tb``), check.
 
     Parameters
@@ -381,25 +471,46 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     simulator : {'icarus', 'verilator'}
     build_dir : path
         Simulator build, stimulus and results go here (created if missing).
+    harness : {'cocotb', 'fast', 'auto'}
+        ``cocotb``: the bench ``array_tb`` plays every cycle from Python and
+        :func:`check_rows` compares afterwards. ``fast``: :func:`array_stream`
+        through :func:`macgen.verify.stream.run_stream` (the same checks, in
+        Verilog; ``sim_seconds`` then includes the simulator's start-up).
+        ``auto``: ``fast`` from :data:`macgen.verify.mac.FAST_FROM` MACs on.
 
     Raises
     ------
     ValueError
-        Unknown simulator, or a design of another configuration.
+        Unknown simulator or harness, or a design of another configuration.
     macgen.verify.SimulationError
         The design did not build or the bench crashed (log files are named).
     """
     import time
     from pathlib import Path
 
+    from ..validate import check_choice
     from .cocotb_runner import check_simulator, run_cocotb
+    from .mac import FAST_FROM, HARNESSES
 
     check_simulator(simulator)
+    harness = check_choice("Harness", harness, HARNESSES)
+    if harness == "auto":
+        harness = "fast" if stim.macs >= FAST_FROM else "cocotb"
     if design.metadata.get("config") != stim.config.to_dict():
         raise ValueError(f"Design {design.top} is not of the stimulus' configuration {stim.config.slug}")
     t0 = time.monotonic()
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
+    if harness == "fast":
+        from .stream import run_stream
+
+        stream, due = array_stream(stim, int(design.latency))
+        res = run_stream(design, stream, simulator=simulator, build_dir=build)
+        return ArraySimSummary(top=design.top, simulator=simulator,
+                               check=_check_fast(stim, res, due, max_reports), cycles=stim.cycles,
+                               macs=stim.macs, latency=int(design.latency), seconds=time.monotonic() - t0,
+                               build_seconds=res.build_seconds, sim_seconds=res.sim_seconds,
+                               build_dir=str(build), harness="fast", build_cached=res.cached)
     stim_path, results_path = build / "stimulus.npz", build / "results.npz"
     stim.save(stim_path)
     results_path.unlink(missing_ok=True)
@@ -421,7 +532,7 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
 
 
 def verify_array(cfg: ArrayConfig, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,
-                 max_reports: int = 10) -> ArraySimSummary:
+                 max_reports: int = 10, harness: str = "cocotb") -> ArraySimSummary:
     """Emit ``cfg`` into ``build_dir/rtl``, then :func:`run_array_bench` there
     (the whole flow of ``macgen verify array``)."""
     import time
@@ -432,6 +543,6 @@ def verify_array(cfg: ArrayConfig, stim: ArrayStimulus, *, simulator: str = "ica
     t0 = time.monotonic()
     design = emit(cfg, Path(build_dir) / "rtl")
     summary = run_array_bench(design, stim, simulator=simulator, build_dir=build_dir,
-                              max_reports=max_reports)
+                              max_reports=max_reports, harness=harness)
     summary.seconds = time.monotonic() - t0
     return summary

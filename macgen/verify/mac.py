@@ -25,13 +25,20 @@ import numpy as np
 
 from ..config import MACConfig
 from ..validate import check_int, check_real
+from ..validate import check_choice
 from .cocotb_runner import ProgressPoller, check_simulator, run_cocotb
 from .stimulus import biased_operands
 
 __all__ = [
     "Stimulus", "SimSummary", "random_stimulus", "testfloat_stimulus",
-    "read_vectors", "expected_results", "run_bench", "verify_mac",
+    "read_vectors", "expected_results", "run_bench", "verify_mac", "mac_stream", "HARNESSES",
 ]
+
+#: How a run drives and checks the DUT: cocotb beat by beat from Python, or the fast
+#: harness (:mod:`macgen.verify.stream`: stimulus and expected results from files, compared
+#: in Verilog); ``auto`` picks the fast one from :data:`FAST_FROM` MACs on.
+HARNESSES = ("auto", "cocotb", "fast")
+FAST_FROM = 100_000
 
 _U64 = np.uint64
 
@@ -274,6 +281,10 @@ class SimSummary:
         and cocotb together): the load-independent measure of speed.
     build_dir : str
     source : str
+    harness : str
+        ``cocotb`` or ``fast`` (see :func:`run_bench`).
+    build_cached : bool
+        The fast harness found its compiled model in the cache.
     """
 
     top: str
@@ -294,6 +305,8 @@ class SimSummary:
     sim_cpu_seconds: float = 0.0
     build_dir: str = ""
     source: str = ""
+    harness: str = "cocotb"
+    build_cached: bool = False
 
     @property
     def passed(self) -> bool:
@@ -322,11 +335,13 @@ class SimSummary:
             "sim_cpu_seconds": round(self.sim_cpu_seconds, 3),
             "macs_per_second": round(self.macs_per_second, 1),
             "macs_per_cpu_second": round(self.macs_per_cpu_second, 1), "build_dir": self.build_dir,
+            "harness": self.harness, "build_cached": self.build_cached,
         }
 
 
 def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus",
-              build_dir, expected=None, max_reports: int = 10, progress=None) -> SimSummary:
+              build_dir, expected=None, max_reports: int = 10, progress=None,
+              harness: str = "cocotb") -> SimSummary:
     """Build ``design`` with cocotb's runner, drive ``stim`` and compare with the golden model.
 
     Parameters
@@ -344,16 +359,29 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     max_reports : int
         How many mismatches to decode into ``SimSummary.reports``.
     progress : callable(done, total, mismatches), optional
-        Called about once a second during the simulation.
+        Called about once a second during the simulation (cocotb harness only).
+    harness : {'cocotb', 'fast', 'auto'}
+        ``cocotb``: the bench ``mac_tb`` drives and checks every beat from Python.
+        ``fast``: :func:`mac_stream` through :func:`macgen.verify.stream.run_stream`
+        (the same checks in Verilog; a result at the wrong cycle counts as one
+        missing and one extra, ``mistimed`` stays 0; no vector-file results).
+        ``auto``: ``fast`` from :data:`FAST_FROM` MACs on, unless ``stim`` has
+        vector-file results.
 
     Raises
     ------
     ValueError
-        Unknown simulator.
+        Unknown simulator or harness; the fast harness asked for a vector file's results.
     SimulationError
         The design did not build or the bench crashed (log files are named).
     """
     check_simulator(simulator)
+    harness = check_choice("Harness", harness, HARNESSES)
+    if harness == "auto":
+        harness = "fast" if stim.products >= FAST_FROM and stim.reference is None else "cocotb"
+    if harness == "fast" and stim.reference is not None:
+        raise ValueError("The fast harness compares with the golden model only, not with a vector "
+                         "file's results: use the cocotb harness for --vectors")
 
     t0 = time.monotonic()
     build = Path(build_dir).resolve()
@@ -361,6 +389,8 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     if expected is None:
         expected = expected_results(cfg, stim)
     expected = np.asarray(expected, dtype=_U64)
+    if harness == "fast":
+        return _run_fast(design, cfg, stim, expected, simulator, build, max_reports, t0)
     stim_path, results_path = build / "stimulus.npz", build / "results.npz"
     progress_path = build / "progress.json"
     stim.save(stim_path, expected)
@@ -397,6 +427,88 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
         sim_seconds=t2 - t1, sim_cpu_seconds=cpu, build_dir=str(build), source=stim.source)
 
 
+def mac_stream(cfg: MACConfig, stim: Stimulus, latency: int, expected, *, drain: int = 8):
+    """The per-cycle stream of ``stim`` for the fast harness, as ``mac_tb`` drives it.
+
+    Dot product ``d`` goes to lane ``d mod K`` of a ``K = cfg.acc_stages`` loop and
+    cycle ``c`` carries a beat of lane ``c mod K``; every beat is preceded by its
+    bubbles (in its lane). During a bubble every input but ``valid`` is random,
+    and ``init``/``init_en`` are random off a dot product's first beat (the MAC
+    must ignore them). The result of ``d`` is expected in cycle ``last beat + latency``;
+    ``drain`` more idle cycles catch late or extra results.
+
+    Returns
+    -------
+    (stream, due)
+        A :class:`macgen.verify.stream.Stream` and the cycle each dot product's result is due.
+    """
+    from .stream import Field, Stream
+
+    K = cfg.acc_stages
+    n, p = stim.count, stim.products
+    dot = np.repeat(np.arange(n), stim.lengths)
+    beat = np.arange(p) - stim.offsets[dot]
+    lane = dot % K
+    step = stim.gaps + 1
+    cycle = np.zeros(p, dtype=np.int64)
+    for k in range(K):
+        m = lane == k
+        cycle[m] = (np.cumsum(step[m]) - 1) * K + k
+    last = np.zeros(n, dtype=np.int64)
+    last[dot[beat == stim.lengths[dot] - 1]] = cycle[beat == stim.lengths[dot] - 1]
+    due = last + latency
+    T = int(due.max()) + 1 + drain
+    rng = np.random.default_rng([stim.seed, 0x5EED])
+    bits = lambda width, size=T: rng.integers(0, 1 << width, size=size, dtype=_U64)
+    valid = np.zeros(T, _U64)
+    first, last_flag, init_en = bits(1), bits(1), bits(1)
+    a, b, init = bits(cfg.a_fmt.width), bits(cfg.b_fmt.width), bits(cfg.outer_fmt.width)
+    valid[cycle] = 1
+    first[cycle] = beat == 0
+    last_flag[cycle] = beat == stim.lengths[dot] - 1
+    a[cycle], b[cycle] = stim.a, stim.b
+    starts = cycle[beat == 0]
+    init[starts], init_en[starts] = stim.init, stim.init_en
+    out_valid = np.zeros(T, bool)
+    out_valid[due] = True
+    result = np.zeros((T, 1), _U64)
+    result[due, 0] = expected
+    w = cfg.out_fmt.width
+    stream = Stream([(Field("valid", 1), valid), (Field("first", 1), first), (Field("last", 1), last_flag),
+                     (Field("a", cfg.a_fmt.width), a), (Field("b", cfg.b_fmt.width), b),
+                     (Field("init", cfg.outer_fmt.width), init), (Field("init_en", 1), init_en)],
+                    (Field("result_valid", 1), out_valid), (Field("result", w), result))
+    return stream, due
+
+
+def _run_fast(design, cfg, stim, expected, simulator, build, max_reports, t0) -> SimSummary:
+    """:func:`run_bench` with the fast harness."""
+    from .stream import run_stream
+
+    stream, due = mac_stream(cfg, stim, int(design.latency), expected)
+    res = run_stream(design, stream, simulator=simulator, build_dir=build)
+    by_cycle = {int(c): d for d, c in enumerate(due)}
+    reports = []
+    for cycle, got, want in res.log:
+        if len(reports) >= max_reports:
+            break
+        if got["result_valid"][0] and want["result_valid"][0]:
+            d = by_cycle[cycle]
+            reports.append(_report(cfg, stim, d, expected[d], got["result"][0]))
+        elif want["result_valid"][0]:
+            reports.append(f"dot product #{by_cycle[cycle]}: no result in cycle {cycle}, "
+                           f"{design.latency} cycles after its last beat")
+        else:
+            reports.append(f"an unexpected result {got['result'][0]:#x} in cycle {cycle}")
+    return SimSummary(
+        top=design.top, simulator=simulator, vectors=stim.count, products=stim.products,
+        cycles=stream.cycles, mismatches=res.mismatches, reference_mismatches=None,
+        missing=res.missing, extra=res.extra, mistimed=0, latency=int(design.latency),
+        reports=reports, seconds=time.monotonic() - t0, build_seconds=res.build_seconds,
+        sim_seconds=res.sim_seconds, sim_cpu_seconds=res.sim_cpu_seconds, build_dir=str(build),
+        source=stim.source, harness="fast", build_cached=res.cached)
+
+
 #: Products listed in full in a mismatch report (longer dot products are elided in the middle).
 REPORT_PRODUCTS = 24
 
@@ -430,7 +542,7 @@ def _report(cfg, stim, i, expected, actual) -> str:
 
 
 def verify_mac(cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus", build_dir,
-               max_reports: int = 10, progress=None, decision=None) -> SimSummary:
+               max_reports: int = 10, progress=None, decision=None, harness: str = "cocotb") -> SimSummary:
     """Emit ``cfg`` into ``build_dir``, then :func:`run_bench` there.
 
     The whole flow of ``macgen verify mac``; see :func:`run_bench` for the parameters.
@@ -440,6 +552,6 @@ def verify_mac(cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus", bui
     t0 = time.monotonic()
     design = emit(cfg, Path(build_dir) / "rtl", decision=decision)
     summary = run_bench(design, cfg, stim, simulator=simulator, build_dir=build_dir,
-                        max_reports=max_reports, progress=progress)
+                        max_reports=max_reports, progress=progress, harness=harness)
     summary.seconds = time.monotonic() - t0
     return summary

@@ -1,0 +1,40 @@
+"""cocotb bench of the fast harness (:mod:`macgen.verify.stream`): start the clock, wait for ``done``.
+
+Run by :func:`macgen.verify.stream.run_stream` through cocotb's Python runner; not
+a pytest module. The harness (the top level) reads the stream files, drives the
+DUT, compares every cycle and writes its summary itself; this bench only gives
+it a clock (cocotb's C++ clock: no Python per cycle) and waits.
+``MACGEN_PROGRESS`` (optional) gets a small JSON progress note about once a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import First, RisingEdge, Timer
+
+PERIOD = 2
+
+
+@cocotb.test()
+async def stream(dut):
+    """Clock the harness until it has played every cycle."""
+    total = int(os.environ["MACGEN_STREAM_CYCLES"])
+    progress = os.environ.get("MACGEN_PROGRESS")
+    Clock(dut.clk, PERIOD, unit="step", impl="gpi").start(start_high=False)
+    done = RisingEdge(dut.done)
+    # Enough for the whole stream and the reset cycles; a harness that stops early is caught.
+    step = Timer(PERIOD * 200_000, unit="step")
+    while str(dut.done.value) != "1":
+        if get_sim_time("step") > PERIOD * (total + 16):
+            raise RuntimeError(f"the harness did not finish its {total} cycles")
+        await First(done, step)
+        if progress:
+            tmp = f"{progress}.tmp"
+            with open(tmp, "w") as f:
+                json.dump({"done": min(total, get_sim_time("step") // PERIOD), "total": total}, f)
+            os.replace(tmp, progress)
