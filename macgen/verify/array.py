@@ -476,7 +476,7 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
         :func:`check_rows` compares afterwards. ``fast``: :func:`array_stream`
         through :func:`macgen.verify.stream.run_stream` (the same checks, in
         Verilog; ``sim_seconds`` then includes the simulator's start-up).
-        ``auto``: ``fast`` from :data:`macgen.verify.mac.FAST_FROM` MACs on.
+        ``auto``: ``fast`` from :data:`macgen.verify.cocotb_runner.FAST_FROM` MACs on.
 
     Raises
     ------
@@ -490,7 +490,7 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
 
     from ..validate import check_choice
     from .cocotb_runner import check_simulator, run_cocotb
-    from .mac import FAST_FROM, HARNESSES
+    from .cocotb_runner import FAST_FROM, HARNESSES
 
     check_simulator(simulator)
     harness = check_choice("Harness", harness, HARNESSES)

@@ -23,13 +23,18 @@ from pathlib import Path
 from ..validate import check_choice
 
 __all__ = ["SIMULATORS", "SimulationError", "verilator_bin", "run_cocotb", "ProgressPoller",
-           "BENCH_PACKAGE", "check_simulator", "sim_cache_dir", "cached_build", "run_built",
+           "BENCH_PACKAGE", "check_simulator", "HARNESSES", "FAST_FROM", "sim_cache_dir", "cached_build", "run_built",
            "VERILATOR_OPT"]
 
 #: The package holding the cocotb bench modules (``mac_tb``, ``array_tb``); in the
 #: repository it is the top-level ``sim/`` folder (see ``pyproject.toml``).
 BENCH_PACKAGE = "macgen.verify.benches"
 SIMULATORS = ("icarus", "verilator")
+#: How a run drives and checks the DUT: cocotb beat by beat from Python, or the fast
+#: harness (:mod:`macgen.verify.stream`: stimulus and expected results from files, compared
+#: in Verilog); ``auto`` picks the fast one from :data:`FAST_FROM` MACs on.
+HARNESSES = ("auto", "cocotb", "fast")
+FAST_FROM = 100_000
 
 
 class SimulationError(RuntimeError, ValueError):

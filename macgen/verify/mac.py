@@ -26,19 +26,13 @@ import numpy as np
 from ..config import MACConfig
 from ..validate import check_int, check_real
 from ..validate import check_choice
-from .cocotb_runner import ProgressPoller, check_simulator, run_cocotb
+from .cocotb_runner import FAST_FROM, HARNESSES, ProgressPoller, check_simulator, run_cocotb
 from .stimulus import biased_operands
 
 __all__ = [
     "Stimulus", "SimSummary", "random_stimulus", "testfloat_stimulus",
     "read_vectors", "expected_results", "run_bench", "verify_mac", "mac_stream", "HARNESSES",
 ]
-
-#: How a run drives and checks the DUT: cocotb beat by beat from Python, or the fast
-#: harness (:mod:`macgen.verify.stream`: stimulus and expected results from files, compared
-#: in Verilog); ``auto`` picks the fast one from :data:`FAST_FROM` MACs on.
-HARNESSES = ("auto", "cocotb", "fast")
-FAST_FROM = 100_000
 
 _U64 = np.uint64
 
