@@ -1,12 +1,15 @@
-"""Simulated MACs per second: Icarus (cocotb), Verilator (cocotb) and Amaranth's simulator.
+"""Simulated MACs per second of one MAC, before and after the fast harness, in one run.
 
-One configuration (e5m2 x e5m2 -> e6m9, chunk 64), one stimulus (random dot
-products with bubbles), measured in one run; every simulator's results are
-also checked against the golden model, so a fast wrong simulation cannot pass
-as a result. Build time (Verilog compile; the C++ build for Verilator) is
-reported separately and not counted in the rate.
+One configuration (e5m2 x e5m2 -> e6m9, chunk 64), random dot products with
+bubbles. Before: cocotb drives and checks every beat from Python (Icarus,
+Verilator at -O0), and Amaranth's simulator. After: the fast harness
+(``macgen.verify.stream``: stimulus and expected results from files, compared
+in Verilog; Verilator at -O1), on the same stimulus and on a ``--large`` one,
+its build once cold (a private, emptied cache) and once cached. Every run is
+checked against the golden model: the error column must be 0. Build times are
+reported separately and not counted in the rates.
 
-    .venv/bin/python bench/sim.py [--count N] [--seed S] [--build-dir DIR]
+    .venv/bin/python bench/sim.py [--count N] [--large N] [--seed S] [--build-dir DIR]
 """
 
 from __future__ import annotations
@@ -16,19 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-
 import numpy as np
 
-from macgen.verify import SIMULATORS, SimulationError, mac as vmac
 from macgen.config import MACConfig
 from macgen.emit import emit
+from macgen.verify import SIMULATORS, SimulationError, mac as vmac
+from simtable import print_table, private_cache
 
 
 def amaranth_run(cfg, stim, expected):
-    """Drive ``stim`` through the MAC in Amaranth's simulator.
-
-    Returns (MACs per CPU second, CPU seconds, MACs per wall second, mismatches).
-    """
+    """Drive ``stim`` through the MAC in Amaranth's simulator; (MACs, seconds, mismatches)."""
     from amaranth.sim import Simulator
 
     from macgen.rtl import MAC
@@ -68,49 +68,60 @@ def amaranth_run(cfg, stim, expected):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
-    t0, c0 = time.monotonic(), time.process_time()
+    t0 = time.monotonic()
     sim.run()
-    seconds, cpu = time.monotonic() - t0, time.process_time() - c0
+    seconds = time.monotonic() - t0
     got = np.asarray(results, dtype=np.uint64)
     bad = len(expected) - len(got) if len(got) != len(expected) else int(np.count_nonzero(got != expected))
-    return stim.products / cpu, cpu, stim.products / seconds, bad
+    return stim.products, seconds, bad
+
+
+def _row(s):
+    cached = "-" if s.harness == "cocotb" else ("cached" if s.build_cached else "cold")
+    return (s.simulator, s.harness, s.products, s.build_seconds, cached, s.sim_seconds,
+            s.mismatches + s.missing + s.extra + s.mistimed)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=400, help="dot products (default: 400)")
+    parser.add_argument("--count", type=int, default=400, help="dot products of the shared stimulus (default: 400)")
+    parser.add_argument("--large", type=int, default=40_000,
+                        help="dot products of the fast harness's large run (default: 40,000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--build-dir", default="build/bench/sim")
     args = parser.parse_args(argv)
 
     cfg = MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64)
+    build = Path(args.build_dir) / cfg.slug
+    private_cache(build / "model-cache", cold=True)
+    design = emit(cfg, build / "rtl")
     stim = vmac.random_stimulus(cfg, args.count, seed=args.seed)
     expected = vmac.expected_results(cfg, stim)
-    build = Path(args.build_dir) / cfg.slug
-    design = emit(cfg, build / "rtl")
-    print(f"{cfg.slug}: {stim.count} dot products, {stim.products:,} MACs, latency {design.latency}")
+    large = vmac.random_stimulus(cfg, args.large, seed=args.seed + 1)
+    t0 = time.monotonic()
+    large_expected = vmac.expected_results(cfg, large)
+    golden_s = time.monotonic() - t0
+    print(f"{cfg.slug}: latency {design.latency}; shared stimulus {stim.count} dot products "
+          f"({stim.products:,} MACs), large {large.count:,} ({large.products:,} MACs, golden "
+          f"expected values in {golden_s:.1f} s)")
 
     rows = []
     for simulator in SIMULATORS:
-        try:
-            s = vmac.run_bench(design, cfg, stim, simulator=simulator, build_dir=build / simulator,
-                                   expected=expected)
-        except SimulationError as exc:
-            print(f"{simulator}: not run ({str(exc).splitlines()[0]})", file=sys.stderr)
-            continue
-        bad = s.mismatches + s.missing + s.extra + s.mistimed
-        rows.append((f"{simulator} (cocotb)", s.products / s.sim_cpu_seconds, s.sim_cpu_seconds,
-                     s.macs_per_second, s.build_seconds, bad))
-    rate, cpu, wall_rate, bad = amaranth_run(cfg, stim, expected)
-    rows.append(("amaranth (Python)", rate, cpu, wall_rate, 0.0, bad))
-
-    base = next((r[1] for r in rows if r[0].startswith("icarus")), rows[0][1])
-    print("MACs per CPU second of the simulating process (load-independent); wall-clock rate beside it")
-    print(f"{'simulator':<20} {'MACs/cpu-s':>11} {'cpu s':>7} {'vs icarus':>10} {'MACs/wall-s':>12} "
-          f"{'build s':>8} {'errors':>7}")
-    for name, r, cpu, wall_rate, build_s, bad in rows:
-        print(f"{name:<20} {r:>11,.0f} {cpu:>7.2f} {r / base:>9.2f}x {wall_rate:>12,.0f} {build_s:>8.1f} {bad:>7}")
-    return 0 if all(r[5] == 0 for r in rows) else 1
+        runs = [("cocotb", stim, expected, "cocotb"), ("fast", stim, expected, "fast-small"),
+                ("fast", large, large_expected, "fast-large"), ("fast", large, large_expected, "fast-again")]
+        if simulator == "icarus":
+            runs = runs[:2]                # Icarus is no faster per cycle: a large run only costs time
+        for harness, s_stim, s_exp, name in runs:
+            try:
+                s = vmac.run_bench(design, cfg, s_stim, simulator=simulator, build_dir=build / simulator / name,
+                                   expected=s_exp, harness=harness)
+            except SimulationError as exc:
+                print(f"{simulator}: not run ({str(exc).splitlines()[0]})", file=sys.stderr)
+                break
+            rows.append(_row(s))
+    macs, seconds, bad = amaranth_run(cfg, stim, expected)
+    rows.append(("amaranth", "python", macs, 0.0, "-", seconds, bad))
+    return print_table(rows, base_name="verilator cocotb")
 
 
 if __name__ == "__main__":

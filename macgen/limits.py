@@ -8,7 +8,7 @@ gigabytes or run for hours before failing. No Amaranth, no NumPy.
 
 from __future__ import annotations
 
-__all__ = ["MAX_LENGTH", "MAX_CHUNK_SIZE", "MAX_ARRAY_DIM", "MAX_COUNT", "MAX_DEPTH", "MAX_SIM_MACS",
+__all__ = ["MAX_LENGTH", "MAX_CHUNK_SIZE", "MAX_ARRAY_DIM", "MAX_COUNT", "MAX_DEPTH", "MAX_SIM_MACS", "MAX_FAST_SIM_MACS",
            "MAX_TRIALS", "SIM_MAX_LENGTH", "MAX_LAYER_DIM", "MAX_BATCH", "MAX_JOBS", "MAX_SEED",
            "MAX_REPORTS", "MAX_SWEEP_SPAN", "MAX_TIMEOUT", "MAX_POINTS"]
 
@@ -26,6 +26,9 @@ MAX_DEPTH = 65_536
 #: Products one ``verify`` run may simulate at most, counted from the longest dot product or
 #: tile its options allow (Icarus runs some 10^4 MACs a second).
 MAX_SIM_MACS = 2_000_000
+#: The same with ``--harness fast`` (macgen.verify.stream: ~10^6 MACs a second on Verilator;
+#: the stimulus and expected values take ~100 bytes of memory per MAC).
+MAX_FAST_SIM_MACS = 20_000_000
 #: Monte-Carlo dot products per length and width (``plan --trials``, ``sweep --mc-trials``).
 MAX_TRIALS = 100_000
 #: Longest accumulation ``--method simulated`` steps through by default (``plan

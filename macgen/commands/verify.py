@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..limits import MAX_COUNT, MAX_DEPTH, MAX_REPORTS, MAX_SIM_MACS
+from ..limits import MAX_COUNT, MAX_DEPTH, MAX_FAST_SIM_MACS, MAX_REPORTS, MAX_SIM_MACS
 from ..progress import note, progress_printer, status
 from ..verify.cocotb_runner import FAST_FROM, HARNESSES, SIMULATORS
 from . import (Int, UsageError, add_json_option, add_quiet_option, add_mac_options, add_seed_option, bounded, check_output_dir,
@@ -51,8 +51,8 @@ def add_sim_options(parser: argparse.ArgumentParser, *, count_help: str) -> None
     group.add_argument("--harness", choices=HARNESSES, default="auto",
                        help="cocotb: drive and check every beat from Python; fast: stream stimulus and "
                             "expected results from files through a Verilog harness that compares every "
-                            "cycle (builds cached in ~/.cache/macgen/sim); auto (default): fast from "
-                            f"{FAST_FROM:,} MACs on")
+                            "cycle (builds cached in ~/.cache/macgen/sim); auto (default): fast on verilator "
+                            f"from {FAST_FROM:,} MACs on")
     group.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, metavar="DIR",
                        help=f"build directory, a cache: the design builds in DIR/<slug>/ and a rerun of "
                             f"the same design reuses its build; one an interrupted run left is rebuilt "
@@ -63,11 +63,15 @@ def add_sim_options(parser: argparse.ArgumentParser, *, count_help: str) -> None
     add_quiet_option(parser)
 
 
-def check_budget(what: str, macs: int) -> None:
-    """Refuse a simulation of more than :data:`~macgen.limits.MAX_SIM_MACS` products before any work."""
-    if macs > MAX_SIM_MACS:
+def check_budget(what: str, macs: int, harness: str = "auto") -> None:
+    """Refuse a simulation of more than :data:`~macgen.limits.MAX_SIM_MACS` products
+    (:data:`~macgen.limits.MAX_FAST_SIM_MACS` with ``--harness fast``) before any work."""
+    limit = MAX_FAST_SIM_MACS if harness == "fast" else MAX_SIM_MACS
+    if macs > limit:
+        hint = "" if harness == "fast" or macs > MAX_FAST_SIM_MACS else \
+            f" or use --harness fast (up to {MAX_FAST_SIM_MACS:,})"
         raise UsageError(f"{what} allow up to {macs:,} MACs, more than one run simulates "
-                         f"({MAX_SIM_MACS:,}): lower them")
+                         f"({limit:,}): lower them{hint}")
 
 
 @contextlib.contextmanager
@@ -175,7 +179,8 @@ def run_mac(args) -> int:
     if args.vectors is None:
         # random_stimulus draws lengths up to 3 chunks + 3 (40 without chunking)
         check_budget("--count and --chunk-size",
-                     (args.count or MAC_DEFAULT_COUNT) * (3 * cfg.chunk_size + 3 if cfg.chunk_size else 40))
+                     (args.count or MAC_DEFAULT_COUNT) * (3 * cfg.chunk_size + 3 if cfg.chunk_size else 40),
+                     args.harness)
     if args.vectors is not None:
         stim = simulate.read_vectors(cfg, args.vectors)
         if args.count is not None and args.count < stim.count:
@@ -262,7 +267,7 @@ def run_array(args) -> int:
     depths = _array_depths(cfg, args.depth)
     count = args.count or ARRAY_DEFAULT_COUNT
     check_budget("--count, --depth and the array shape" if args.depth else "--count, --chunk-size and the array shape",
-                 count * cfg.rows * cfg.cols * max(depths))
+                 count * cfg.rows * cfg.cols * max(depths), args.harness)
     stim = array_sim.make_stimulus(cfg, count, depths, seed=1 if args.seed is None else args.seed)
     build = Path(args.build_dir) / cfg.slug
     note(f"verifying {cfg.slug}: {len(stim.tiles):,} tiles ({stim.macs:,} MACs, {stim.cycles:,} "

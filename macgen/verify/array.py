@@ -476,7 +476,7 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
         :func:`check_rows` compares afterwards. ``fast``: :func:`array_stream`
         through :func:`macgen.verify.stream.run_stream` (the same checks, in
         Verilog; ``sim_seconds`` then includes the simulator's start-up).
-        ``auto``: ``fast`` from :data:`macgen.verify.cocotb_runner.FAST_FROM` MACs on.
+        ``auto``: ``fast`` on Verilator from :data:`macgen.verify.cocotb_runner.FAST_FROM` MACs on.
 
     Raises
     ------
@@ -495,7 +495,7 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     check_simulator(simulator)
     harness = check_choice("Harness", harness, HARNESSES)
     if harness == "auto":
-        harness = "fast" if stim.macs >= FAST_FROM else "cocotb"
+        harness = "fast" if simulator == "verilator" and stim.macs >= FAST_FROM else "cocotb"
     if design.metadata.get("config") != stim.config.to_dict():
         raise ValueError(f"Design {design.top} is not of the stimulus' configuration {stim.config.slug}")
     t0 = time.monotonic()

@@ -32,7 +32,7 @@ BENCH_PACKAGE = "macgen.verify.benches"
 SIMULATORS = ("icarus", "verilator")
 #: How a run drives and checks the DUT: cocotb beat by beat from Python, or the fast
 #: harness (:mod:`macgen.verify.stream`: stimulus and expected results from files, compared
-#: in Verilog); ``auto`` picks the fast one from :data:`FAST_FROM` MACs on.
+#: in Verilog); ``auto`` picks the fast one on Verilator from :data:`FAST_FROM` MACs on.
 HARNESSES = ("auto", "cocotb", "fast")
 FAST_FROM = 100_000
 
