@@ -29,7 +29,7 @@ BENCHES = {
     "sim": ("sim.py", [], []),
     "array": ("array_figures.py", ["--no-verilator"], []),
     # the fast harness before/after (two Verilator builds of the 8x8 array, ~4 min)
-    "array_sim": ("array.py", [], []),
+    "array_sim": ("array_sim.py", [], []),
     "planner": ("planner.py", [], []),
     # the Monte-Carlo table takes tens of minutes; --full adds the unchunked 802,816 and 3.2e6 rows
     "montecarlo": ("montecarlo.py", [], ["--max-plain", "3211264"]),

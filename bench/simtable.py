@@ -1,4 +1,8 @@
-"""Shared by bench/sim.py and bench/array.py: a private model cache and the before/after table."""
+"""Shared by bench/sim.py and bench/array_sim.py: a private model cache and the before/after table.
+
+(Not bench/array.py: a script's folder comes first on ``sys.path``, and an
+``array.py`` there hides the standard library's ``array`` module from numba.)
+"""
 
 from __future__ import annotations
 

@@ -192,10 +192,13 @@ def run_cocotb(design, *, test_module: str, simulator: str, build: Path, env: di
 
 # -- cached, optimised builds (the fast harness, macgen.verify.stream) ----------
 
-#: C++ optimisation of cached Verilator models (measured, bench/array.py: on an 8x8 array
-#: -O1 builds in about the time of -O0 and simulates several times faster; -O2 costs more build
-#: than it saves in a regression).
+#: C++ optimisation of cached Verilator models; ``$MACGEN_VERILATOR_OPT`` overrides it (the
+#: figures behind the choice: docs/arithmetic.md §6).
 VERILATOR_OPT = "-O1"
+
+
+def verilator_opt() -> str:
+    return os.environ.get("MACGEN_VERILATOR_OPT") or VERILATOR_OPT
 #: Bump to invalidate every cached model (a change in how models are built).
 _CACHE_FORMAT = 1
 
@@ -220,7 +223,7 @@ def _tool_version(simulator: str) -> str:
 def _verilator_build(sources, top: str, out: Path, log: Path) -> None:
     """Verilator the way cocotb's runner builds it, without ``--public-flat-rw`` (which
     keeps every DUT signal and defeats Verilator's optimisation; the harness marks the
-    two signals cocotb touches public itself) and with :data:`VERILATOR_OPT`."""
+    two signals cocotb touches public itself) and with :func:`verilator_opt`."""
     import cocotb_tools.config as cfg
 
     vbin = verilator_bin()
@@ -229,7 +232,7 @@ def _verilator_build(sources, top: str, out: Path, log: Path) -> None:
              "-LDFLAGS", f"-Wl,-rpath,{cfg.libs_dir} -L{cfg.libs_dir} -lcocotbvpi_verilator",
              str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), *map(str, sources)],
             ["make", "-j", str(min(2, os.cpu_count() or 1)), "-C", str(out), "-f", "Vtop.mk",
-             "VM_TRACE=0", f"OPT_FAST={VERILATOR_OPT}", f"OPT_SLOW={VERILATOR_OPT}",
+             "VM_TRACE=0", f"OPT_FAST={verilator_opt()}", f"OPT_SLOW={verilator_opt()}",
              "OPT_GLOBAL=-O1", "CFG_CXXFLAGS_PCH_I=-include"]]
     env = dict(os.environ, PATH=f"{vbin}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("MAKEFLAGS", None)
@@ -259,7 +262,7 @@ def cached_build(sources, top: str, simulator: str, build: Path, *, cache_dir=No
         pass                                    # the tool checks (a missing simulator is one line)
     key = hashlib.sha256()
     for part in (str(_CACHE_FORMAT), simulator, _tool_version(simulator), cocotb.__version__,
-                 VERILATOR_OPT if simulator == "verilator" else "", top):
+                 verilator_opt() if simulator == "verilator" else "", top):
         key.update(part.encode() + b"\0")
     for src in sources:
         key.update(Path(src).read_bytes() + b"\0")

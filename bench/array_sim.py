@@ -9,12 +9,17 @@ against ``golden.matmul`` and the documented schedule: the error column must be
 0, and the Verilator fast rate (result checking included) is the issue's
 target of >= 1 M MACs/s.
 
-    .venv/bin/python bench/array.py [--tiles N] [--large N] [--seed S] [--build-dir DIR]
+    .venv/bin/python bench/array_sim.py [--tiles N] [--large N] [--seed S] [--build-dir DIR]
+                                        [--opt-levels -O0,-O1,-O2]
+
+``--opt-levels`` also builds the fast harness's Verilator model cold at each C++
+optimisation level and runs the large stream on it (build time against speed).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,6 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--large", type=int, default=1500, help="tiles of the large run (default: 1,500)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--build-dir", default="build/bench/array")
+    parser.add_argument("--opt-levels", default="", help="comma-separated C++ levels to compare, e.g. -O0,-O1,-O2")
     args = parser.parse_args(argv)
 
     cfg = ArrayConfig(8, 8, MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64))
@@ -66,7 +72,19 @@ def main(argv=None) -> int:
                 print(f"{simulator}: not run ({str(exc).splitlines()[0]})", file=sys.stderr)
                 break
             rows.append(_row(s))
-    return print_table(rows, base_name="verilator cocotb")
+    code = print_table(rows, base_name="verilator cocotb")
+    levels = [x for x in args.opt_levels.split(",") if x]
+    if levels:
+        print("fast harness, Verilator model at each C++ level (cold build, then the large stream):")
+    for level in levels:
+        os.environ["MACGEN_VERILATOR_OPT"] = level
+        private_cache(build / f"model-cache{level}", cold=True)
+        s = varray.run_array_bench(design, large, simulator="verilator", build_dir=build / f"opt{level}",
+                                   harness="fast")
+        print(f"  {level}: build {s.build_seconds:6.1f} s, {s.macs_per_second:>11,.0f} MACs/s, "
+              f"errors {s.check.mismatches + len(s.check.protocol)}")
+        code |= bool(s.check.mismatches or s.check.protocol)
+    return code
 
 
 if __name__ == "__main__":
