@@ -12,7 +12,17 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_atomic", "write_all_or_nothing"]
+__all__ = ["atomic_path", "write_atomic", "write_all_or_nothing", "user_cache_dir"]
+
+
+def user_cache_dir() -> Path:
+    """macgen's per-user cache: ``$XDG_CACHE_HOME/macgen``, else ``~/.cache/macgen`` (not created here).
+
+    Holds what is expensive and safe to share between runs: the compiled golden
+    kernel, the OSU018 library, synthesised design points.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "macgen"
 
 
 def _temp_beside(path: Path) -> Path:

@@ -7,6 +7,7 @@ one output directory::
     variance_lost.png           v(n) for the workload's GEMMs (the paper's figure)
     area_vs_precision.png       MAC area against accumulator mantissa width
     delay_vs_precision.png      OSU018 critical path against accumulator mantissa width
+    design_choice.png           area against delay of the designs the model allows, the choice starred
     rtl/<slug>.v, rtl/<slug>.json   the chosen MAC and array, Verilog + sidecar
     work/                       a cache: simulation builds, Yosys runs and the sweep's points
 
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .choice import DEFAULT_OBJECTIVE, check_objective, model_candidates
 from .area import ACC_INDEPENDENT_GROUPS, YosysError, area_breakdown, area_of, hardfloat_reference
 from .config import MAX_ACC_STAGES, ArrayConfig, MACConfig
 from .files import write_atomic
@@ -43,8 +45,8 @@ from .workloads import GEMMS, get_workload
 __all__ = ["FlowOptions", "run_flow", "OUTPUTS"]
 
 #: What a run writes into its output directory besides the ``work/`` cache; a rerun replaces all of them.
-OUTPUTS = ("rtl", "variance_lost.png", "area_vs_precision.png", "delay_vs_precision.png", "report.json",
-           "report.md")
+OUTPUTS = ("rtl", "variance_lost.png", "area_vs_precision.png", "delay_vs_precision.png", "design_choice.png",
+           "report.json", "report.md")
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,14 @@ class FlowOptions:
     workload : str
         Built-in name or a layer file (:func:`macgen.workloads.get_workload`).
     a_fmt, b_fmt : FloatFormat or str
-    chunk : 'auto', 'none' or int
-        Chunking of the training MAC (``'auto'``: the model recommends).
+    chunk : None, 'auto', 'none' or int
+        Chunking of the training MAC, accuracy-only: ``'auto'`` the narrowest accumulator
+        (:func:`macgen.precision.recommend_chunk`), ``'none'``/0 or a chunk size. None
+        (default): chosen with the accumulator and the loop depth by ``objective``.
+    objective : {'area', 'delay', 'area-delay'} or None
+        How the training and inference MACs are chosen among the designs the model
+        allows (:mod:`macgen.choice`; default ``'area-delay'`` when ``chunk`` is None).
+        Cannot be combined with ``chunk``.
     rows, cols : int
         Systolic array shape.
     rounding : {'rne', 'rtz'}
@@ -97,7 +105,8 @@ class FlowOptions:
     workload: str = "resnet32-cifar10"
     a_fmt: FloatFormat = FloatFormat(5, 2)
     b_fmt: FloatFormat = FloatFormat(5, 2)
-    chunk: object = "auto"
+    chunk: object = None
+    objective: str | None = None
     rows: int = 4
     cols: int = 4
     rounding: str = "rne"
@@ -121,7 +130,13 @@ class FlowOptions:
     def __post_init__(self):
         object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
         object.__setattr__(self, "b_fmt", FloatFormat.parse(self.b_fmt))
-        object.__setattr__(self, "chunk", parse_chunk(self.chunk))
+        if self.chunk is None:
+            object.__setattr__(self, "objective", check_objective(self.objective or DEFAULT_OBJECTIVE))
+        elif self.objective is not None:
+            raise ValueError(f"objective {self.objective!r} and chunk {self.chunk!r} cannot be combined: "
+                             f"the objective chooses the accumulator and its chunking among the designs the model allows")
+        else:
+            object.__setattr__(self, "chunk", parse_chunk(self.chunk))
         for name, low in (("rows", 1), ("cols", 1), ("mac_vectors", 0), ("array_tiles", 0),
                           ("sweep_span", 0), ("jobs", 1), ("seed", 0)):
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=low))
@@ -152,7 +167,8 @@ def _plan(opts: FlowOptions):
     """Per-layer decisions, lengths per GEMM, and the shared decisions the hardware uses."""
     wl = get_workload(opts.workload, batch=opts.batch)
     items = wl.lengths(GEMMS)
-    common = dict(chunk=opts.chunk, nzr=opts.nzr, cutoff=opts.cutoff)
+    # Per layer and per GEMM the accuracy-only plan (the objective's choice is made with synthesis).
+    common = dict(chunk="auto" if opts.chunk is None else opts.chunk, nzr=opts.nzr, cutoff=opts.cutoff)
     rows = [{"layer": layer.name, "gemm": gemm, "length": n,
              "decision": decide_accumulator(n, opts.a_fmt, opts.b_fmt, **common).to_dict()}
             for layer, gemm, n in items]
@@ -163,19 +179,25 @@ def _plan(opts: FlowOptions):
     all_lengths = [n for _, _, n in items]
     train = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, **common)
     train_plain = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, **{**common, "chunk": 0})
-    return wl, rows, by_gemm, shared, train, train_plain
+    candidates = None
+    if opts.objective is not None:
+        model = dict(rounding=opts.rounding, nzr=opts.nzr, cutoff=opts.cutoff, stages=opts.acc_stages)
+        candidates = {"training": model_candidates(all_lengths, opts.a_fmt, opts.b_fmt, **model)[0],
+                      "inference": model_candidates(by_gemm["fwd"], opts.a_fmt, opts.b_fmt, **model)[0]}
+    return wl, rows, by_gemm, shared, train, train_plain, candidates
 
 
 def _check_sizes(opts, plan):
     """What the plan implies for the options, checked before any work: the widest swept
     accumulator fits 64 bits, and the verifications stay within :data:`~macgen.limits.MAX_SIM_MACS`."""
-    _, _, _, _, train, train_plain = plan
+    _, _, _, _, train, train_plain, candidates = plan
     m_top = max(train.m_acc, train_plain.m_acc) + opts.sweep_span
     if 1 + train.exp_bits + m_top > 64:
         raise ValueError(f"sweep_span {opts.sweep_span} would sweep up to e{train.exp_bits}m{m_top}, "
                          f"{1 + train.exp_bits + m_top} bits; at most {63 - train.exp_bits - m_top + opts.sweep_span} "
                          f"keeps every accumulator within 64 bits")
-    L = train.chunk_size
+    # The verified design is the objective's choice when there is one: budget for the longest chunk.
+    L = max([train.chunk_size] + [c.config.chunk_size for c in (candidates or {}).get("training", [])])
     macs = {"mac_vectors": opts.mac_vectors * (3 * L + 3 if L else 40),
             "array_tiles": opts.array_tiles * opts.rows * opts.cols * (2 * max(L, 4) + 1)}
     for name, n in macs.items():
@@ -219,9 +241,13 @@ def run_flow(opts: FlowOptions, out_dir, *, progress=sys.stderr) -> dict:
 def _run_flow(opts, out_dir, plan, executor, progress):
     log = _Log(progress)
     out = Path(out_dir)
-    wl, rows, _, shared, train, _ = plan
-    log(f"plan: {wl.name}, {len(rows)} GEMMs; training accumulator {train.acc_fmt} "
-        f"chunk {train.chunk_size or 'none'}, inference {shared['fwd'].acc_fmt}")
+    wl, rows, _, shared, train, _, candidates = plan
+    if candidates is None:
+        log(f"plan: {wl.name}, {len(rows)} GEMMs; training accumulator {train.acc_fmt} "
+            f"chunk {train.chunk_size or 'none'}, inference {shared['fwd'].acc_fmt}")
+    else:
+        log(f"plan: {wl.name}, {len(rows)} GEMMs; {len(candidates['training'])} training and "
+            f"{len(candidates['inference'])} inference designs the model allows, chosen by {opts.objective}")
 
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".staging.", dir=out))
@@ -251,23 +277,39 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
     from .plots import plot_variance_lost
     from .sweep import run_sweep
 
-    wl, rows, by_gemm, shared, train, train_plain = plan
+    wl, rows, by_gemm, shared, train, train_plain, _ = plan
     all_lengths = [n for ns in by_gemm.values() for n in ns]
     infer = shared["fwd"]
+    work = out / "work"
+    choices = {}
+    if opts.objective is not None:
+        from .choice import choose_design
+        from .sweep import _progress_printer
+        for role, lengths in (("training", all_lengths), ("inference", by_gemm["fwd"])):
+            log(f"design choice ({opts.objective}): synthesising the {role} designs the model allows")
+            choices[role] = choose_design(
+                lengths, opts.a_fmt, opts.b_fmt, objective=opts.objective, stages=opts.acc_stages,
+                asic=opts.asic, cache_dir=work / "sweep" / "cache", work_dir=work / "choice", executor=executor,
+                progress=_progress_printer(progress) if progress else None, rounding=opts.rounding,
+                nzr=opts.nzr, cutoff=opts.cutoff)
+            log(f"design choice: {role}: {choices[role].config.slug}")
+        train, infer = choices["training"].decision, choices["inference"].decision
+        shared = {**shared, "fwd": infer}  # FWD alone is the inference MAC; BWD and GRAD stay accuracy-only
+    # The area and timing tables compare one-stage loops; the chosen loop depth is the design built.
     train_cfg = _mac_config(opts, train)
+    chosen_cfg = choices["training"].config if choices else train_cfg
     plain_cfg = _mac_config(opts, train_plain)
     infer_cfg = _mac_config(opts, infer)
     fp32_fmt = accumulator_format(opts.a_fmt, opts.b_fmt, 8, 23)
     fp32_cfg = MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding)
 
     def fp32_like(cfg):
-        # "The same MAC with an e8m23 accumulator": the MAC's chunking kept.
+        # "The same MAC with an e8m23 accumulator": the MAC's chunking and pipeline kept.
         return MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding,
-                         chunk_size=cfg.chunk_size)
+                         chunk_size=cfg.chunk_size, mul_stages=cfg.mul_stages, acc_stages=cfg.acc_stages)
 
     fp32_same_cfg = fp32_like(train_cfg)
-    array_cfg = ArrayConfig(opts.rows, opts.cols, train_cfg)
-    work = out / "work"
+    array_cfg = ArrayConfig(opts.rows, opts.cols, chosen_cfg)
     rtl = stage / "rtl"
     figure_vn = stage / "variance_lost.png"
     m_hi = max(d.m_acc_unchunked for d in shared.values())
@@ -278,19 +320,19 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
                              f"({opts.a_fmt} x {opts.b_fmt}, m_p = {train.m_p})")
 
     # -- generate ---------------------------------------------------------------
-    mac_files = emit(train_cfg, rtl, decision=train)
-    array_files = emit(array_cfg, rtl, decision=train)
+    mac_files = emit(chosen_cfg, rtl, decision=choices["training"].sidecar_decision() if choices else train)
+    array_files = emit(array_cfg, rtl, decision=choices["training"].sidecar_decision() if choices else train)
     log(f"generate: {mac_files.verilog.name} (latency {mac_files.latency}), {array_files.verilog.name}")
 
     # -- verify -------------------------------------------------------------------
     verification = {}
     if opts.mac_vectors:
         from .verify.mac import random_stimulus, run_bench
-        stim = random_stimulus(train_cfg, opts.mac_vectors, seed=opts.seed)
+        stim = random_stimulus(chosen_cfg, opts.mac_vectors, seed=opts.seed)
         log(f"verify: {opts.mac_vectors} random dot products through the MAC ({opts.simulator})")
         with status(f"verify: building the MAC's {opts.simulator} simulation") as building:
-            s = run_bench(mac_files, train_cfg, stim, simulator=opts.simulator,
-                          build_dir=work / "sim" / train_cfg.slug,
+            s = run_bench(mac_files, chosen_cfg, stim, simulator=opts.simulator,
+                          build_dir=work / "sim" / chosen_cfg.slug,
                           progress=progress_printer("dot products", "verify: MAC", until=building)
                           if progress else None)
         verification["mac"] = s.to_dict()
@@ -326,7 +368,7 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
         os.replace(sweep.delay_png_path, figure_delay)
     areas = {}
     known = {row["slug"]: {k: row[k] for k in ("transistors", "cells", "flip_flops") + _TIMING_KEYS}
-             for row in sweep.rows}
+             for row in [*sweep.rows, *(r for c in choices.values() for r in c.rows)]}
 
     def area(label, cfg, fpga=False):
         # The sweep already synthesised most of these; only the chosen MAC also gets FPGA counts.
@@ -391,6 +433,14 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
                         files.verilog, files.metadata, asic=False, fpga=True,
                         progress=lambda t, s=row["slug"]: log(f"timing: {s}: {t}"))["fpga"]
     timing = _timing_summary(areas, fpga_timing, train_cfg.slug, twin.slug) if opts.asic else None
+    figure_choice = None
+    if choices:
+        from .plots import plot_design_choice
+        figure_choice = stage / "design_choice.png"
+        plot_design_choice(figure_choice, {role: ch.summary() for role, ch in choices.items()},
+                           extra={"training": _sweep_points(sweep.rows, choices["training"], train, train_plain)},
+                           title=f"{wl.name}: designs the model allows ({opts.a_fmt} x {opts.b_fmt}), "
+                                 f"objective {opts.objective}")
     base = areas["FP32 accumulator"]["transistors"]
     savings = {k: round(base / v["transistors"], 3) for k, v in areas.items() if k != "array"}
     same = areas.get("FP32 accumulator, same chunking", areas["FP32 accumulator"])["transistors"]
@@ -418,15 +468,44 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
         "timing": timing,
         "fpga_timing": fpga_timing,
         "acc_stages": stage_study,
+        "design_choice": {role: c.to_dict() for role, c in choices.items()} or None,
+        "chosen_design": _chosen_design(chosen_cfg, fp32_like(chosen_cfg), stage_study, known),
         "hardfloat_reference": hardfloat_reference(train_cfg),
         "sweep": sweep.rows,
         "figures": {"variance_lost": figure_vn.name, "area_vs_precision": figure_area.name,
-                    "delay_vs_precision": figure_delay.name if opts.asic else None},
+                    "delay_vs_precision": figure_delay.name if opts.asic else None,
+                    "design_choice": figure_choice.name if figure_choice else None},
         "passed": not failed,
     }
     write_atomic(stage / "report.json", json.dumps(report, indent=1, default=str) + "\n")
     write_atomic(stage / "report.md", _markdown(report, opts))
     return report
+
+
+def _chosen_design(cfg, twin, stage_study, known) -> dict:
+    """The design built (its loop depth included) and its e8m23 twin (same chunking, same K):
+    their figures from the loop-stage study or the other MACs measured."""
+    rows = {r["slug"]: r for r in (stage_study or {}).get("rows", [])}
+
+    def figures(c):
+        f = rows.get(c.slug) or known.get(c.slug)
+        return None if f is None else {k: f.get(k) for k in ("transistors", "logic_levels", "osu018_um2",
+                                                              "osu018_ns")}
+    return {"slug": cfg.slug, "twin_slug": twin.slug, "acc_stages": cfg.acc_stages, "mul_stages": cfg.mul_stages,
+            "latency": cfg.latency, "chosen": figures(cfg), "twin": figures(twin)}
+
+
+def _sweep_points(sweep_rows, choice, train, train_plain) -> list:
+    """The area sweep's one-stage MACs that are not candidates of ``choice``, as (area, delay,
+    model-feasible) points for its figure: feasible when the mantissa is at least what the model
+    needs at that chunking."""
+    need = {0: train_plain.m_acc, train.chunk_size: train.m_acc}
+    area_key, delay_key = choice.area_metric, choice.delay_metric
+    mine = {r["slug"] for r in choice.rows}
+    return [(r[area_key], r[delay_key], r["man_bits"] >= need[r["chunk_size"]]) for r in sweep_rows
+            if r["role"] == "sweep" and r["chunk_size"] in need and r["slug"] not in mine
+            and r.get(area_key) is not None
+            and r.get(delay_key) is not None]
 
 
 #: Per-MAC timing figures carried next to the area (sweep rows and :func:`_timing_columns`).
@@ -548,6 +627,58 @@ def _stage_lines(r) -> list:
             "and K = 1 only.", ""]
 
 
+def _choice_lines(r) -> list:
+    """The design choice: every candidate the model allows with its figures, the chosen one starred."""
+    choices = r.get("design_choice")
+    if not choices:
+        return []
+    from .choice import choice_table
+    lines = ["## Design choice (area and delay of every design the model allows)", "",
+             "Each design below meets the model's criterion for every GEMM it serves: no chunking, and each "
+             "power-of-two chunk size with the accumulator it needs, at each loop depth K. A chunk size "
+             "whose accumulator is not narrower than that of no chunking and of every smaller chunk size is "
+             "not synthesised (at least as wide a datapath, a wider chunk counter). 'dominated': another "
+             "candidate is no larger and no slower.", ""]
+    for role, c in choices.items():
+        head, cells = choice_table(c)
+        best = next(x for x in c["rows"] if x["chosen"])
+        lines += [f"**{role.capitalize()} MAC: {best['acc_fmt']}, "
+                  + (f"chunk {best['chunk_size']}" if best["chunk_size"] else "no chunking")
+                  + f", K = {best['acc_stages']} ({best['mul_stages']} multiplier stage(s), latency "
+                  f"{_cycles(best['latency'])}), chosen for {c['objective']}.**", "",
+                  _table(head, cells), ""]
+    if r["figures"].get("design_choice"):
+        lines += [f"![design choice]({r['figures']['design_choice']})", ""]
+    return lines
+
+
+def _chosen_lines(r) -> list:
+    """The design built against its e8m23 twin (same chunking, same loop depth)."""
+    c = r.get("chosen_design")
+    if not c or not c["chosen"] or not c["twin"]:
+        return []
+    mine, theirs = c["chosen"], c["twin"]
+    keys = [("transistors", "area, transistors (Yosys)", "{:,}"), ("osu018_um2", "area, OSU018 um2", "{:,.0f}"),
+            ("logic_levels", "logic levels", "{}"), ("osu018_ns", "critical path, OSU018 ns", "{:.2f}")]
+    rows = [[name, fmt.format(mine[k]), fmt.format(theirs[k]), f"{theirs[k] / mine[k]:.2f}x"]
+            for k, name, fmt in keys if mine.get(k) is not None and theirs.get(k) is not None]
+    if mine.get("osu018_um2") is not None and mine.get("osu018_ns") is not None:
+        a, b = mine["osu018_um2"] * mine["osu018_ns"], theirs["osu018_um2"] * theirs["osu018_ns"]
+        rows.append(["area x delay, um2 x ns", f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}x"])
+    bd = r["area_breakdown"]
+    fixed = [g for g in ACC_INDEPENDENT_GROUPS if g in bd["chosen"]["groups"]]
+    da = bd["chosen"]["total"] - sum(bd["chosen"]["groups"][g] for g in fixed)
+    db = bd["e8m23"]["total"] - sum(bd["e8m23"]["groups"].get(g, 0) for g in fixed)
+    if da > 0:
+        rows.append(["accumulate datapath, transistors (K = 1, hierarchy kept)", f"{da:,}", f"{db:,}",
+                     f"{db / da:.2f}x"])
+    return [f"## The design built against its FP32-accumulator twin (same chunking, K = {c['acc_stages']})", "",
+            f"`{c['slug']}` against `{c['twin_slug']}`; the accumulate datapath leaves out "
+            + (" and ".join("the " + g.split(" (")[0] for g in fixed) or "nothing") + ". Per-PE figures of an array "
+            "are not measured by the flow.", "",
+            _table(["figure", "chosen", "e8m23 twin", "twin / chosen"], rows), ""]
+
+
 def _saving_sentence(r) -> str:
     s = r["saving_vs_fp32"]
     t = r["area"]["training (chosen)"]
@@ -589,7 +720,9 @@ def _markdown(r, opts) -> str:
     a = r["area"]
     lines = [f"# macgen report: {wl['name']}", "",
              f"Operands {opts.a_fmt} x {opts.b_fmt} (product fraction bits m_p = {t['m_p']}), "
-             f"rounding {opts.rounding}, batch {wl['batch']}, chunking {opts.chunk or 'none'}, "
+             f"rounding {opts.rounding}, batch {wl['batch']}, "
+             + (f"chunking and loop depth chosen for {opts.objective}, " if opts.objective
+                else f"chunking {opts.chunk or 'none'} (accuracy-only), ") +
              f"non-zero ratio {opts.nzr:g}, cutoff v < {opts.cutoff:g}. "
              "Accumulator precision from the variance-retention model of Sakr et al. (ICLR 2019), "
              "docs/model.md.", "",
@@ -599,11 +732,14 @@ def _markdown(r, opts) -> str:
                       one_minus_vrr(d["vrr"]), f"{d['v']:.3g}"]
                      for name, d in (("training (FWD+BWD+GRAD)", t), ("training, no chunking", p),
                                      ("inference (FWD only)", i))]), "",
-             "Per GEMM (one shared MAC array must meet the widest):", "",
+             "Per GEMM (one shared MAC array must meet the widest)"
+             + ("; FWD is the inference MAC chosen below, BWD and GRAD the narrowest accumulator:"
+                if r.get("design_choice") else ":"), "",
              _table(["GEMM", "longest n", "m_acc", "m_acc unchunked", "chunk", "accumulator"],
                     [[g.upper(), d["n"], d["m_acc"], d["m_acc_unchunked"], d["chunk_size"] or "none",
                       d["acc_fmt"]] for g, d in plan["per_gemm"].items()]), "",
              f"![variance lost]({r['figures']['variance_lost']})", "",
+             *_choice_lines(r),
              "## Area (Yosys 0.70, docs/arithmetic.md §7 generic flow)", "",
              "\"Transistors\" is the CMOS estimate of Yosys' `stat -tech cmos` after that one fixed "
              "generic flow (no cell library): for comparing designs, not a transistor count of a chip.", "",
@@ -647,6 +783,7 @@ def _markdown(r, opts) -> str:
     lines += [f"![area vs precision]({r['figures']['area_vs_precision']})", ""]
     lines += _timing_lines(r)
     lines += _stage_lines(r)
+    lines += _chosen_lines(r)
     if r["figures"].get("delay_vs_precision"):
         lines += [f"![critical path vs precision]({r['figures']['delay_vs_precision']})", ""]
     lines += ["## Verification (emitted Verilog vs the golden model, bit-exact)", ""]

@@ -39,17 +39,15 @@ exponents lie within +-2^40, so no sum of them overflows.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numba
 from numba.cpython.unsafe.numbers import leading_zeros
+
+from .files import user_cache_dir
 
 if not numba.config.CACHE_DIR:
     # Decorators below read this when they are applied; ~/.cache rather than __pycache__
     # beside an installed package (which may be read-only).
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    numba.config.CACHE_DIR = str(Path(base) / "macgen" / "numba")
+    numba.config.CACHE_DIR = str(user_cache_dir() / "numba")
 
 import llvmlite.binding
 import numpy as np

@@ -16,7 +16,7 @@ import numpy as np
 from . import precision
 from .files import atomic_path
 
-__all__ = ["plot_variance_lost", "plot_loss_vs_width", "save_figure"]
+__all__ = ["plot_variance_lost", "plot_loss_vs_width", "plot_design_choice", "save_figure"]
 
 #: Curves stop once v exceeds this (v grows without bound in n).
 _V_CLIP = 1e6
@@ -212,4 +212,66 @@ def plot_loss_vs_width(path, records, *, m_p=5, cutoff=50.0, lengths=None):
         ax.legend(fontsize=6, loc="upper right")
     fig.suptitle("Variance lost: the formula of docs/model.md (lines; circles: the formula rises with m_acc) vs "
                  "the golden model (points, 95 % intervals), e5m2 x e5m2", fontsize=9)
+    save_figure(fig, path)
+
+
+_AXES = {"osu018_um2": "area, µm² (OSU018 cells)", "osu018_ns": "critical path, ns (OSU018, OpenSTA)",
+         "transistors": "area, transistors (Yosys estimate)", "logic_levels": "logic levels"}
+
+
+def plot_design_choice(path, choices, *, extra=None, title=""):
+    """Area against delay of the candidate designs (:mod:`macgen.choice`), one panel per choice.
+
+    ``choices`` maps a panel label (e.g. ``'training'``) to a
+    :meth:`macgen.choice.DesignChoice.summary`. Candidates are coloured by loop
+    depth K and labelled with accumulator and chunk; the area/delay front is a
+    staircase, the chosen design a star. ``extra`` maps a label to further
+    ``(area, delay, model_feasible)`` points (e.g. the area sweep's MACs): grey
+    crosses where the model rejects the accumulator, hollow circles where it
+    allows a wider one than needed.
+
+    Raises
+    ------
+    ValueError, OSError
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    if not choices:
+        raise ValueError("choices must hold at least one design choice")
+    fig = Figure(figsize=(6.2 * len(choices), 4.8))
+    cmap = matplotlib.colormaps["viridis"]
+    for p, (label, c) in enumerate(choices.items()):
+        ax = fig.add_subplot(1, len(choices), p + 1)
+        a, d = c["area_metric"], c["delay_metric"]
+        points = (extra or {}).get(label, [])
+        bad = [(x, y) for x, y, ok in points if not ok]
+        wide = [(x, y) for x, y, ok in points if ok]
+        if bad:
+            ax.scatter(*zip(*bad), marker="x", s=18, color="0.6", label="sweep: rejected by the model")
+        if wide:
+            ax.scatter(*zip(*wide), marker="o", s=18, facecolors="none", edgecolors="0.45",
+                       label="sweep: allowed, wider than needed")
+        ks = sorted({r["acc_stages"] for r in c["rows"]})
+        for i, k in enumerate(ks):
+            rows = [r for r in c["rows"] if r["acc_stages"] == k]
+            ax.scatter([r[a] for r in rows], [r[d] for r in rows], s=30, zorder=3,
+                       color=cmap(i / max(1, len(ks) - 1) * 0.85), label=f"candidates, K = {k}")
+        for r in c["rows"]:
+            ax.annotate(r["acc_fmt"] + (f" c{r['chunk_size']}" if r["chunk_size"] else ""), (r[a], r[d]),
+                        textcoords="offset points", xytext=(4, 3), fontsize=6)
+        front = sorted((r[a], r[d]) for r in c["rows"] if r["pareto"])
+        ax.step([f[0] for f in front], [f[1] for f in front], where="post", color="tab:red", linewidth=1,
+                label="front (no candidate smaller and faster)")
+        best = next(r for r in c["rows"] if r["chosen"])
+        ax.scatter([best[a]], [best[d]], marker="*", s=220, color="tab:red", zorder=4,
+                   label=f"chosen ({c['objective']}): {best['acc_fmt']}"
+                         + (f" c{best['chunk_size']}" if best["chunk_size"] else "") + f", K = {best['acc_stages']}")
+        ax.set_xlabel(_AXES.get(a, a), fontsize=8)
+        ax.set_ylabel(_AXES.get(d, d), fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
     save_figure(fig, path)

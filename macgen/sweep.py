@@ -41,7 +41,7 @@ from .formats import FloatFormat, accumulator_format
 from .validate import check_bool, check_int
 
 __all__ = ["SweepSpec", "SweepResult", "parse_int_list", "sweep_configs", "reference_config", "run_sweep",
-           "run_spec", "synthesise_points", "load_spec_table", "pareto_front", "generator_fingerprint", "CSV_COLUMNS",
+           "run_spec", "synthesise_points", "point_figures", "load_spec_table", "pareto_front", "generator_fingerprint", "CSV_COLUMNS",
            "STAGE_DIMENSIONS", "DEFAULT_PARETO", "DELAY_COLUMNS"]
 
 #: MACConfig fields a sweep ranges over besides the accumulator and the chunk size: multiplier
@@ -648,6 +648,14 @@ def _row(record: dict, role: str, n, mc, decisions) -> dict:
                 and d["exp_bits"] == cfg.acc_fmt.exp_bits:
             row["model_choice"] = 1
     return row
+
+
+def point_figures(record: dict) -> dict:
+    """A synthesised point's figures as the sweep's rows carry them: the area columns
+    (transistors, cells, flip-flops, logic levels, FPGA counts) and the OSU018 ones
+    (µm², critical ns, register-to-register ns, area x delay); None where not measured."""
+    row = _row(record, "point", None, None, {})
+    return {k: row[k] for k in (*_AREA_FIELDS, *_ASIC_FIELDS)}
 
 
 def _csv_bytes(rows) -> bytes:

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .area import SYNTH_DIR, YosysError, _run_yosys, _script
+from .files import user_cache_dir
 
 __all__ = [
     "ToolMissing", "OSU018_NOTE", "OSU018_DEB", "osu018_liberty", "sta_command", "nextpnr_command",
@@ -80,11 +81,6 @@ class ToolMissing(FileNotFoundError):
     """A timing tool is not installed; the message is one line saying how to install it."""
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "macgen"
-
-
 def osu018_liberty() -> Path:
     """The OSU018 liberty file: ``$MACGEN_OSU018_LIB``, else the cache ``make tools`` fills.
 
@@ -98,10 +94,10 @@ def osu018_liberty() -> Path:
         if not Path(env).is_file():
             raise ToolMissing(f"MACGEN_OSU018_LIB names {env}, which does not exist")
         return Path(env)
-    path = _cache_dir() / "osu018" / _OSU018_IN_DEB
+    path = user_cache_dir() / "osu018" / _OSU018_IN_DEB
     if path.is_file():
         return path
-    dest = _cache_dir() / "osu018"
+    dest = user_cache_dir() / "osu018"
     raise ToolMissing(f"the OSU018 liberty is not in {dest}; run 'make tools' (or: cd {dest.parent} && "
                       f"apt-get download {OSU018_DEB} && dpkg -x {OSU018_DEB}_*.deb osu018)")
 

@@ -132,7 +132,7 @@ def test_flow_says_skipped_when_nothing_was_verified(tmp_path, monkeypatch, caps
     report = {"saving_vs_fp32": {"training (chosen)": 1.5, "training (chosen) vs FP32 with the same chunking": 1.2,
                                  "inference (FWD only)": 1.4},
               "plan": {"training": {"acc_fmt": "e7m9", "chunk_size": 0}}, "workload": {"name": "w"},
-              "timing": None, "verification": {}, "passed": True}
+              "timing": None, "verification": {}, "passed": True, "chosen_design": {"acc_stages": 1}}
     monkeypatch.setattr(macgen.flow, "run_flow", lambda opts, out, progress: report)
     assert main(["flow", "--mac-vectors", "0", "--array-tiles", "0", "-o", str(tmp_path / "o")]) == 0
     assert "verification: skipped;" in capsys.readouterr().out

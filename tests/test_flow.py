@@ -7,6 +7,7 @@ import pytest
 from macgen import area
 from macgen.cli import main
 from macgen.flow import FlowOptions, run_flow
+from macgen.precision import min_acc_mantissa
 
 TINY = {"name": "tiny", "batch": 16,
         "layers": [{"name": "fc1", "type": "fc", "in_features": 48, "out_features": 24},
@@ -44,9 +45,27 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     # The plan: the longest GEMM is FWD of fc1 (48); the training choice covers every GEMM.
     plan = on_disk["plan"]
     assert plan["training"]["n"] == 48
-    assert plan["training"]["m_acc"] >= max(r["decision"]["m_acc"] for r in plan["rows"]
-                                            if r["decision"]["chunk_size"] in (0, plan["training"]["chunk_size"]))
+    chunk = plan["training"]["chunk_size"]
+    for r in plan["rows"]:
+        assert min_acc_mantissa(r["length"], plan["training"]["m_p"],
+                                chunk=chunk if chunk < r["length"] else 0) <= plan["training"]["m_acc"]
     assert {r["gemm"] for r in plan["rows"]} == {"fwd", "bwd", "grad"}
+
+    # The design choice (area-delay by default): the built MAC is the best candidate, none dominates it.
+    for role, choice in on_disk["design_choice"].items():
+        assert choice["objective"] == "area-delay"
+        score = {r["slug"]: r["osu018_um2"] * r["osu018_ns"] for r in choice["rows"]}
+        assert choice["chosen"] == min(score, key=score.get)
+        best = next(r for r in choice["rows"] if r["chosen"])
+        assert not any(r["osu018_um2"] <= best["osu018_um2"] and r["osu018_ns"] <= best["osu018_ns"]
+                       and r is not best and (r["osu018_um2"], r["osu018_ns"]) != (best["osu018_um2"],
+                                                                                   best["osu018_ns"])
+                       for r in choice["rows"])
+        assert {r["acc_stages"] for r in choice["rows"]} == {1, 2}
+    built = on_disk["design_choice"]["training"]["chosen"]
+    assert on_disk["hardware"]["mac"]["top"] == built == on_disk["chosen_design"]["slug"]
+    assert on_disk["hardware"]["mac"]["decision"]["design_choice"]["chosen"] == built
+    assert (out / "design_choice.png").stat().st_size > 0 and "## Design choice" in (out / "report.md").read_text()
 
     # Ratios are the transistor counts' ratios, and the generated files exist.
     areas = on_disk["area"]
@@ -117,8 +136,10 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
         b["chosen"]["groups"]["multiplier (unpack a, b; multiply)"]
     assert "Where the area goes" in text and "even with them free the ratio would be" in text
     outside += 2
-    # The K = 2 designs of the stage study: area and OSU018 mapping, every run.
-    outside += 2 * len({r["slug"] for r in study["rows"] if r["acc_stages"] > 1})
+    # The K = 2 designs of the stage study that are no candidates (the twin's): area and OSU018
+    # mapping, every run; the candidates are in the sweep's cache.
+    candidates = {r["slug"] for c in on_disk["design_choice"].values() for r in c["rows"]}
+    outside += 2 * len({r["slug"] for r in study["rows"] if r["acc_stages"] > 1} - candidates)
     before = area.yosys_invocations()
     run_flow(opts, out, progress=None)
     assert area.yosys_invocations() - before == outside < first_runs

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..config import MAX_ACC_STAGES, MACConfig
 from ..formats import PRESETS, ROUNDING_MODES
-from ..limits import MAX_ARRAY_DIM, MAX_CHUNK_SIZE, MAX_LENGTH, MAX_SEED
+from ..limits import MAX_ARRAY_DIM, MAX_CHUNK_SIZE, MAX_JOBS, MAX_LENGTH, MAX_SEED
 
 
 class UsageError(Exception):
@@ -118,7 +118,25 @@ class Chunk(Int):
                                              f"{super().range}, not {text!r}") from None
 
 
+class Stages:
+    """Argparse ``type`` of a list of accumulate-loop depths like ``1,2,4,8`` (each 1-MAX_ACC_STAGES)."""
+
+    __name__ = "list"
+    range = f"each 1-{MAX_ACC_STAGES}"
+
+    def __call__(self, text: str) -> tuple:
+        try:
+            values = tuple(dict.fromkeys(int(v, 10) for v in text.split(",")))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a list like 1,2,4,8, not {text!r}") from None
+        bad = [v for v in values if not 1 <= v <= MAX_ACC_STAGES]
+        if bad:
+            raise argparse.ArgumentTypeError(f"must be loop depths between 1 and {MAX_ACC_STAGES}, not {bad[0]}")
+        return values
+
+
 SEED = Int(0, MAX_SEED)
+STAGES = Stages()
 CHUNK_SIZE = Int(0, MAX_CHUNK_SIZE)
 CHUNK = Chunk()
 LENGTH = Int(1, MAX_LENGTH)
@@ -220,6 +238,72 @@ def conflict(args, first: str, second: str, why: str = "") -> None:
         raise UsageError(f"{first} and {second} cannot be combined" + (f": {why}" if why else ""))
 
 
+def add_objective_options(parser, *, stages: bool = True, jobs: bool = True) -> None:
+    """``--objective`` and what the synthesis it starts needs (``--acc-stages LIST``, ``--cache``,
+    ``--jobs``, ``--no-asic``; ``stages``/``jobs`` False where the command has its own)."""
+    from ..choice import OBJECTIVES
+    from ..pipelining import STUDY_STAGES
+    g = parser.add_argument_group(
+        "design choice", "With --objective, every design the model allows (no chunking, and each "
+        "power-of-two chunk size with the accumulator it needs, at each loop depth K) is synthesised "
+        "(cached) and the best one under the objective is chosen. Without it the choice is accuracy-only: "
+        "the narrowest accumulator, no synthesis (docs/design-choice.md).")
+    g.add_argument("--objective", choices=OBJECTIVES, default=None,
+                   help="area (smallest), delay (shortest critical path) or area-delay (most throughput "
+                        "per area)")
+    if stages:
+        g.add_argument("--acc-stages", type=STAGES, default=None, metavar="LIST",
+                       help=f"loop depths K the choice considers (default: {','.join(map(str, STUDY_STAGES))})")
+    g.add_argument("--cache", default=None, metavar="DIR",
+                   help="synthesis cache, may be shared with sweeps (default: ~/.cache/macgen/points)")
+    if jobs:
+        g.add_argument("--jobs", type=Int(1, MAX_JOBS), default=2, metavar="N",
+                       help="synthesis processes (default: 2)")
+    g.add_argument("--no-asic", action="store_true",
+                   help="measure Yosys transistors and logic levels instead of OSU018 µm² and ns (faster)")
+
+
+def check_objective_args(args, *, objective_only=("--acc-stages", "--cache", "--no-asic"),
+                         accuracy_options=("--chunk",)) -> None:
+    """One-line errors for options that need ``--objective`` (``objective_only``) or contradict it."""
+    def given(option):
+        return getattr(args, option.lstrip("-").replace("-", "_"), None) not in (None, False)
+    if args.objective is None:
+        for option in objective_only:
+            if given(option):
+                raise UsageError(f"{option} needs --objective")
+        return
+    for option in accuracy_options:
+        conflict(args, "--objective", option, "the objective chooses the accumulator and its chunking among the designs the model allows")
+    if getattr(args, "method", "analytical") == "simulated":
+        raise UsageError("--objective uses the analytical model; drop --method simulated")
+    if args.cache is not None:
+        check_output_dir("--cache", args.cache)
+
+
+def design_choice(args, lengths, *, stages, model: dict):
+    """Run :func:`macgen.choice.choose_design` for the command line's formats and objective,
+    with a progress bar on stderr; the cache is ``--cache`` or ``~/.cache/macgen/points``."""
+    from ..choice import choose_design
+    from ..executor import make_executor
+    from ..files import user_cache_dir
+    from ..progress import bar
+    cache = Path(args.cache) if args.cache is not None else user_cache_dir() / "points"
+    state = {}
+
+    def show(done, total, slug, record, error):
+        if "bar" not in state:
+            state["bar"] = bar(total, "design choice: synthesising candidates", unit=" designs")
+        state["bar"].update(1)
+        if done >= total:
+            state["bar"].close()
+
+    with make_executor(getattr(args, "jobs", 1)) as executor:
+        return choose_design(lengths, args.a_format, args.b_format, objective=args.objective, stages=stages,
+                             asic=not args.no_asic, cache_dir=cache, executor=executor, progress=show,
+                             rounding=getattr(args, "rounding", "rne"), **model)
+
+
 def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False,
                     acc_help: str | None = None) -> None:
     """Add the MAC configuration options (``--a-format`` ... ``--acc-stages``).
@@ -245,7 +329,7 @@ def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = Fal
                        help="result format (default: the outer accumulator's)")
     group.add_argument("--mul-stages", type=int, default=0, metavar="S",
                        help="pipeline registers in the multiplier path, 0-3 (default: 0)")
-    group.add_argument("--acc-stages", type=int, default=1, metavar="K",
+    group.add_argument("--acc-stages", type=int, default=None, metavar="K",
                        help=f"register stages of the accumulate loop, 1-{MAX_ACC_STAGES}: the MAC then "
                             "interleaves K dot products, beats K cycles apart belonging to the same "
                             "one; same results, K times the clock (default: 1)")
@@ -263,4 +347,4 @@ def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
     return MACConfig(args.a_format, args.b_format, acc, rounding=args.rounding,
                      product_man_bits=args.product_man_bits, chunk_size=chunk,
                      outer_fmt=args.outer_format, out_fmt=args.out_format,
-                     mul_stages=args.mul_stages, acc_stages=args.acc_stages)
+                     mul_stages=args.mul_stages, acc_stages=1 if args.acc_stages is None else args.acc_stages)

@@ -6,11 +6,12 @@ import sys
 
 from ..progress import enabled as progress_enabled
 
+from ..choice import DEFAULT_OBJECTIVE, OBJECTIVES
 from ..formats import ROUNDING_MODES
 from ..limits import MAX_BATCH, MAX_COUNT, MAX_JOBS, MAX_SWEEP_SPAN
 from ..verify.cocotb_runner import SIMULATORS
 from . import (ARRAY_DIM, CHUNK, CUTOFF, FORMAT_HELP, NZR, Int, Real, UsageError, add_output_option,
-               add_quiet_option, add_seed_option, bounded, check_output_dir, reraise_with_options)
+               add_quiet_option, add_seed_option, bounded, check_output_dir, conflict, reraise_with_options)
 
 COUNT = Int(0, MAX_COUNT)
 SPAN = Int(0, MAX_SWEEP_SPAN)
@@ -18,7 +19,8 @@ JOBS = Int(1, MAX_JOBS)
 SCHEDULER_TIMEOUT = Real(0.1, 3600.0)
 
 EXAMPLES = """examples:
-  macgen flow --workload resnet18-imagenet --chunk auto -o out/resnet18
+  macgen flow --workload resnet18-imagenet -o out/resnet18
+  macgen flow --workload alexnet-imagenet --chunk auto --acc-stages 1 -o out/alexnet
   macgen flow --workload my_net.toml --array 2x2 --no-pnr --no-fpga -o out/my_net
 """
 
@@ -40,8 +42,13 @@ def register(subparsers):
     p.add_argument("--a-format", default="e5m2", metavar="FMT",
                    help=f"multiplicand format (default: e5m2); {FORMAT_HELP}")
     p.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    p.add_argument("--chunk", type=CHUNK, default="auto", metavar="auto|none|N",
-                   help=bounded("chunk-based accumulation for the training MAC (default: auto)", CHUNK))
+    p.add_argument("--objective", choices=OBJECTIVES, default=None,
+                   help=f"choose the training and inference MACs (accumulator, chunk size, loop depth K) "
+                        f"among the designs the model allows, by area, delay or area-delay (throughput per "
+                        f"area); all candidates are synthesised, cached (default: {DEFAULT_OBJECTIVE})")
+    p.add_argument("--chunk", type=CHUNK, default=None, metavar="auto|none|N",
+                   help=bounded("instead of --objective, fix the chunking, accuracy-only: auto (the narrowest "
+                                "accumulator), none or a chunk size", CHUNK))
     p.add_argument("--array", default="4x4", metavar="RxC",
                    help=f"systolic array shape (default: 4x4); rows and columns {ARRAY_DIM.range}")
     p.add_argument("--rounding", choices=ROUNDING_MODES, default="rne", help="rounding mode (default: rne)")
@@ -76,9 +83,9 @@ def register(subparsers):
                    help="skip nextpnr Fmax (iCE40 HX8K, ECP5-25k) of the chosen MAC and its e8m23 twin "
                         "(a few minutes)")
     p.add_argument("--acc-stages", default="1,2,4,8", metavar="LIST",
-                   help="accumulate-loop depths K to compare for the chosen MAC and its e8m23 twin "
-                        "(area, clock, throughput per area; the best K is placed and routed too); "
-                        "1 compares nothing (default: 1,2,4,8)")
+                   help="accumulate-loop depths K the objective chooses among, and compared for the chosen "
+                        "MAC and its e8m23 twin (area, clock, throughput per area; the best K is placed and "
+                        "routed too); 1 compares nothing (default: 1,2,4,8)")
     add_output_option(p)
     add_quiet_option(p)
     p.set_defaults(func=run)
@@ -111,12 +118,13 @@ FLOW_FIELDS = ("sweep_span", "mac_vectors", "array_tiles", "scheduler_timeout", 
 def run(args) -> int:
     from ..flow import FlowOptions, run_flow
 
+    conflict(args, "--objective", "--chunk", "the objective chooses the accumulator and its chunking among the designs the model allows")
     rows, cols = _shape(args.array)
     stages = _stages(args.acc_stages)
     check_output_dir("-o/--output", args.output)
     try:
         opts = FlowOptions(workload=args.workload, a_fmt=args.a_format, b_fmt=args.b_format,
-                       chunk=args.chunk, rows=rows, cols=cols, rounding=args.rounding, nzr=args.nzr,
+                       chunk=args.chunk, objective=args.objective, rows=rows, cols=cols, rounding=args.rounding, nzr=args.nzr,
                        cutoff=args.cutoff, batch=args.batch, mac_vectors=args.mac_vectors,
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
@@ -128,8 +136,10 @@ def run(args) -> int:
         reraise_with_options(exc, FLOW_FIELDS)
     s = report["saving_vs_fp32"]
     t = report["plan"]["training"]
+    built = report["chosen_design"]
     print(f"{report['workload']['name']}: training accumulator {t['acc_fmt']}"
-          f"{', chunk ' + str(t['chunk_size']) if t['chunk_size'] else ''}; "
+          f"{', chunk ' + str(t['chunk_size']) if t['chunk_size'] else ''}, K = {built['acc_stages']}"
+          + (f" (chosen for {args.objective or DEFAULT_OBJECTIVE})" if args.chunk is None else "") + "; "
           f"area ratio FP32-accumulator MAC / chosen MAC {s['training (chosen)']:.2f}x "
           f"(same chunking: {s['training (chosen) vs FP32 with the same chunking']:.2f}x; "
           f"inference {s['inference (FWD only)']:.2f}x)")

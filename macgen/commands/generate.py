@@ -20,9 +20,10 @@ import argparse
 import json
 
 from ..limits import MAX_BATCH, SIM_MAX_LENGTH
-from . import (ARRAY_DIM, CUTOFF, EXP_BITS, LENGTH, NZR, Int, UsageError, add_json_option, add_quiet_option, add_mac_options,
-               add_output_option, bounded, check_output_dir, conflict, mac_config_from_args, option_name)
-from ..progress import status
+from . import (ARRAY_DIM, CUTOFF, EXP_BITS, LENGTH, NZR, Int, UsageError, add_json_option, add_quiet_option,
+               add_mac_options, add_objective_options, add_output_option, bounded, check_objective_args,
+               check_output_dir, conflict, design_choice, mac_config_from_args, option_name)
+from ..progress import note, status
 from ..precision import one_minus_vrr
 
 #: The precision model's options (and their defaults): given with --acc-format they would be ignored.
@@ -99,6 +100,9 @@ def choose_mac_config(args):
                      "the precision model sizes the accumulator only without --acc-format")
     elif args.chunk == "auto":
         conflict(args, "--chunk", "--chunk-size", "--chunk auto lets the model choose the chunk size")
+    check_objective_args(args, objective_only=("--cache", "--no-asic"),
+                         accuracy_options=("--acc-format", "--chunk", "--chunk-size", "--outer-format",
+                                           "--out-format"))
     if getattr(args, "output", None) is not None:
         check_output_dir("-o/--output", args.output)
     if args.acc_format is not None:
@@ -113,6 +117,14 @@ def choose_mac_config(args):
     if model["method"] == "simulated" and max(lengths) > SIM_MAX_LENGTH:
         raise UsageError(f"--method simulated steps through every product: lengths up to "
                          f"{SIM_MAX_LENGTH:,}, not {max(lengths):,} (use the analytical model)")
+    if args.objective is not None:
+        from ..pipelining import STUDY_STAGES
+        choice = design_choice(args, lengths, stages=STUDY_STAGES if args.acc_stages is None else (args.acc_stages,),
+                               model=dict(product_man_bits=args.product_man_bits, nzr=model["nzr"],
+                                          cutoff=model["cutoff"], exp_bits=model["acc_exp_bits"],
+                                          mul_stages=args.mul_stages))
+        # The sidecar records the candidates beside the model's decision.
+        return choice.config, choice.sidecar_decision()
     if args.chunk_size is not None:
         chunk = args.chunk_size
     else:
@@ -156,6 +168,12 @@ def emit_and_report(target, args, *, decision=None) -> int:
         print(f"chosen by the precision model for n = {d['n']}: m_acc = {d['m_acc']}, "
               f"exponent bits {d['exp_bits']}, 1 - VRR {one_minus_vrr(d['vrr'])}, variance lost {d['v']:.3g} "
               f"(cutoff {d['cutoff']:g}, {d['method']})")
+        c = d.get("design_choice")
+        if c is not None:
+            r = next(row for row in c["rows"] if row["chosen"])
+            print(f"design choice ({c['objective']}): the best of {len(c['rows'])} candidates the model allows, "
+                  f"{r[c['area_metric']]:,.0f} x {r[c['delay_metric']]:g} ({c['area_metric']} x {c['delay_metric']}); "
+                  f"the sidecar lists them all")
     return 0
 
 
@@ -170,6 +188,7 @@ def _register_mac(kinds) -> None:
     p = kinds.add_parser("mac", help="one MAC unit", epilog="""examples:
   macgen generate mac --acc-format e6m9 --chunk-size 64 -o build/rtl
   macgen generate mac --workload resnet32-cifar10 --chunk auto -o build/rtl
+  macgen generate mac --workload resnet32-cifar10 --objective area-delay -o build/rtl
 """,
                          description="Emit the Verilog of one MAC unit and its JSON sidecar. Without "
                                      "--acc-format the precision model sizes the accumulator for "
@@ -177,6 +196,7 @@ def _register_mac(kinds) -> None:
     add_mac_options(p)
     add_workload_options(p)
     add_model_options(p)
+    add_objective_options(p, stages=False)
     add_output_options(p)
     p.set_defaults(func=run_mac)
 
@@ -217,6 +237,7 @@ def _register_array(kinds) -> None:
     add_mac_options(p)
     add_workload_options(p)
     add_model_options(p)
+    add_objective_options(p, stages=False)
     add_output_options(p)
     p.set_defaults(func=run_array)
 

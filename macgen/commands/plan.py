@@ -15,14 +15,16 @@ from ..precision import one_minus_vrr
 from ..progress import note
 
 from ..limits import MAX_BATCH, MAX_TRIALS, SIM_MAX_LENGTH
-from . import (CHUNK, EXP_BITS, FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_seed_option,
-               bounded, check_output_file, conflict, NZR, CUTOFF)
+from . import (CHUNK, EXP_BITS, FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_objective_options,
+               add_seed_option, bounded, check_objective_args, check_output_file, conflict, design_choice, NZR,
+               CUTOFF)
 
 TRIALS = Int(2, MAX_TRIALS)
 
 EXAMPLES = """examples:
   macgen plan --workload resnet18-imagenet --chunk 64 --plot build/vn.png
   macgen plan --length 4608 --compare --trials 256
+  macgen plan --workload resnet32-cifar10 --objective area-delay
 """
 
 
@@ -42,9 +44,9 @@ def register(subparsers):
     p.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
     p.add_argument("--product-man-bits", type=Int(1, 64), default=None, metavar="P",
                    help="product rounded to P fraction bits (default: exact, Ma+Mb+1)")
-    p.add_argument("--chunk", type=CHUNK, default=0, metavar="none|auto|N",
-                   help=bounded("chunk-based accumulation: none (default), auto (recommended per length), "
-                                "or a chunk size", CHUNK))
+    p.add_argument("--chunk", type=CHUNK, default=None, metavar="none|auto|N",
+                   help=bounded("chunk-based accumulation: none (default), auto (the narrowest accumulator "
+                                "per length; accuracy-only, no synthesis), or a chunk size", CHUNK))
     p.add_argument("--nzr", type=NZR, default=1.0, metavar="R",
                    help=bounded("non-zero ratio of the products (default: 1)", NZR))
     p.add_argument("--cutoff", type=CUTOFF, default=50.0, metavar="V",
@@ -72,6 +74,7 @@ def register(subparsers):
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="also write the v(n) figure with the workload's lengths marked (.png, .pdf "
                         "or .svg; its folder is created if missing)")
+    add_objective_options(p)
     p.set_defaults(func=run)
 
 
@@ -157,6 +160,25 @@ def _summary_text(summary, methods):
     return _format_table(table, right_from=1)
 
 
+def _choice_text(choice) -> str:
+    """The design choice's candidates table and the chosen design, as ``plan`` prints them."""
+    from ..choice import choice_table
+    head, cells = choice_table(choice.summary())
+    lines = [f"Design choice (objective {choice.objective}; every design below meets the model's criterion; "
+             f"'*' chosen, 'dominated': another is no larger and no slower):",
+             _format_table([head] + cells, right_from=2)]
+    groups = {}
+    for p in choice.pruned:
+        groups.setdefault((p["acc_fmt"], p["reason"]), []).append(str(p["chunk_size"]))
+    for (fmt, reason), chunks in groups.items():
+        lines.append(f"  not synthesised: chunk {', '.join(chunks)} ({fmt}): {reason}")
+    c, r = choice.config, choice.chosen_row
+    lines.append(f"Chosen: {c.acc_fmt}, " + (f"chunk {c.chunk_size}" if c.chunk_size else "no chunking")
+                 + f", {c.acc_stages}-stage loop ({c.mul_stages} multiplier stage(s), latency {c.latency}): "
+                 f"{r[choice.area_metric]:,.0f} x {r[choice.delay_metric]:g} = {r['area_x_delay']:,.0f}")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     from ..formats import FloatFormat
     from ..precision import product_frac_bits
@@ -164,10 +186,12 @@ def run(args) -> int:
 
     conflict(args, "--length", "--batch", "--batch applies to --workload only")
     conflict(args, "--length", "--gemms", "--gemms selects GEMMs of --workload")
+    check_objective_args(args)
+    conflict(args, "--objective", "--compare", "the objective's candidates come from the analytical model")
     a_fmt = FloatFormat.parse(args.a_format)
     b_fmt = FloatFormat.parse(args.b_format)
     m_p = product_frac_bits(a_fmt, b_fmt, args.product_man_bits)
-    chunk = args.chunk
+    chunk = 0 if args.chunk is None else args.chunk
     gemms = parse_gemms(args.gemms or "fwd,bwd,grad")
     if args.plot is not None:
         check_output_file("--plot", args.plot, suffixes=("png", "pdf", "svg"))
@@ -220,12 +244,20 @@ def run(args) -> int:
                            compare_chunk=overall[main_method]["chunk_size"],
                            title=f"{name}: variance lost vs length ({a_fmt} x {b_fmt}, m_p = {m_p})")
 
+    choice = None
+    if args.objective is not None:
+        from ..pipelining import STUDY_STAGES
+        choice = design_choice(args, [n for _, _, n in items], stages=args.acc_stages or STUDY_STAGES,
+                               model=dict(product_man_bits=args.product_man_bits, nzr=args.nzr,
+                                          cutoff=args.cutoff, exp_bits=args.exp_bits))
+
     if args.json:
         out = {"workload": name, "batch": batch, "a_fmt": str(a_fmt), "b_fmt": str(b_fmt),
                "m_p": m_p, "chunk": "auto" if chunk == "auto" else chunk, "nzr": args.nzr,
                "cutoff": args.cutoff, "methods": list(methods), "compare": args.compare,
                "gemms": list(gemms),
-               "rows": rows, "summary": summary, "overall": overall}
+               "rows": rows, "summary": summary, "overall": overall,
+               "choice": None if choice is None else choice.to_dict()}
         print(json.dumps(out, indent=2))
         return 0
 
@@ -244,7 +276,12 @@ def run(args) -> int:
         o = overall[method]
         ck = f", chunk {o['chunk_size']}" if o["chunk_size"] else ", no chunking"
         print(f"Overall accumulator ({method}): {o['acc_fmt']}{ck}"
-              + (f" (without chunking: m_acc {o['m_acc_unchunked']})" if o["chunk_size"] else ""))
+              + (f" (without chunking: m_acc {o['m_acc_unchunked']})" if o["chunk_size"] else "")
+              + (" (accuracy-only: the narrowest accumulator; --objective also weighs area and delay)"
+                 if chunk == "auto" else ""))
+    if choice is not None:
+        print()
+        print(_choice_text(choice))
     if args.plot is not None:
         print(f"Wrote {args.plot}")
     return 0
