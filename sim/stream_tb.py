@@ -3,7 +3,7 @@
 Run by :func:`macgen.verify.stream.run_stream` through cocotb's Python runner; not
 a pytest module. The harness (the top level) reads the stream files, drives the
 DUT, compares every cycle and writes its summary itself; this bench only gives
-it a clock (cocotb's C++ clock: no Python per cycle) and waits.
+nothing but time: its clock is its own (no simulator call into Python per cycle); cocotb waits for ``done``.
 ``MACGEN_PROGRESS`` (optional) gets a small JSON progress note about once a second.
 """
 
@@ -13,7 +13,6 @@ import json
 import os
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import First, RisingEdge, Timer
 
@@ -25,7 +24,6 @@ async def stream(dut):
     """Clock the harness until it has played every cycle."""
     total = int(os.environ["MACGEN_STREAM_CYCLES"])
     progress = os.environ.get("MACGEN_PROGRESS")
-    Clock(dut.clk, PERIOD, unit="step", impl="gpi").start(start_high=False)
     done = RisingEdge(dut.done)
     # Enough for the whole stream and the reset cycles; a harness that stops early is caught.
     step = Timer(PERIOD * 200_000, unit="step")

@@ -200,7 +200,7 @@ VERILATOR_OPT = "-O1"
 def verilator_opt() -> str:
     return os.environ.get("MACGEN_VERILATOR_OPT") or VERILATOR_OPT
 #: Bump to invalidate every cached model (a change in how models are built).
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def sim_cache_dir() -> Path:
@@ -223,17 +223,19 @@ def _tool_version(simulator: str) -> str:
 def _verilator_build(sources, top: str, out: Path, log: Path) -> None:
     """Verilator the way cocotb's runner builds it, without ``--public-flat-rw`` (which
     keeps every DUT signal and defeats Verilator's optimisation; the harness marks the
-    two signals cocotb touches public itself) and with :func:`verilator_opt`."""
+    signal cocotb waits for public itself), with ``--timing`` (the harness makes its own clock) and with :func:`verilator_opt`."""
     import cocotb_tools.config as cfg
 
     vbin = verilator_bin()
     cmds = [[str(vbin / "verilator"), "-cc", "--exe", "-Mdir", str(out), "--top-module", top, "--vpi",
-             "--prefix", "Vtop", "-o", top, "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast",
+             "--prefix", "Vtop", "-o", top, "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--timing",
              "-LDFLAGS", f"-Wl,-rpath,{cfg.libs_dir} -L{cfg.libs_dir} -lcocotbvpi_verilator",
              str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), *map(str, sources)],
             ["make", "-j", str(min(2, os.cpu_count() or 1)), "-C", str(out), "-f", "Vtop.mk",
              "VM_TRACE=0", f"OPT_FAST={verilator_opt()}", f"OPT_SLOW={verilator_opt()}",
-             "OPT_GLOBAL=-O1", "CFG_CXXFLAGS_PCH_I=-include"]]
+             "OPT_GLOBAL=-O1", "CFG_CXXFLAGS_PCH_I=-include",
+             # the PyPI build leaves these empty; --timing needs C++20 coroutines
+             "CFG_CXXFLAGS_STD=-std=gnu++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]]
     env = dict(os.environ, PATH=f"{vbin}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("MAKEFLAGS", None)
     with open(log, "w") as f:
