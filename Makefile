@@ -70,7 +70,8 @@ run: $(STAMP) tools
 test: $(STAMP) tools
 	$(PY) -m pytest -n $(JOBS) -q
 
-# Long regressions (millions of vectors); not part of `make test`.
+# Long regressions (millions of vectors); not part of `make test`. Among them 10^7 MACs per preset
+# through the fast harness on Verilator (tests/test_regress.py; models cached in ~/.cache/macgen/sim).
 regress: $(STAMP) tools
 	$(PY) -m pytest -n $(JOBS) -q -m slow
 

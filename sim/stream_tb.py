@@ -1,9 +1,10 @@
-"""cocotb bench of the fast harness (:mod:`macgen.verify.stream`): start the clock, wait for ``done``.
+"""cocotb bench of the fast harness (:mod:`macgen.verify.stream`): wait for ``done``.
 
 Run by :func:`macgen.verify.stream.run_stream` through cocotb's Python runner; not
-a pytest module. The harness (the top level) reads the stream files, drives the
-DUT, compares every cycle and writes its summary itself; this bench only gives
-nothing but time: its clock is its own (no simulator call into Python per cycle); cocotb waits for ``done``.
+a pytest module. The harness (the top level) makes its own clock, reads the
+stream files, drives the DUT, compares every cycle and writes its summary
+itself: no simulator call into Python per cycle. This bench only waits for its
+``done`` (and fails if it never comes).
 ``MACGEN_PROGRESS`` (optional) gets a small JSON progress note about once a second.
 """
 
@@ -21,7 +22,7 @@ PERIOD = 2
 
 @cocotb.test()
 async def stream(dut):
-    """Clock the harness until it has played every cycle."""
+    """Wait until the harness has played every cycle."""
     total = int(os.environ["MACGEN_STREAM_CYCLES"])
     progress = os.environ.get("MACGEN_PROGRESS")
     done = RisingEdge(dut.done)

@@ -221,14 +221,16 @@ def _tool_version(simulator: str) -> str:
 
 
 def _verilator_build(sources, top: str, out: Path, log: Path) -> None:
-    """Verilator the way cocotb's runner builds it, without ``--public-flat-rw`` (which
+    """Verilator the way cocotb's runner builds it, but without ``--public-flat-rw`` (which
     keeps every DUT signal and defeats Verilator's optimisation; the harness marks the
-    signal cocotb waits for public itself), with ``--timing`` (the harness makes its own clock) and with :func:`verilator_opt`."""
+    one signal cocotb waits for public itself), with ``--timing`` (the harness makes its
+    own clock) and the C++ at :func:`verilator_opt`."""
     import cocotb_tools.config as cfg
 
     vbin = verilator_bin()
     cmds = [[str(vbin / "verilator"), "-cc", "--exe", "-Mdir", str(out), "--top-module", top, "--vpi",
-             "--prefix", "Vtop", "-o", top, "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--timing",
+             "--prefix", "Vtop", "-o", top, "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast",
+             "--timing",
              "-LDFLAGS", f"-Wl,-rpath,{cfg.libs_dir} -L{cfg.libs_dir} -lcocotbvpi_verilator",
              str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), *map(str, sources)],
             ["make", "-j", str(min(2, os.cpu_count() or 1)), "-C", str(out), "-f", "Vtop.mk",
