@@ -199,7 +199,21 @@ VERILATOR_OPT = "-O1"
 
 def verilator_opt() -> str:
     return os.environ.get("MACGEN_VERILATOR_OPT") or VERILATOR_OPT
-#: Bump to invalidate every cached model (a change in how models are built).
+
+
+#: Verilator's arguments for cached models (part of the cache key, like :func:`_make_vars`).
+_VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--timing")
+
+
+def _make_vars() -> list[str]:
+    # The PyPI build leaves CFG_CXXFLAGS_PCH_I empty (see _sim_environment) and the C++20 and
+    # coroutine flags that --timing needs.
+    return ["VM_TRACE=0", f"OPT_FAST={verilator_opt()}", f"OPT_SLOW={verilator_opt()}", "OPT_GLOBAL=-O1",
+            "CFG_CXXFLAGS_PCH_I=-include", "CFG_CXXFLAGS_STD=-std=gnu++20",
+            "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]
+
+
+#: Bump to invalidate every cached model (a change in how models are built that the key misses).
 _CACHE_FORMAT = 2
 
 
@@ -229,15 +243,10 @@ def _verilator_build(sources, top: str, out: Path, log: Path) -> None:
 
     vbin = verilator_bin()
     cmds = [[str(vbin / "verilator"), "-cc", "--exe", "-Mdir", str(out), "--top-module", top, "--vpi",
-             "--prefix", "Vtop", "-o", top, "-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast",
-             "--timing",
+             "--prefix", "Vtop", "-o", top, *_VERILATOR_ARGS,
              "-LDFLAGS", f"-Wl,-rpath,{cfg.libs_dir} -L{cfg.libs_dir} -lcocotbvpi_verilator",
              str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), *map(str, sources)],
-            ["make", "-j", str(min(2, os.cpu_count() or 1)), "-C", str(out), "-f", "Vtop.mk",
-             "VM_TRACE=0", f"OPT_FAST={verilator_opt()}", f"OPT_SLOW={verilator_opt()}",
-             "OPT_GLOBAL=-O1", "CFG_CXXFLAGS_PCH_I=-include",
-             # the PyPI build leaves these empty; --timing needs C++20 coroutines
-             "CFG_CXXFLAGS_STD=-std=gnu++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]]
+            ["make", "-j", str(min(2, os.cpu_count() or 1)), "-C", str(out), "-f", "Vtop.mk", *_make_vars()]]
     env = dict(os.environ, PATH=f"{vbin}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("MAKEFLAGS", None)
     with open(log, "w") as f:
@@ -265,8 +274,8 @@ def cached_build(sources, top: str, simulator: str, build: Path, *, cache_dir=No
     with _sim_environment(simulator):
         pass                                    # the tool checks (a missing simulator is one line)
     key = hashlib.sha256()
-    for part in (str(_CACHE_FORMAT), simulator, _tool_version(simulator), cocotb.__version__,
-                 verilator_opt() if simulator == "verilator" else "", top):
+    flags = [*_VERILATOR_ARGS, *_make_vars()] if simulator == "verilator" else []
+    for part in (str(_CACHE_FORMAT), simulator, _tool_version(simulator), cocotb.__version__, top, *flags):
         key.update(part.encode() + b"\0")
     for src in sources:
         key.update(Path(src).read_bytes() + b"\0")
