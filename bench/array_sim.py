@@ -19,7 +19,6 @@ optimisation level and runs the large stream on it (build time against speed).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 from macgen.config import ArrayConfig, MACConfig
 from macgen.emit import emit
 from macgen.verify import SIMULATORS, SimulationError, array as varray
-from simtable import print_table, private_cache
+from simtable import compare_opt_levels, print_table, private_cache
 
 DEPTHS = (1, 2, 8, 63, 64, 65, 129, 256)
 
@@ -73,17 +72,12 @@ def main(argv=None) -> int:
                 break
             rows.append(_row(s))
     code = print_table(rows, base_name="verilator cocotb")
-    levels = [x for x in args.opt_levels.split(",") if x]
-    if levels:
-        print("fast harness, Verilator model at each C++ level (cold build, then the large stream):")
-    for level in levels:
-        os.environ["MACGEN_VERILATOR_OPT"] = level
-        private_cache(build / f"model-cache{level}", cold=True)
-        s = varray.run_array_bench(design, large, simulator="verilator", build_dir=build / f"opt{level}",
-                                   harness="fast")
-        print(f"  {level}: build {s.build_seconds:6.1f} s, {s.macs_per_second:>11,.0f} MACs/s, "
-              f"errors {s.check.mismatches + len(s.check.protocol)}")
-        code |= bool(s.check.mismatches or s.check.protocol)
+
+    def run():
+        s = varray.run_array_bench(design, large, simulator="verilator", build_dir=build / "opt", harness="fast")
+        return s.build_seconds, s.macs_per_second, s.check.mismatches + len(s.check.protocol)
+
+    code |= compare_opt_levels([x for x in args.opt_levels.split(",") if x], build, run)
     return code
 
 

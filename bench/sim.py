@@ -10,6 +10,10 @@ checked against the golden model: the error column must be 0. Build times are
 reported separately and not counted in the rates.
 
     .venv/bin/python bench/sim.py [--count N] [--large N] [--seed S] [--build-dir DIR]
+                                  [--opt-levels -O0,-O1,-O2]
+
+``--opt-levels`` also builds the fast harness's Verilator model cold at each C++
+optimisation level and runs the large stimulus on it (build time against speed).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 from macgen.config import MACConfig
 from macgen.emit import emit
 from macgen.verify import SIMULATORS, SimulationError, mac as vmac
-from simtable import print_table, private_cache
+from simtable import compare_opt_levels, print_table, private_cache
 
 
 def amaranth_run(cfg, stim, expected):
@@ -89,6 +93,7 @@ def main(argv=None) -> int:
                         help="dot products of the fast harness's large run (default: 40,000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--build-dir", default="build/bench/sim")
+    parser.add_argument("--opt-levels", default="", help="comma-separated C++ levels to compare, e.g. -O0,-O1,-O2")
     args = parser.parse_args(argv)
 
     cfg = MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64)
@@ -121,7 +126,14 @@ def main(argv=None) -> int:
             rows.append(_row(s))
     macs, seconds, bad = amaranth_run(cfg, stim, expected)
     rows.append(("amaranth", "python", macs, 0.0, "-", seconds, bad))
-    return print_table(rows, base_name="verilator cocotb")
+    code = print_table(rows, base_name="verilator cocotb")
+
+    def run():
+        s = vmac.run_bench(design, cfg, large, simulator="verilator", build_dir=build / "opt",
+                           expected=large_expected, harness="fast")
+        return s.build_seconds, s.macs_per_second, s.mismatches + s.missing + s.extra
+
+    return code | compare_opt_levels([x for x in args.opt_levels.split(",") if x], build, run)
 
 
 if __name__ == "__main__":

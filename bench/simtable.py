@@ -36,3 +36,19 @@ def print_table(rows, *, base_name: str) -> int:
     print("MACs/s: wall clock of the simulator run, start-up and result checking included; "
           "build not included")
     return 1 if any(r[6] for r in rows) else 0
+
+
+def compare_opt_levels(levels, cache_root, run) -> int:
+    """For every C++ level: a cold Verilator build of the fast harness's model in its own cache, then
+    ``run()`` (-> (build_seconds, MACs per second, errors)); prints a line each, returns the exit code."""
+    code = 0
+    if levels:
+        print("fast harness, Verilator model at each C++ level (cold build, then the large run):")
+    for level in levels:
+        os.environ["MACGEN_VERILATOR_OPT"] = level
+        private_cache(Path(cache_root) / f"model-cache{level}", cold=True)
+        build_s, rate, errors = run()
+        print(f"  {level}: build {build_s:6.1f} s, {rate:>11,.0f} MACs/s, errors {errors}")
+        code |= bool(errors)
+    os.environ.pop("MACGEN_VERILATOR_OPT", None)
+    return code
