@@ -24,19 +24,9 @@ import os
 import time
 from pathlib import Path
 
-from macgen.area import area_breakdown, area_of
+from macgen.area import area_breakdown, area_of, array_pe_breakdown
 from macgen.config import ArrayConfig, MACConfig
 from macgen.pipelining import pipelined_config
-
-
-def _pe_figures(arr: ArrayConfig, work: Path) -> dict:
-    b = area_breakdown(arr, work / f"{arr.slug}.breakdown")
-    # Stages are keyed by module: the one PE module, instantiated R x C times, counts all of them.
-    (pe_key,) = [k for k in b["stages"] if k.endswith("__pe")]
-    pes = b["stages"][pe_key]
-    counter = sum(v for k, v in b["stages"].items() if "chunk_counter" in k)
-    return {"total": b["total"], "pe": pes / (arr.rows * arr.cols), "counter": counter,
-            "rest": b["total"] - pes - counter}
 
 
 def main(argv=None) -> int:
@@ -68,12 +58,12 @@ def main(argv=None) -> int:
         for n in sizes:
             arr = ArrayConfig(n, n, cfg)
             flat_total = area_of(arr, work / arr.slug, fpga=False).transistors if n in flat else None
-            f = _pe_figures(arr, work)
+            f = array_pe_breakdown(arr, work / f"{arr.slug}.breakdown")
             flat_text = (f"{flat_total:>12,} {flat_total / (n * n):>8,.0f}" if flat_total is not None
                          else f"{'-':>12} {'-':>8}")
             print(f"  {n}x{n}  {flat_text}   | {f['pe']:>18,.0f} {f['counter']:>16,} {f['rest']:>13,}   "
-                  f"| {mb['total'] - f['pe']:>+10,.0f} ({(mb['total'] - f['pe']) / max(1, own_counter):.2f}x "
-                  f"the MAC's counter)")
+                  f"| {mb['total'] - f['pe']:>+10,.0f}"
+                  + (f" ({(mb['total'] - f['pe']) / own_counter:.2f}x the MAC's counter)" if own_counter else ""))
         print(f"  ({time.monotonic() - t0:.0f} s)")
     return 0
 
