@@ -65,7 +65,7 @@ $(OSU018_LIB):
 	test -f $@ && touch $@
 
 run: $(STAMP) tools
-	$(VENV)/bin/macgen flow --workload resnet32-cifar10 --a-format e5m2 --b-format e5m2 --chunk auto -o $(OUT)
+	$(VENV)/bin/macgen flow --workload resnet32-cifar10 --a-format e5m2 --b-format e5m2 --objective area-delay -o $(OUT)
 
 test: $(STAMP) tools
 	$(PY) -m pytest -n $(JOBS) -q

@@ -353,6 +353,33 @@ def area_breakdown(design, work_dir, *, timeout: float | None = None) -> dict:
     return area_breakdown_of_verilog(path, top, timeout=timeout)
 
 
+def array_pe_breakdown(array, work_dir, *, timeout: float | None = None) -> dict:
+    """Where an array's area goes, its hierarchy kept: one PE, the shared chunk counter, the rest.
+
+    The PE module is synthesised once for all R x C instances (so an 8x8 array costs
+    little more than a 4x4 one); the rest of the top level is the operand skew, the
+    result drain and the control.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``cols``, ``total``, ``pe`` (one PE), ``counter`` (the shared chunk
+        counter; 0 without chunking), ``rest``, ``per_pe`` (``total / (rows x cols)``)
+        and ``shared_per_pe`` (``(counter + rest) / (rows x cols)``).
+    """
+    b = area_breakdown(array, work_dir, timeout=timeout)
+    n = array.rows * array.cols
+    pes = [k for k in b["stages"] if k.endswith("__pe")]
+    if len(pes) != 1:
+        raise YosysError(f"{array.slug}: expected one PE module in the hierarchy, found {pes}")
+    pe = b["stages"][pes[0]]
+    counter = b["stages"].get(Stage.CHUNK_COUNTER, 0)
+    rest = b["total"] - pe - counter
+    return {"rows": array.rows, "cols": array.cols, "total": b["total"], "pe": round(pe / n),
+            "counter": counter, "rest": rest, "per_pe": round(b["total"] / n),
+            "shared_per_pe": round((counter + rest) / n)}
+
+
 def area_breakdown_of_verilog(path, top: str, *, timeout: float | None = None) -> dict:
     """Estimated transistors per stage of a MAC, its hierarchy kept (``synth/breakdown.ys``).
 

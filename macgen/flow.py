@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .choice import DEFAULT_OBJECTIVE, check_objective, model_candidates
-from .area import ACC_INDEPENDENT_GROUPS, YosysError, area_breakdown, area_of, hardfloat_reference
+from .area import (ACC_INDEPENDENT_GROUPS, YosysError, area_breakdown, area_of, array_pe_breakdown,
+                   hardfloat_reference)
 from .config import MAX_ACC_STAGES, ArrayConfig, MACConfig
 from .files import write_atomic
-from .limits import MAX_SIM_MACS
+from .limits import MAX_ARRAY_DIM, MAX_SIM_MACS
 from .progress import progress_printer, status
 from .formats import FloatFormat, accumulator_format, check_rounding
 from .pipelining import STUDY_STAGES
@@ -96,6 +97,10 @@ class FlowOptions:
     pnr : bool
         nextpnr Fmax on iCE40 HX8K and ECP5-25k (three seeds) for the chosen training
         MAC and its e8m23 twin (same chunking): a few minutes.
+    pe_sizes : tuple of int
+        Square array sizes whose per-PE area the report gives for the built MAC and its
+        e8m23 twin (hierarchy kept: one PE, the shared chunk counter, the rest; cheap
+        at any size). ``()`` skips it.
     acc_stages : tuple of int
         Accumulate-loop depths K to compare for the chosen training MAC and its twin
         (:mod:`macgen.pipelining`: area, OSU018 clock, throughput per area; the
@@ -126,6 +131,7 @@ class FlowOptions:
     asic: bool = True
     pnr: bool = True
     acc_stages: tuple = STUDY_STAGES
+    pe_sizes: tuple = (4, 8)
 
     def __post_init__(self):
         object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
@@ -144,6 +150,8 @@ class FlowOptions:
         check_simulator(self.simulator)
         stages = tuple(check_int("acc_stages", k, minimum=1, maximum=MAX_ACC_STAGES) for k in self.acc_stages)
         object.__setattr__(self, "acc_stages", tuple(sorted(set(stages) | {1})))
+        object.__setattr__(self, "pe_sizes", tuple(dict.fromkeys(
+            check_int("pe_sizes", n, minimum=1, maximum=MAX_ARRAY_DIM) for n in self.pe_sizes)))
         object.__setattr__(self, "nzr", check_nzr(self.nzr))
         object.__setattr__(self, "cutoff", check_cutoff(self.cutoff))
         object.__setattr__(self, "scheduler_timeout", check_real("scheduler_timeout", self.scheduler_timeout,
@@ -403,6 +411,17 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
     breakdown = {"chosen": area_breakdown(train_cfg, work / "breakdown" / train_cfg.slug),
                  "e8m23": area_breakdown(twin, work / "breakdown" / twin.slug),
                  "chosen_slug": train_cfg.slug, "e8m23_slug": twin.slug}
+    # Per PE of square arrays, the built MAC (its K included) and its e8m23 twin, against the
+    # standalone MACs, all with the hierarchy kept.
+    pe_area = []
+    for cfg in dict.fromkeys([chosen_cfg, fp32_like(chosen_cfg)]) if opts.pe_sizes else ():
+        log(f"area: per PE of {', '.join(f'{n}x{n}' for n in opts.pe_sizes)} arrays of {cfg.slug}")
+        alone = area_breakdown(cfg, work / "breakdown" / cfg.slug)
+        for n in opts.pe_sizes:
+            arr = ArrayConfig(n, n, cfg)
+            pe_area.append({"slug": cfg.slug, "mac_total": alone["total"],
+                            "mac_counter": alone["groups"].get("chunk counter", 0),
+                            **array_pe_breakdown(arr, work / "breakdown" / arr.slug)})
     if opts.array_area:
         log(f"area: {array_cfg.slug}")
         areas["array"] = {"config": array_cfg.to_dict(), "slug": array_cfg.slug,
@@ -469,7 +488,7 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
         "fpga_timing": fpga_timing,
         "acc_stages": stage_study,
         "design_choice": {role: c.to_dict() for role, c in choices.items()} or None,
-        "chosen_design": _chosen_design(chosen_cfg, fp32_like(chosen_cfg), stage_study, known),
+        "chosen_design": _chosen_design(chosen_cfg, fp32_like(chosen_cfg), stage_study, known) | {"pe_area": pe_area},
         "hardfloat_reference": hardfloat_reference(train_cfg),
         "sweep": sweep.rows,
         "figures": {"variance_lost": figure_vn.name, "area_vs_precision": figure_area.name,
@@ -672,11 +691,25 @@ def _chosen_lines(r) -> list:
     if da > 0:
         rows.append(["accumulate datapath, transistors (K = 1, hierarchy kept)", f"{da:,}", f"{db:,}",
                      f"{db / da:.2f}x"])
+    pe = {(p["slug"], p["rows"]): p for p in c.get("pe_area", [])}
+    for n in sorted({p["rows"] for p in c.get("pe_area", [])}):
+        x, y = pe.get((c["slug"], n)), pe.get((c["twin_slug"], n))
+        if x and y:
+            rows.append([f"per PE of a {n}x{n} array, transistors (array / {n * n}, hierarchy kept)",
+                         f"{x['per_pe']:,}", f"{y['per_pe']:,}", f"{y['per_pe'] / x['per_pe']:.2f}x"])
+    pe_lines = []
+    if c.get("pe_area"):
+        pe_lines = ["Per PE (hierarchy kept): one PE, and what the array shares (its one chunk counter; the "
+                    "operand skew, result drain and control), against the standalone MAC:", "",
+                    _table(["MAC", "array", "PE", "standalone MAC", "standalone - PE", "MAC's own counter",
+                            "shared counter", "skew, drain, control", "array / PEs"],
+                           [[p["slug"], f"{p['rows']}x{p['cols']}", f"{p['pe']:,}", f"{p['mac_total']:,}",
+                             f"{p['mac_total'] - p['pe']:+,}", f"{p['mac_counter']:,}", f"{p['counter']:,}",
+                             f"{p['rest']:,}", f"{p['per_pe']:,}"] for p in c["pe_area"]]), ""]
     return [f"## The design built against its FP32-accumulator twin (same chunking, K = {c['acc_stages']})", "",
             f"`{c['slug']}` against `{c['twin_slug']}`; the accumulate datapath leaves out "
-            + (" and ".join("the " + g.split(" (")[0] for g in fixed) or "nothing") + ". Per-PE figures of an array "
-            "are not measured by the flow.", "",
-            _table(["figure", "chosen", "e8m23 twin", "twin / chosen"], rows), ""]
+            + (" and ".join("the " + g.split(" (")[0] for g in fixed) or "nothing") + ".", "",
+            _table(["figure", "chosen", "e8m23 twin", "twin / chosen"], rows), "", *pe_lines]
 
 
 def _saving_sentence(r) -> str:

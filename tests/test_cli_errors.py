@@ -180,7 +180,7 @@ def test_flow_publish_replaces_every_output_of_the_previous_run(tmp_path):
 def _plan_stub():
     class D:
         acc_fmt, chunk_size = "e7m9", 0
-    return (type("W", (), {"name": "w"})(), [], {}, {"fwd": D()}, D(), D())
+    return (type("W", (), {"name": "w"})(), [], {}, {"fwd": D()}, D(), D(), None)
 
 
 def test_progress_only_on_a_terminal_and_not_quiet(monkeypatch):

@@ -28,7 +28,7 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     monkeypatch.setattr(sweep, "generator_fingerprint", lambda: "test-generator")
     out = tmp_path / "out"
     opts = FlowOptions(workload=tiny_workload, rows=2, cols=2, mac_vectors=20, array_tiles=2,
-                       sweep_span=1, jobs=1, fpga=False, pnr=False, acc_stages=(2,))
+                       sweep_span=1, jobs=1, fpga=False, pnr=False, acc_stages=(2,), pe_sizes=(2,))
     before = area.yosys_invocations()
     report = run_flow(opts, out, progress=None)
     first_runs = area.yosys_invocations() - before
@@ -66,6 +66,15 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     assert on_disk["hardware"]["mac"]["top"] == built == on_disk["chosen_design"]["slug"]
     assert on_disk["hardware"]["mac"]["decision"]["design_choice"]["chosen"] == built
     assert (out / "design_choice.png").stat().st_size > 0 and "## Design choice" in (out / "report.md").read_text()
+
+    # Per PE of a 2x2 array, the built MAC and its twin: the PE plus its share of the rest is the array.
+    pes = on_disk["chosen_design"]["pe_area"]
+    assert [(p["slug"], p["rows"]) for p in pes] == [(built, 2), (on_disk["chosen_design"]["twin_slug"], 2)]
+    for p in pes:
+        assert p["pe"] * 4 + p["counter"] + p["rest"] == pytest.approx(p["total"], abs=4)
+        # One counter for the array, the same circuit as a standalone MAC's own; the PEs have none.
+        assert p["counter"] == p["mac_counter"] and p["rest"] > 0
+        assert abs(p["pe"] - p["mac_total"]) < 0.1 * p["mac_total"]
 
     # Ratios are the transistor counts' ratios, and the generated files exist.
     areas = on_disk["area"]
@@ -140,6 +149,8 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     # mapping, every run; the candidates are in the sweep's cache.
     candidates = {r["slug"] for c in on_disk["design_choice"].values() for r in c["rows"]}
     outside += 2 * len({r["slug"] for r in study["rows"] if r["acc_stages"] > 1} - candidates)
+    # The per-PE breakdowns (each MAC alone and in a 2x2 array), every run.
+    outside += 2 * len(pes)
     before = area.yosys_invocations()
     run_flow(opts, out, progress=None)
     assert area.yosys_invocations() - before == outside < first_runs

@@ -76,6 +76,9 @@ def register(subparsers):
                    help=bounded("seconds to reach the scheduler and find a worker (default: 10)",
                                 SCHEDULER_TIMEOUT))
     p.add_argument("--array-area", action="store_true", help="also synthesise the whole array (slow)")
+    p.add_argument("--pe-sizes", default="4,8", metavar="LIST",
+                   help="square array sizes whose per-PE area is reported for the built MAC and its e8m23 "
+                        "twin, hierarchy kept (cheap); none skips (default: 4,8)")
     p.add_argument("--no-fpga", action="store_true", help="skip the iCE40/ECP5 LUT counts")
     p.add_argument("--no-asic", action="store_true",
                    help="skip the OSU018 cells + OpenSTA timing of every MAC compared")
@@ -103,6 +106,15 @@ def _shape(text):
     return r, c
 
 
+def _sizes(text):
+    if text == "none":
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--pe-sizes must be a list like 4,8 or none, not {text!r}") from None
+
+
 def _stages(text):
     try:
         return tuple(int(v) for v in text.split(","))
@@ -112,7 +124,7 @@ def _stages(text):
 
 #: FlowOptions fields as the options that set them, for its messages (``simulator`` is ``--sim``).
 FLOW_FIELDS = ("sweep_span", "mac_vectors", "array_tiles", "scheduler_timeout", "scheduler", "workload",
-               "a_fmt", "b_fmt", "batch", "jobs", "seed", "acc_stages")
+               "a_fmt", "b_fmt", "batch", "jobs", "seed", "acc_stages", "pe_sizes")
 
 
 def run(args) -> int:
@@ -130,7 +142,7 @@ def run(args) -> int:
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
                        fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr,
-                       acc_stages=stages)
+                       acc_stages=stages, pe_sizes=_sizes(args.pe_sizes))
         report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
     except (TypeError, ValueError) as exc:
         reraise_with_options(exc, FLOW_FIELDS)

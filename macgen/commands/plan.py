@@ -15,7 +15,7 @@ from ..precision import one_minus_vrr
 from ..progress import note
 
 from ..limits import MAX_BATCH, MAX_TRIALS, SIM_MAX_LENGTH
-from . import (CHUNK, EXP_BITS, FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_objective_options,
+from . import (CHUNK, EXP_BITS, FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_objective_options, add_quiet_option,
                add_seed_option, bounded, check_objective_args, check_output_file, conflict, design_choice, NZR,
                CUTOFF)
 
@@ -75,6 +75,7 @@ def register(subparsers):
                    help="also write the v(n) figure with the workload's lengths marked (.png, .pdf "
                         "or .svg; its folder is created if missing)")
     add_objective_options(p)
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
