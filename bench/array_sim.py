@@ -10,7 +10,7 @@ against ``golden.matmul`` and the documented schedule: the error column must be
 target of >= 1 M MACs/s.
 
     .venv/bin/python bench/array_sim.py [--tiles N] [--large N] [--seed S] [--build-dir DIR]
-                                        [--opt-levels -O0,-O1,-O2]
+                                        [--opt-levels=-O0,-O1,-O2]
 
 ``--opt-levels`` also builds the fast harness's Verilator model cold at each C++
 optimisation level and runs the large stream on it (build time against speed).
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     parser.add_argument("--large", type=int, default=1500, help="tiles of the large run (default: 1,500)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--build-dir", default="build/bench/array")
-    parser.add_argument("--opt-levels", default="", help="comma-separated C++ levels to compare, e.g. -O0,-O1,-O2")
+    parser.add_argument("--opt-levels", default="", help="comma-separated C++ levels to compare, e.g. --opt-levels=-O0,-O2")
     args = parser.parse_args(argv)
 
     cfg = ArrayConfig(8, 8, MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64))

@@ -10,7 +10,7 @@ checked against the golden model: the error column must be 0. Build times are
 reported separately and not counted in the rates.
 
     .venv/bin/python bench/sim.py [--count N] [--large N] [--seed S] [--build-dir DIR]
-                                  [--opt-levels -O0,-O1,-O2]
+                                  [--opt-levels=-O0,-O1,-O2]
 
 ``--opt-levels`` also builds the fast harness's Verilator model cold at each C++
 optimisation level and runs the large stimulus on it (build time against speed).
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                         help="dot products of the fast harness's large run (default: 40,000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--build-dir", default="build/bench/sim")
-    parser.add_argument("--opt-levels", default="", help="comma-separated C++ levels to compare, e.g. -O0,-O1,-O2")
+    parser.add_argument("--opt-levels", default="", help="comma-separated C++ levels to compare, e.g. --opt-levels=-O0,-O2")
     args = parser.parse_args(argv)
 
     cfg = MACConfig("e5m2", "e5m2", "e6m9", chunk_size=64)
