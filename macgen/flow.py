@@ -774,6 +774,9 @@ def _markdown(r, opts) -> str:
              f"![variance lost]({r['figures']['variance_lost']})", "",
              *_choice_lines(r),
              "## Area (Yosys 0.70, docs/arithmetic.md §7 generic flow)", "",
+             *([f"The area and timing tables compare one-stage accumulate loops; the design built has "
+                f"K = {r['chosen_design']['acc_stages']} (the last section compares it with its twin at that K).", ""]
+               if r["chosen_design"]["acc_stages"] > 1 else []),
              "\"Transistors\" is the CMOS estimate of Yosys' `stat -tech cmos` after that one fixed "
              "generic flow (no cell library): for comparing designs, not a transistor count of a chip.", "",
              _table(["MAC", "accumulator", "chunk", "transistors", "cells", "flip-flops", "FP32 / this"],
