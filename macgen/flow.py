@@ -470,6 +470,7 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
     report = {
         "workload": wl.to_dict() | {"name": wl.name},
         "options": {"a_fmt": str(opts.a_fmt), "b_fmt": str(opts.b_fmt), "chunk": opts.chunk,
+                    "objective": opts.objective, "acc_stages": list(opts.acc_stages),
                     "rounding": opts.rounding, "nzr": opts.nzr, "cutoff": opts.cutoff,
                     "array": [opts.rows, opts.cols], "simulator": opts.simulator, "seed": opts.seed},
         "plan": {"rows": rows, "per_gemm": {g: d.to_dict() for g, d in shared.items()},
