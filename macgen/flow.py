@@ -470,6 +470,7 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
     report = {
         "workload": wl.to_dict() | {"name": wl.name},
         "options": {"a_fmt": str(opts.a_fmt), "b_fmt": str(opts.b_fmt), "chunk": opts.chunk,
+                    "objective": opts.objective, "acc_stages": list(opts.acc_stages),
                     "rounding": opts.rounding, "nzr": opts.nzr, "cutoff": opts.cutoff,
                     "array": [opts.rows, opts.cols], "simulator": opts.simulator, "seed": opts.seed},
         "plan": {"rows": rows, "per_gemm": {g: d.to_dict() for g, d in shared.items()},
@@ -774,6 +775,9 @@ def _markdown(r, opts) -> str:
              f"![variance lost]({r['figures']['variance_lost']})", "",
              *_choice_lines(r),
              "## Area (Yosys 0.70, docs/arithmetic.md §7 generic flow)", "",
+             *([f"The area and timing tables compare one-stage accumulate loops; the design built has "
+                f"K = {r['chosen_design']['acc_stages']} (the last section compares it with its twin at that K).", ""]
+               if r["chosen_design"]["acc_stages"] > 1 else []),
              "\"Transistors\" is the CMOS estimate of Yosys' `stat -tech cmos` after that one fixed "
              "generic flow (no cell library): for comparing designs, not a transistor count of a chip.", "",
              _table(["MAC", "accumulator", "chunk", "transistors", "cells", "flip-flops", "FP32 / this"],

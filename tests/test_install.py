@@ -90,7 +90,7 @@ def test_installed_tiny_flow(installed):
     _, work, _ = installed
     (work / "tiny.json").write_text(json.dumps(TINY))
     _macgen(installed, "flow", "--workload", "tiny.json", "--array", "1x2", "--mac-vectors", "10",
-            "--array-tiles", "1", "--sweep-span", "1", "--jobs", "1", "--no-fpga", "--acc-stages", "1", "--quiet",
-            "-o", "flow", timeout=600)
+            "--array-tiles", "1", "--sweep-span", "1", "--jobs", "1", "--no-fpga", "--acc-stages", "1",
+            "--chunk", "auto", "--pe-sizes", "none", "--quiet", "-o", "flow", timeout=600)
     report = json.loads((work / "flow" / "report.json").read_text())
     assert report["passed"] is True

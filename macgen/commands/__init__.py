@@ -244,10 +244,10 @@ def add_objective_options(parser, *, stages: bool = True, jobs: bool = True) -> 
     from ..choice import OBJECTIVES
     from ..pipelining import STUDY_STAGES
     g = parser.add_argument_group(
-        "design choice", "With --objective, every design the model allows (no chunking, and each "
-        "power-of-two chunk size with the accumulator it needs, at each loop depth K) is synthesised "
-        "(cached) and the best one under the objective is chosen. Without it the choice is accuracy-only: "
-        "the narrowest accumulator, no synthesis (docs/design-choice.md).")
+        "design choice", "With --objective, every design the model allows (no chunking, and each\n"
+        "power-of-two chunk size with the accumulator it needs, at each loop depth K) is\n"
+        "synthesised (cached) and the best one under the objective is chosen. Without it the\n"
+        "choice is accuracy-only: the narrowest accumulator, no synthesis (docs/design-choice.md).")
     g.add_argument("--objective", choices=OBJECTIVES, default=None,
                    help="area (smallest), delay (shortest critical path) or area-delay (most throughput "
                         "per area)")
@@ -332,7 +332,8 @@ def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = Fal
     group.add_argument("--acc-stages", type=int, default=None, metavar="K",
                        help=f"register stages of the accumulate loop, 1-{MAX_ACC_STAGES}: the MAC then "
                             "interleaves K dot products, beats K cycles apart belonging to the same "
-                            "one; same results, K times the clock (default: 1)")
+                            "one; same results, K times the clock (default: 1; generate's --objective "
+                            "chooses among 1, 2, 4, 8 unless K is given)")
 
 
 def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
