@@ -36,7 +36,7 @@ accuracy-only choice: the narrowest accumulator, no synthesis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .config import MACConfig
 from .precision import AccumulatorDecision, decide_shared
@@ -90,7 +90,7 @@ def _decisions(lengths, a_fmt, b_fmt, model) -> tuple[list, list]:
     chunk = 2
     while chunk < lengths[-1]:
         d = decide_shared(lengths, a_fmt, b_fmt, chunk=chunk, **model)
-        narrowest = min(kept, key=lambda k: k.m_acc)
+        narrowest = kept[-1]  # every kept decision is narrower than those before it
         if d.m_acc >= narrowest.m_acc:
             what = f"chunk {narrowest.chunk_size}" if narrowest.chunk_size else "no chunking"
             pruned.append({"chunk_size": chunk, "acc_fmt": str(d.acc_fmt),
@@ -158,7 +158,6 @@ class DesignChoice:
     rows: list
     pruned: list
     chosen: Candidate
-    candidates: list = field(default_factory=list, repr=False)
 
     @property
     def decision(self) -> AccumulatorDecision:
@@ -229,7 +228,7 @@ def choose_design(lengths, a_fmt, b_fmt, *, objective=DEFAULT_OBJECTIVE, stages=
         r["pareto"] = not any(_dominates(o, r, area_key, delay_key) for o in rows)
         r["chosen"] = i == best
     assert rows[best]["pareto"], "the objective's minimum is on the area/delay front"
-    return DesignChoice(objective, area_key, delay_key, rows, pruned, candidates[best], candidates)
+    return DesignChoice(objective, area_key, delay_key, rows, pruned, candidates[best])
 
 
 def _dominates(a, b, area_key, delay_key) -> bool:

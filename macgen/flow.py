@@ -686,9 +686,7 @@ def _chosen_lines(r) -> list:
         a, b = mine["osu018_um2"] * mine["osu018_ns"], theirs["osu018_um2"] * theirs["osu018_ns"]
         rows.append(["area x delay, um2 x ns", f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}x"])
     bd = r["area_breakdown"]
-    fixed = [g for g in ACC_INDEPENDENT_GROUPS if g in bd["chosen"]["groups"]]
-    da = bd["chosen"]["total"] - sum(bd["chosen"]["groups"][g] for g in fixed)
-    db = bd["e8m23"]["total"] - sum(bd["e8m23"]["groups"].get(g, 0) for g in fixed)
+    fixed, da, db = _acc_datapath(bd["chosen"], bd["e8m23"])
     if da > 0:
         rows.append(["accumulate datapath, transistors (K = 1, hierarchy kept)", f"{da:,}", f"{db:,}",
                      f"{db / da:.2f}x"])
@@ -728,12 +726,18 @@ def _saving_sentence(r) -> str:
     return text + ".** (Above 1: the chosen MAC is smaller.)"
 
 
+def _acc_datapath(mine, theirs) -> tuple:
+    """The groups no accumulator width changes (:data:`~macgen.area.ACC_INDEPENDENT_GROUPS`) that
+    ``mine`` has, and both breakdowns' totals without them."""
+    fixed = [g for g in ACC_INDEPENDENT_GROUPS if g in mine["groups"]]
+    return (fixed, mine["total"] - sum(mine["groups"][g] for g in fixed),
+            theirs["total"] - sum(theirs["groups"].get(g, 0) for g in fixed))
+
+
 def _ceiling(mine, theirs) -> str:
     """What the breakdown says about the ratio: the parts no accumulator width changes
-    (:data:`~macgen.area.ACC_INDEPENDENT_GROUPS`) and the ratio without them, an upper bound."""
-    fixed = [g for g in ACC_INDEPENDENT_GROUPS if g in mine["groups"]]
-    a = mine["total"] - sum(mine["groups"][g] for g in fixed)
-    b = theirs["total"] - sum(theirs["groups"].get(g, 0) for g in fixed)
+    and the ratio without them, an upper bound."""
+    fixed, a, b = _acc_datapath(mine, theirs)
     names = " and the ".join(g.split(" (")[0] for g in fixed)
     verbs = ("cost", "cap") if len(fixed) > 1 else ("costs", "caps")
     text = (f"Only the accumulate datapath and the registers shrink with the accumulator; the {names} "

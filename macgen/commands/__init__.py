@@ -229,12 +229,15 @@ def reraise_with_options(exc: Exception, fields) -> None:
     raise exc
 
 
+def _given(args, name: str) -> bool:
+    """Whether option ``name`` (as typed, ``--x-y``) has a value other than ``None``/``False``."""
+    value = getattr(args, name.lstrip("-").replace("-", "_"), None)
+    return value is not None and value is not False
+
+
 def conflict(args, first: str, second: str, why: str = "") -> None:
     """Raise when both options ``first`` and ``second`` were given (names as typed, ``--x-y``)."""
-    def given(name):
-        value = getattr(args, name.lstrip("-").replace("-", "_"), None)
-        return value is not None and value is not False
-    if given(first) and given(second):
+    if _given(args, first) and _given(args, second):
         raise UsageError(f"{first} and {second} cannot be combined" + (f": {why}" if why else ""))
 
 
@@ -266,11 +269,9 @@ def add_objective_options(parser, *, stages: bool = True, jobs: bool = True) -> 
 def check_objective_args(args, *, objective_only=("--acc-stages", "--cache", "--no-asic"),
                          accuracy_options=("--chunk",)) -> None:
     """One-line errors for options that need ``--objective`` (``objective_only``) or contradict it."""
-    def given(option):
-        return getattr(args, option.lstrip("-").replace("-", "_"), None) not in (None, False)
     if args.objective is None:
         for option in objective_only:
-            if given(option):
+            if _given(args, option):
                 raise UsageError(f"{option} needs --objective")
         return
     for option in accuracy_options:
