@@ -1,9 +1,9 @@
-"""Yosys area of macgen's fused MACs next to SPEC §6's Berkeley HardFloat references.
+"""Yosys area of macgen's fused MACs next to docs/arithmetic.md §7's Berkeley HardFloat references.
 
 For fp16, bf16, e6m9 (IBM's FP16) and fp32 MACs with a = b = acc (RNE,
 subnormals, exact product, no chunking: the unit HardFloat's ``mulAddRecFN``
 with a registered accumulator implements), prints estimated transistors,
-cells, flip-flops and the ratio to SPEC §6's HardFloat transistor counts, and
+cells, flip-flops and the ratio to docs/arithmetic.md §7's HardFloat transistor counts, and
 the time of each Yosys run. ``--fpga`` adds iCE40/ECP5 LUT counts (the fp16
 iCE40 count has a HardFloat reference too); those flows take about 10x longer
 than the generic one. ``--cold`` first times Yosys's WebAssembly compile with

@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/montecarlo.py [--max-plain N] [--max-chunked N] [-
 For e5m2 x e5m2 products (m_p = 5) and each length of the table (64 ... 3.2e6,
 with ResNet-18/ImageNet's FWD/BWD lengths 576/1152/2304/4608 and its GRAD
 lengths 12544 ... 3211264), RNE and RTZ, no chunking and chunk 64, prints the
-analytical choice of SPEC §3 next to the simulated one
+analytical choice of docs/model.md next to the simulated one
 (:func:`macgen.montecarlo.simulated_choice`) with its interval [m_lo, m_hi]
 and the measured variance lost v = exp(n (1 - VRR_sim)) of the simulated choice
 and of the width below it, with 95 % intervals. Then the seed stability of two

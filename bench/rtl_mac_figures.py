@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Area (SPEC §6 Yosys flow) and Amaranth-simulator speed of macgen.rtl.MAC.
+"""Area (docs/arithmetic.md §7 Yosys flow) and Amaranth-simulator speed of macgen.rtl.MAC.
 
 Usage: ``.venv/bin/python bench/rtl_mac_figures.py [--sim]`` from the repository root.
 Verilog and Yosys statistics go to ``build/bench_rtl_mac/``. Prints one line per

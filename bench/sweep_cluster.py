@@ -1,7 +1,7 @@
 """A 2-D sweep (m_acc x chunk, e5m2 x e5m2 MACs) on this machine and on a 2-worker loopback Dask cluster.
 
 Runs the same sweep, each time into an empty output directory (nothing cached),
-with SPEC §6's generic Yosys flow only (no FPGA flows):
+with docs/arithmetic.md §7's generic Yosys flow only (no FPGA flows):
 
 1. local default (``--jobs 1``),
 2. local process pool (``--jobs 2``),

@@ -1,4 +1,4 @@
-"""Bit-exact reference model of macgen's MAC arithmetic (SPEC §2), in NumPy.
+"""Bit-exact reference model of macgen's MAC arithmetic (docs/arithmetic.md §2–4), in NumPy.
 
 No Amaranth here, and no floating-point shortcuts: every value is handled as an
 exact ``(sign, significand, exponent)`` triple of integers, every sum is formed
@@ -9,7 +9,7 @@ provably does not change the rounding), and every result is rounded once by
 All bit patterns are ``numpy.uint64`` arrays; scalars are accepted and give
 0-d arrays.
 
-Semantics (SPEC §2), shared by every function here:
+Semantics (docs/arithmetic.md §2–4), shared by every function here:
 
 * Rounding ``rne`` (nearest, ties to even) or ``rtz`` (toward zero), with
   subnormals or flush-to-zero (``ftz`` inputs read as zero of the same sign;
@@ -26,7 +26,7 @@ Semantics (SPEC §2), shared by every function here:
   format written (:attr:`FloatFormat.nan_bits`: ieee sign 0, exponent all ones,
   fraction ``1 << (M-1)``; nan-only sign 0, all ones); otherwise an infinite
   operand gives the infinity.
-* Formats of different special-value policies mix as SPEC §2 allows
+* Formats of different special-value policies mix as docs/arithmetic.md §2–4 allows
   (:func:`macgen.formats.check_feeds`, enforced by :class:`MACConfig`): e.g. OCP
   E4M3 (nan-only) operands into an ieee fp32 accumulator.
 
@@ -329,7 +329,7 @@ def _sig_bits(fmt):
 
 
 def _add(fmt, rounding, x, y, x_bits, y_bits):
-    """round_fmt(x + y) for unpacked values with specials (SPEC §2)."""
+    """round_fmt(x + y) for unpacked values with specials (docs/arithmetic.md §2–4)."""
     if _fits_uint64(fmt, x_bits, y_bits):
         bits = _add_finite(fmt, rounding, x.sign, x.sig, x.exp, y.sign, y.sig, y.exp)
     else:
@@ -367,7 +367,7 @@ def mac(cfg, acc, a, b):
     -------
     numpy.ndarray of uint64
         The new accumulator bits (``cfg.acc_fmt``), rounded once by
-        ``cfg.rounding`` (SPEC §2: signed zeros, canonical NaN, overflow).
+        ``cfg.rounding`` (docs/arithmetic.md §2–4: signed zeros, canonical NaN, overflow).
     """
     _check_cfg(cfg)
     a = _codes(cfg.a_fmt, a, "Operand a")
@@ -384,7 +384,7 @@ def _check_cfg(cfg):
 
 
 def add(fmt, x, y, rounding="rne"):
-    """``round(x + y)`` in ``fmt`` (SPEC §2 zero, NaN and overflow rules).
+    """``round(x + y)`` in ``fmt`` (docs/arithmetic.md §2–4 zero, NaN and overflow rules).
 
     Parameters
     ----------
@@ -429,7 +429,7 @@ def convert(src_fmt, dst_fmt, bits, rounding="rne"):
     """Round values from ``src_fmt`` into ``dst_fmt`` (one rounding; zeros keep their sign).
 
     ftz source subnormals read as zero; NaN becomes ``dst_fmt``'s canonical NaN.
-    ``dst_fmt`` must represent every special value of ``src_fmt`` (SPEC §2:
+    ``dst_fmt`` must represent every special value of ``src_fmt`` (docs/arithmetic.md §2–4:
     NaN needs NaN, inf needs inf).
 
     Parameters
@@ -458,13 +458,13 @@ def _convert(src_fmt, dst_fmt, bits, rounding):
     x = _unpack(src_fmt, bits)
     zero = _Val(np.zeros_like(x.sign), np.zeros_like(x.sig), np.zeros_like(x.exp),
                 np.zeros_like(x.nan), np.zeros_like(x.inf))
-    # x + (-0) = x exactly, for every x including -0 and +0 (SPEC zero rule).
+    # x + (-0) = x exactly, for every x including -0 and +0 (the zero rule of docs/arithmetic.md §3).
     zero.sign = np.ones_like(x.sign)
     return _add(dst_fmt, rounding, x, zero, _sig_bits(src_fmt), 1)
 
 
 def dot(cfg, a, b, init=None):
-    """Dot products with SPEC §2 semantics (chunking, outer and output formats).
+    """Dot products with docs/arithmetic.md §2–4 semantics (chunking, outer and output formats).
 
     ``s_0 = init; s_i = round_ACC(s_{i-1} + a_i*b_i)``; with ``cfg.chunk_size = L > 0``
     every ``L`` products are summed from +0 in ACC and each chunk sum is added into

@@ -7,7 +7,7 @@ itself never imports numba. The compiled code is cached on disk under
 ``NUMBA_CACHE_DIR`` says otherwise, so only the first use on a machine pays
 the compilation (about 10 s).
 
-Arithmetic (SPEC §2), exact by construction and independent of the NumPy
+Arithmetic (docs/arithmetic.md §2–4), exact by construction and independent of the NumPy
 paths it is tested against (``tests/test_golden_kernel.py``):
 
 * Every value is a decoded triple ``(-1)^s * sig * 2^exp`` (``sig`` uint64,
@@ -461,7 +461,7 @@ KB = 64             # steps of operands decoded into a block's buffer at a time
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def dot_rows(acodes, afd, bcodes, bfd, aidx, bidx, init, ifd, L, pnb, narrow, accp, outerp, outp,
              convert, out):
-    """Dot products of rows: ``out[r] = dot(A[aidx[r]], B[bidx[r]], init[r])`` (SPEC §2).
+    """Dot products of rows: ``out[r] = dot(A[aidx[r]], B[bidx[r]], init[r])`` (docs/arithmetic.md §2–4).
 
     ``acodes``/``bcodes`` (rows, n) operand codes, decoded as they are read
     (``afd``/``bfd``: :func:`decode_params`); ``init`` codes of the outer format.

@@ -54,7 +54,7 @@ def test_generate_mac_length_uses_the_model(tmp_path, capsys):
     assert code == 0, err
     printed = json.loads(out)
     decision = precision.decide_accumulator(4608, "e5m2", "e5m2")
-    assert decision.m_acc == 9  # SPEC §3: m_p = 5, n = 4608 -> 9
+    assert decision.m_acc == 9  # docs/model.md: m_p = 5, n = 4608 -> 9
     assert printed["decision"] == json.loads(json.dumps(decision.to_dict()))
     assert printed["config"]["acc_fmt"] == str(decision.acc_fmt) and printed["config"]["chunk_size"] == 0
     meta = read_sidecar(printed["sidecar"])

@@ -69,7 +69,7 @@ def test_json_round_trip(kw):
      "^a_fmt e5m2 \\(ieee\\) can be NaN, which acc_fmt e6m9fn \\(finite\\) cannot represent$"),
     (dict(out_fmt="e4m3fn"), ValueError,
      "^outer_fmt e6m9 \\(ieee\\) can be NaN, which out_fmt e4m3fn \\(finite\\) cannot represent$"),
-    # SPEC §2's mixed-policy rule, one case per rejection
+    # docs/arithmetic.md §2–4's mixed-policy rule, one case per rejection
     (dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9fn"), ValueError,
      "^a_fmt e4m3fnan \\(nan-only\\) can be NaN, which acc_fmt e6m9fn \\(finite\\) cannot represent$"),
     (dict(a_fmt="fp4_e2m1fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9fn"), ValueError,

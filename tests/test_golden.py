@@ -350,7 +350,7 @@ _DOT_CONFIGS = [
     dict(a_fmt="fp16", b_fmt="e5m2", acc_fmt="e5m10", chunk_size=6, outer_fmt="e5m10"),
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m9", chunk_size=4, outer_fmt="fp32", rounding="rtz"),
     dict(a_fmt="e5m2", b_fmt="e5m2", acc_fmt="e6m13", chunk_size=4, outer_fmt="e7m12"),
-    # OCP formats and mixed policies (SPEC §2)
+    # OCP formats and mixed policies (docs/arithmetic.md §2–4)
     dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="fp32"),
     dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e5m2", acc_fmt="bf16", rounding="rtz"),
     dict(a_fmt="fp8_e4m3fn", b_fmt="fp8_e4m3fn", acc_fmt="e6m9", chunk_size=4, outer_fmt="fp32"),

@@ -1,4 +1,4 @@
-"""The ML presets against ml_dtypes, the encoding reference of JAX and TensorFlow (SPEC §1).
+"""The ML presets against ml_dtypes, the encoding reference of JAX and TensorFlow (docs/arithmetic.md §1).
 
 For every preset that ml_dtypes has: decode of every code, RNE conversion of
 float32 values (a large seeded sample of bit patterns plus every midpoint and
@@ -8,7 +8,7 @@ format is the only one).
 
 NaN: ml_dtypes keeps the sign of a NaN it converts (and turns a negative
 overflow into the NaN ``0xFF`` of ``float8_e4m3fn``); macgen writes the
-canonical NaN of SPEC §2 (sign 0). Wherever ml_dtypes gives NaN, macgen must give
+canonical NaN of docs/arithmetic.md §2–4 (sign 0). Wherever ml_dtypes gives NaN, macgen must give
 its canonical NaN; every other result must be the same code.
 """
 

@@ -48,7 +48,7 @@ def test_sampler_draws_the_distribution():
 @pytest.mark.parametrize("n,chunk", [(300, 64), (130, 16), (64, 8)])
 def test_chunked_accumulation_is_golden_dot(rounding, n, chunk):
     # the Monte-Carlo's fast chunked path (chunks as one batch, then the outer sum)
-    # is SPEC §2's chunked dot product, bit for bit
+    # is docs/arithmetic.md §2–4's chunked dot product, bit for bit
     d = M._distribution(FloatFormat.parse("e5m2"))
     rng = np.random.default_rng(2)
     a, _ = M._sample(d, rng, (50, n))

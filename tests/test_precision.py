@@ -1,4 +1,4 @@
-"""The accumulation-precision model (SPEC §3): VRR, chunking, sparsity, width choices."""
+"""The accumulation-precision model (docs/model.md): VRR, chunking, sparsity, width choices."""
 
 import json
 import math
@@ -9,7 +9,7 @@ from macgen import precision as P
 from macgen.formats import FloatFormat
 
 
-# -- an independent, plain-loop transcription of SPEC §3 (the reference) ---------------
+# -- an independent, plain-loop transcription of docs/model.md (the reference) ---------------
 
 def _q(x):
     return math.erfc(x / math.sqrt(2)) / 2
@@ -94,7 +94,7 @@ def test_min_acc_mantissa_cutoff_changes_choice():
 @pytest.mark.parametrize("m_p", [1, 3, 5, 11, 24])
 @pytest.mark.parametrize("n", [8, 20, 100, 1000, 4608, 30000, 120000])
 def test_vrr_monotone_in_m_acc_except_formula_dips(n, m_p):
-    # VRR grows with m_acc, except for small dips that SPEC §3's formula itself has
+    # VRR grows with m_acc, except for small dips that docs/model.md's formula itself has
     # (its q'_j terms): each must show in the plain transcription too, and stay small.
     values = [P.vrr(m, m_p, n) for m in range(1, 25)]
     dips = 0
@@ -232,7 +232,7 @@ def test_acc_exponent_bits_rule_by_enumeration():
                  ("fp8_e4m3fn", "fp8_e4m3fn"), ("fp8_e4m3fn", "fp8_e5m2"), ("fp4_e2m1fn", "fp4_e2m1fn"),
                  ("fp4_e2m1fn", "fp8_e4m3fn")]:
         fa, fb = FloatFormat.parse(a), FloatFormat.parse(b)
-        # The accumulator holds whatever specials the inputs can produce (SPEC §2).
+        # The accumulator holds whatever specials the inputs can produce (docs/arithmetic.md §2–4).
         policy = "finite" if fa.policy == fb.policy == "finite" else "ieee"
         for n in (1, 7, 1000, 10 ** 6):
             e = P.acc_exponent_bits(fa, fb, n, man_bits=6)
@@ -361,7 +361,7 @@ def test_guards(call, exc):
 
 
 def test_vrr_dips_in_m_acc_are_the_formulas():
-    # SPEC §3's VRR is not monotone in m_acc: at n = 106788, m_p = 5 it dips from
+    # docs/model.md's VRR is not monotone in m_acc: at n = 106788, m_p = 5 it dips from
     # m_acc = 13 to 14. The plain transcription shows the same dip, so this is the
     # formula's, not the fast sum's.
     n = 106788

@@ -25,7 +25,7 @@ CONFIGS = {
     "e5m2-c4": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=4),
     "bf16": MACConfig("bf16", "bf16", "fp32"),
     "fp16": MACConfig("fp16", "fp16", "fp16"),
-    # OCP E4M3 (nan-only) into IEEE accumulators (SPEC §2's mixed policies)
+    # OCP E4M3 (nan-only) into IEEE accumulators (docs/arithmetic.md §2–4's mixed policies)
     "e4m3fn-fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"),
     "e4m3fn-c4-fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "e6m9", chunk_size=4, outer_fmt="fp32"),
 }

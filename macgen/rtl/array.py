@@ -49,7 +49,7 @@ class SystolicArray(wiring.Component):
 
     Processing element ``PE(i, j)`` is a :class:`macgen.rtl.MAC` that keeps the
     dot product ``C[i, j] = dot(A[i, :], B[:, j])`` (k = 0..K-1 in order, with
-    the MAC's chunking and rounding, SPEC §2) in place. Row ``i`` of ``A``
+    the MAC's chunking and rounding, docs/arithmetic.md §2–4) in place. Row ``i`` of ``A``
     enters on the left, one element per cycle on ``a[i]``; column ``j`` of ``B``
     enters on top on ``b[j]``. Element ``k`` of a tile is presented on all
     ``a``/``b`` ports in the same cycle (the *beat* ``k``): the array skews the

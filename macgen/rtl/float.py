@@ -284,7 +284,7 @@ def _cutter(m, cuts):
 
 def _check_specials(spec, fmt):
     """A stage writing values of ``spec`` into ``fmt`` needs ``fmt`` to hold its specials
-    (SPEC §2's mixed-policy rule; :class:`~macgen.config.MACConfig` enforces it)."""
+    (docs/arithmetic.md §2–4's mixed-policy rule; :class:`~macgen.config.MACConfig` enforces it)."""
     for flag, has, what in (("nan", "has_nan", "NaN"), ("inf", "has_inf", "infinity")):
         if getattr(spec, flag) and not getattr(fmt, has):
             raise ValueError(f"Values that can be {what} cannot be written into {fmt} ({fmt.policy})")
@@ -466,7 +466,7 @@ class AlignAdd(wiring.Component):
     is negated. Where the operands can cancel no bit is lost; where bits are lost
     the result keeps ``P`` bits and a round bit above bit 0.
 
-    Exact zeros follow SPEC §2: ``-0 + -0 = -0``, every other exact zero is +0.
+    Exact zeros follow docs/arithmetic.md §2–4: ``-0 + -0 = -0``, every other exact zero is +0.
 
     Parameters
     ----------
@@ -604,7 +604,7 @@ class AlignAdd(wiring.Component):
 
 
 class Round(wiring.Component):
-    """Normalize, round and pack an unrounded sum into a format (SPEC §2).
+    """Normalize, round and pack an unrounded sum into a format (docs/arithmetic.md §2–4).
 
     The quantum is ``2^(max(floor(log2|x|), emin) - M)`` (``emin`` unbounded below
     for ftz formats, whose results under the smallest normal flush to zero with
@@ -719,7 +719,7 @@ class Round(wiring.Component):
 
 
 class Convert(wiring.Component):
-    """Round a value of one format into another: ``round_dst(x)`` (SPEC §2).
+    """Round a value of one format into another: ``round_dst(x)`` (docs/arithmetic.md §2–4).
 
     Identity (wires only) when the formats are equal. Otherwise unpack, align to
     the destination's ``emin`` when the source can be smaller (with sticky), and

@@ -5,7 +5,7 @@ the count as a number. A Galois LFSR whose state is ``x^i mod P`` (``P`` primiti
 of degree ``k``) steps with one XOR gate per tap instead of an incrementer, and
 its states ``x^0 .. x^(2^k - 2)`` are all distinct, so comparing the state with
 the constant ``x^(L - 2)`` finds the ``L``-th beat exactly as a binary counter
-would (measured with SPEC §6's flow: e5m2 x e5m2 -> e7m13 with chunk 2048 is 228
+would (measured with docs/arithmetic.md §7's flow: e5m2 x e5m2 -> e7m13 with chunk 2048 is 228
 estimated transistors smaller than with an 11-bit binary counter).
 
 The polynomial arithmetic is plain Python; :class:`ChunkCounter` is the register.

@@ -1,4 +1,4 @@
-"""The floating-point multiply-accumulate unit (SPEC §2, §4)."""
+"""The floating-point multiply-accumulate unit (docs/arithmetic.md §2–5)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class Stage:
 
 
 class MAC(wiring.Component):
-    """Floating-point MAC: dot products of ``a`` and ``b`` streams, bit-exact to SPEC §2.
+    """Floating-point MAC: dot products of ``a`` and ``b`` streams, bit-exact to docs/arithmetic.md §2–4.
 
     Every beat computes ``acc' = round_ACC(acc + a*b)`` with the exact product (or
     the product rounded to ``product_man_bits``), in one cycle of the accumulate

@@ -1,4 +1,4 @@
-"""Independent oracles for macgen's arithmetic (SPEC §2), for tests and benches.
+"""Independent oracles for macgen's arithmetic (docs/arithmetic.md §2–4), for tests and benches.
 
 Used by the tests and by ``make testfloat``; the MPFR half needs ``gmpy2`` (the
 ``test`` extra), imported only when called. The references use neither :mod:`macgen.golden` nor
@@ -11,13 +11,13 @@ Two references:
 * **Fraction** (exact rationals, scalar, any format incl. finite and ftz):
   :func:`decode`, :func:`round_exact`, :func:`ref_product`, :func:`ref_add`,
   :func:`ref_mac`, :func:`ref_fma`, :func:`ref_convert`, :func:`ref_dot`.
-  A straightforward transcription of SPEC §2. Exponents become powers of two,
+  A straightforward transcription of docs/arithmetic.md §2–4. Exponents become powers of two,
   so keep to formats with exponent fields up to about 15 bits (not e62m1).
 * **gmpy2/MPFR** (ieee formats with subnormals, RNE or RTZ):
   :func:`mpfr_context`, :func:`to_mpfr`, :func:`from_mpfr`, :func:`mpfr_fma`,
   :func:`mpfr_mac`, :func:`mpfr_mac_many`. Specials and zero signs are handled explicitly in the
-  wrapper per SPEC §2 rather than trusting MPFR's own rules (MPFR has no NaN
-  sign or payload; its exact-zero sign rules match SPEC's for RNE/RTZ but are
+  wrapper per docs/arithmetic.md §2–4 rather than trusting MPFR's own rules (MPFR has no NaN
+  sign or payload; its exact-zero sign rules match ours for RNE/RTZ but are
   not relied on).
 
 Stimulus and vectors:
@@ -53,7 +53,7 @@ __all__ = [
 NAN = ("nan", 0, Fraction(0))
 
 
-# Special-value policies, transcribed from SPEC §1 here rather than taken from
+# Special-value policies, transcribed from docs/arithmetic.md §1 here rather than taken from
 # FloatFormat's methods (only the parameter ``fmt.policy`` is read).
 
 def _special_kind(fmt, field, frac):
@@ -139,7 +139,7 @@ def encode_exact(fmt: FloatFormat, sign: int, m: Fraction) -> int:
 
 
 def round_exact(fmt: FloatFormat, sign: int, m: Fraction, rounding: str) -> int:
-    """Round the exact non-negative ``m`` (with ``sign``) into ``fmt`` by SPEC §2.
+    """Round the exact non-negative ``m`` (with ``sign``) into ``fmt`` by docs/arithmetic.md §2–4.
 
     ``q = 2^(max(floor(log2 m), emin) - M)`` (``emin`` unbounded for ftz), round
     ``m/q`` by the mode, overflow per policy (ieee+rne inf, nan-only+rne the
@@ -210,7 +210,7 @@ def _pack_special(fmt, value):
 
 
 def ref_add(fmt: FloatFormat, x, y, rounding: str) -> int:
-    """``round_fmt(x + y)`` of two decoded values (SPEC §2 zeros and specials)."""
+    """``round_fmt(x + y)`` of two decoded values (docs/arithmetic.md §2–4 zeros and specials)."""
     kx, sx, mx = x
     ky, sy, my = y
     if "nan" in (kx, ky) or (kx == ky == "inf" and sx != sy):
@@ -246,7 +246,7 @@ def ref_convert(src: FloatFormat, dst: FloatFormat, bits: int, rounding: str) ->
 
 
 def ref_dot(cfg: MACConfig, a, b, init=None) -> int:
-    """Scalar SPEC §2 dot product with chunking, outer and output formats."""
+    """Scalar docs/arithmetic.md §2–4 dot product with chunking, outer and output formats."""
     rnd = cfg.rounding
     n = len(a)
     assert n == len(b) and n >= 1
@@ -373,7 +373,7 @@ def from_mpfr(fmt: FloatFormat, x) -> int:
 
 
 def mpfr_fma(fmt: FloatFormat, a: int, b: int, c: int, rounding: str = "rne") -> int:
-    """``fma(a, b, c)`` in ``fmt`` computed by MPFR, specials per SPEC §2."""
+    """``fma(a, b, c)`` in ``fmt`` computed by MPFR, specials per docs/arithmetic.md §2–4."""
     return mpfr_mac(MACConfig(fmt, fmt, fmt, rounding=rounding), c, a, b)
 
 
@@ -389,7 +389,7 @@ def _special_product(ka, sa, ma, kb, sb, mb):
 def mpfr_mac(cfg: MACConfig, acc: int, a: int, b: int, flags: dict | None = None) -> int:
     """``round_ACC(acc + a*b)`` by MPFR (exact product only; ACC ieee with subnormals).
 
-    Specials (NaN, inf) and exact-zero signs are decided here per SPEC §2; MPFR
+    Specials (NaN, inf) and exact-zero signs are decided here per docs/arithmetic.md §2–4; MPFR
     only computes the finite cases. If ``flags`` is a dict it receives MPFR's
     ``invalid``, ``overflow``, ``underflow`` and ``inexact`` flags.
     """
@@ -432,7 +432,7 @@ def mpfr_mac_many(cfg: MACConfig, acc, a, b, flags: dict | None = None) -> list:
                 ctx.clear_flags()
             psign = sa ^ sb
             if ka != "num" or kb != "num" or kc != "num":
-                # Specials: no rounding involved, SPEC §2 decides.
+                # Specials: no rounding involved, docs/arithmetic.md §2–4 decides.
                 da, db, dc = decode(cfg.a_fmt, xa), decode(cfg.b_fmt, xb), decode(fmt, xc)
                 sp = _special_product(*da, *db) or ("num", psign, da[2] * db[2])
                 out.append(ref_add(fmt, dc, sp, rounding))
