@@ -5,6 +5,7 @@ nothing left behind (:func:`cli_subprocess.assert_usage_error`). About 0.5 s a c
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +91,17 @@ def test_help_shows_defaults_examples_and_no_spec(tmp_path, command):
     text = proc.stdout
     assert "(default:" in text and "SPEC" not in text
     assert "example" in text.lower() and f"macgen {command.split()[0]}" in text.split("example")[-1]
+
+
+def test_shipped_files_cite_the_repository_docs_not_spec_sections():
+    """13: what ships in the wheel (package, benches, Yosys scripts) cites docs/, never "SPEC §"."""
+    root = Path(__file__).resolve().parent.parent
+    shipped = [p for d in ("macgen", "sim", "synth") for p in (root / d).rglob("*")
+               if p.suffix in (".py", ".ys", ".tcl", ".md", ".txt") and p.is_file()]
+    assert any(p.name == "area.ys" for p in shipped)
+    cited = [f"{p.relative_to(root)}:{i}" for p in shipped
+             for i, line in enumerate(p.read_text().splitlines(), 1) if "SPEC §" in line]
+    assert cited == []
 
 
 def test_help_of_area_mac_is_its_own(tmp_path):
