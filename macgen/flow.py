@@ -38,7 +38,7 @@ from .limits import MAX_ARRAY_DIM, MAX_SIM_MACS
 from .progress import progress_printer, status
 from .formats import FloatFormat, accumulator_format, check_rounding
 from .pipelining import STUDY_STAGES
-from .precision import one_minus_vrr, check_cutoff, check_nzr, decide_accumulator, decide_shared, parse_chunk
+from .precision import one_minus_vrr, check_cutoff, check_nzr, decide_shared, parse_chunk, plan_workload
 from .validate import check_int, check_real
 from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
@@ -174,18 +174,13 @@ class _Log:
 def _plan(opts: FlowOptions):
     """Per-layer decisions, lengths per GEMM, and the shared decisions the hardware uses."""
     wl = get_workload(opts.workload, batch=opts.batch)
-    items = wl.lengths(GEMMS)
+    items = list(wl.lengths(GEMMS))
     # Per layer and per GEMM the accuracy-only plan (the objective's choice is made with synthesis).
     common = dict(chunk="auto" if opts.chunk is None else opts.chunk, nzr=opts.nzr, cutoff=opts.cutoff)
-    rows = [{"layer": layer.name, "gemm": gemm, "length": n,
-             "decision": decide_accumulator(n, opts.a_fmt, opts.b_fmt, **common).to_dict()}
-            for layer, gemm, n in items]
-    by_gemm = {}
-    for _, gemm, n in items:
-        by_gemm.setdefault(gemm, []).append(n)
-    shared = {g: decide_shared(ns, opts.a_fmt, opts.b_fmt, **common) for g, ns in by_gemm.items()}
+    plan = plan_workload([(layer.name, gemm, n) for layer, gemm, n in items], opts.a_fmt, opts.b_fmt,
+                         **common)
+    rows, by_gemm, shared, train = plan.row_dicts(), plan.by_gemm, plan.shared, plan.overall
     all_lengths = [n for _, _, n in items]
-    train = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, **common)
     train_plain = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, **{**common, "chunk": 0})
     candidates = None
     if opts.objective is not None:

@@ -58,7 +58,7 @@ __all__ = [
     "acc_exponent_bits", "simulate_vrr", "decide_accumulator", "decide_shared", "parse_chunk",
     "AccumulatorDecision",
     "product_frac_bits", "effective_length", "METHODS", "check_nzr", "check_cutoff",
-    "monotone_regions", "one_minus_vrr",
+    "monotone_regions", "one_minus_vrr", "WorkloadPlan", "plan_workload",
 ]
 
 METHODS = ("analytical", "simulated")
@@ -862,6 +862,91 @@ def decide_shared(lengths, a_fmt, b_fmt, *, product_man_bits=None, chunk=None, n
                                n=n_max, n_eff=top.n_eff, nzr=top.nzr, vrr=r,
                                v=variance_lost(r, top.n_eff), cutoff=top.cutoff, method=method,
                                rounding=rounding)
+
+
+@dataclass(frozen=True)
+class WorkloadPlan:
+    """The model's accumulators for a workload's dot products (:func:`plan_workload`).
+
+    Members
+    -------
+    rows : list of dict
+        One per item, in order: ``layer``, ``gemm``, ``length`` and ``decision``
+        (:class:`AccumulatorDecision` for that length alone).
+    by_gemm : dict
+        GEMM name to its lengths, in item order.
+    shared : dict
+        GEMM name to the accumulator of one MAC array serving all its lengths
+        (:func:`decide_shared`).
+    overall : AccumulatorDecision
+        One MAC array for every length (``shared``'s only entry when there is one GEMM).
+    """
+
+    rows: list
+    by_gemm: dict
+    shared: dict
+    overall: AccumulatorDecision
+
+    def row_dicts(self) -> list:
+        """``rows`` with each decision as :meth:`AccumulatorDecision.to_dict` gives it."""
+        return [{**r, "decision": r["decision"].to_dict()} for r in self.rows]
+
+
+def plan_workload(items, a_fmt, b_fmt, *, chunk=None, method="analytical", shared=True,
+                  progress=None, **model) -> WorkloadPlan:
+    """Decide the accumulator of every dot product of a workload, per GEMM and overall.
+
+    The one planning rule of ``macgen plan`` and ``macgen flow``.
+
+    Parameters
+    ----------
+    items : iterable of (str, str, int)
+        ``(layer, gemm, length)``, e.g. :meth:`macgen.workloads.Workload.lengths`.
+    a_fmt, b_fmt, chunk, method
+        As for :func:`decide_accumulator`; ``chunk`` applies to every row and every
+        shared decision (``'auto'``: each picks its own).
+    shared : bool
+        Also decide ``shared`` and ``overall`` (False: rows only, both left empty/None).
+    progress : callable or None
+        Called with one line of text before each simulated decision (``method='simulated'``).
+    **model
+        ``product_man_bits``, ``nzr``, ``cutoff``, ``exp_bits``, ``trials``, ``seed``,
+        ``rounding``, as for :func:`decide_accumulator`.
+
+    Returns
+    -------
+    WorkloadPlan
+
+    Raises
+    ------
+    TypeError, ValueError
+    """
+    items = [(layer, gemm, check_int("Accumulation length", n, minimum=1)) for layer, gemm, n in items]
+    if not items:
+        raise ValueError("A workload plan needs at least one (layer, gemm, length) item")
+    simulated = method == "simulated"
+    decided = {}
+    rows = []
+    for layer, gemm, n in items:
+        if n not in decided:
+            if simulated and progress is not None:
+                progress(f"simulating length {n}" + (f", chunk {chunk}" if chunk else "") + " ...")
+            decided[n] = decide_accumulator(n, a_fmt, b_fmt, chunk=chunk, method=method, **model)
+        rows.append({"layer": layer, "gemm": gemm, "length": n, "decision": decided[n]})
+    by_gemm = {}
+    for _, gemm, n in items:
+        by_gemm.setdefault(gemm, []).append(n)
+    if not shared:
+        return WorkloadPlan(rows=rows, by_gemm=by_gemm, shared={}, overall=None)
+
+    def one(lengths):
+        if simulated and progress is not None:
+            progress(f"simulating the shared accumulator for {len(set(lengths))} lengths ...")
+        return decide_shared(lengths, a_fmt, b_fmt, chunk=chunk, method=method, **model)
+
+    per_gemm = {g: one(ns) for g, ns in by_gemm.items()}
+    overall = next(iter(per_gemm.values())) if len(per_gemm) == 1 else one([n for _, _, n in items])
+    return WorkloadPlan(rows=rows, by_gemm=by_gemm, shared=per_gemm, overall=overall)
 
 
 def one_minus_vrr(vrr: float) -> str:

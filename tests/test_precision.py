@@ -482,3 +482,26 @@ def test_parse_chunk_rejects_naming_the_value(value):
     from macgen.precision import parse_chunk
     with pytest.raises(ValueError, match="Chunk must be none, auto or a positive integer"):
         parse_chunk(value)
+
+
+def test_plan_workload_is_the_per_length_and_shared_rule():
+    """One planning rule for plan and flow: rows are each length's own decision, shared
+    entries decide_shared over a GEMM's lengths, overall over every length."""
+    from macgen.workloads import get_workload
+    items = [(layer.name, g, n) for layer, g, n in get_workload("resnet32-cifar10").lengths(("fwd", "grad"))]
+    plan = P.plan_workload(items, "e5m2", "e5m2", chunk="auto", cutoff=50.0)
+    assert [(r["layer"], r["gemm"], r["length"]) for r in plan.rows] == items
+    for r in plan.rows[:5]:
+        assert r["decision"] == P.decide_accumulator(r["length"], "e5m2", "e5m2", chunk="auto")
+    assert set(plan.shared) == {"fwd", "grad"}
+    grad = [n for _, g, n in items if g == "grad"]
+    assert plan.by_gemm["grad"] == grad
+    assert plan.shared["grad"] == P.decide_shared(grad, "e5m2", "e5m2", chunk="auto")
+    assert plan.overall == P.decide_shared([n for *_, n in items], "e5m2", "e5m2", chunk="auto")
+    # the overall MAC is wider than the FWD-only one on this network (the check can fail)
+    assert plan.overall.m_acc > plan.shared["fwd"].m_acc
+    one = P.plan_workload([("-", "dot", 4608)], "e5m2", "e5m2")
+    assert one.overall == one.shared["dot"] == P.decide_accumulator(4608, "e5m2", "e5m2")
+    assert P.plan_workload(items, "e5m2", "e5m2", shared=False).overall is None
+    with pytest.raises(ValueError, match="at least one"):
+        P.plan_workload([], "e5m2", "e5m2")

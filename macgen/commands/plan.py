@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..precision import one_minus_vrr
+from ..precision import one_minus_vrr, plan_workload
 from ..progress import note
 
 from ..limits import MAX_BATCH, MAX_TRIALS, SIM_MAX_LENGTH
@@ -81,38 +81,6 @@ def register(subparsers):
 
 def _chunk_text(chunk):
     return "none" if chunk == 0 else str(chunk)
-
-
-class _Planner:
-    """Cached decisions for one set of formats and options."""
-
-    def __init__(self, args, a_fmt, b_fmt, methods):
-        self.args, self.a_fmt, self.b_fmt, self.methods = args, a_fmt, b_fmt, methods
-        self._cache = {}
-
-    def decide(self, n, chunk, method):
-        from ..precision import decide_accumulator
-        key = (n, chunk, method)
-        if key not in self._cache:
-            a = self.args
-            if method == "simulated":
-                note(f"macgen plan: simulating length {n}" + (f", chunk {chunk}" if chunk else "") + " ...")
-            self._cache[key] = decide_accumulator(
-                n, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits, chunk=chunk,
-                nzr=a.nzr, cutoff=a.cutoff, method=method, exp_bits=a.exp_bits,
-                trials=a.trials, seed=a.seed, rounding=a.rounding)
-        return self._cache[key]
-
-    def shared(self, lengths, chunk, method):
-        """One MAC for all ``lengths`` (:func:`macgen.precision.decide_shared`)."""
-        from ..precision import decide_shared
-        a = self.args
-        if method == "simulated":
-            note(f"macgen plan: simulating the shared accumulator for {len(set(lengths))} lengths ...")
-        d = decide_shared(lengths, self.a_fmt, self.b_fmt, product_man_bits=a.product_man_bits,
-                          chunk=chunk, nzr=a.nzr, cutoff=a.cutoff, method=method,
-                          exp_bits=a.exp_bits, trials=a.trials, seed=a.seed, rounding=a.rounding)
-        return {"max_length": d.n, **d.to_dict()}
 
 
 def _rows_text(rows, compare):
@@ -212,26 +180,34 @@ def run(args) -> int:
                          f"--gemms or a larger --sim-max-length")
     if args.compare and longest > args.sim_max_length:
         methods = ("analytical",)  # no network-wide simulated summary from a partial table
-    planner = _Planner(args, a_fmt, b_fmt, methods)
     main_method = "simulated" if args.method == "simulated" and not args.compare else "analytical"
-    rows = []
-    for layer, gemm, n in items:
-        row = {"layer": layer, "gemm": gemm, "length": n,
-               "decision": planner.decide(n, chunk, main_method).to_dict()}
-        if args.compare:
-            row["simulated"] = (planner.decide(n, chunk, "simulated").to_dict()
-                                if n <= args.sim_max_length else None)
-        rows.append(row)
+    model = dict(product_man_bits=args.product_man_bits, nzr=args.nzr, cutoff=args.cutoff,
+                 exp_bits=args.exp_bits, trials=args.trials, seed=args.seed, rounding=args.rounding)
 
-    by_gemm = {}
-    for _, gemm, n in items:
-        by_gemm.setdefault(gemm, []).append(n)
-    summary = {}
-    for method in methods:
-        summary[method] = {g: planner.shared(ns, chunk, method) for g, ns in by_gemm.items()}
-        if len(by_gemm) > 1:
-            summary[method]["all"] = planner.shared([n for _, _, n in items], chunk, method)
-    overall = {m: summary[m]["all" if "all" in summary[m] else next(iter(by_gemm))] for m in methods}
+    def say(text):
+        note(f"macgen plan: {text}")
+
+    plans = {m: plan_workload(items, a_fmt, b_fmt, chunk=chunk, method=m, progress=say, **model)
+             for m in methods}
+    by_gemm = plans[main_method].by_gemm
+    rows = plans[main_method].row_dicts()
+    if args.compare:
+        short = [item for item in items if item[2] <= args.sim_max_length]
+        sim = plans.get("simulated")
+        if sim is None and short:  # rows only: too long a plan for a simulated summary
+            sim = plan_workload(short, a_fmt, b_fmt, chunk=chunk, method="simulated", shared=False,
+                                progress=say, **model)
+        simulated = {} if sim is None else {r["length"]: r["decision"].to_dict() for r in sim.rows}
+        for row in rows:
+            row["simulated"] = simulated.get(row["length"])
+
+    def entry(d):
+        return {"max_length": d.n, **d.to_dict()}
+
+    summary = {m: {**{g: entry(d) for g, d in p.shared.items()},
+                   **({"all": entry(p.overall)} if len(p.by_gemm) > 1 else {})}
+               for m, p in plans.items()}
+    overall = {m: entry(p.overall) for m, p in plans.items()}
 
     if args.plot is not None:
         from ..plots import plot_variance_lost
