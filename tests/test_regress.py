@@ -187,3 +187,14 @@ def test_stream_words_round_trip_fields():
     text = stream.harness_verilog("dut", "clk", "rst", fields[:1], fields[0], fields[1], fields[2:3])
     offsets = stream._offsets([fields[0], fields[2], fields[1]])
     assert f"exp[{offsets['r'][2] + 17}:{offsets['r'][2]}]" in text
+
+
+def test_pick_harness_is_the_one_auto_rule_of_mac_and_array_runs():
+    from macgen.verify.cocotb_runner import FAST_FROM, pick_harness
+    assert pick_harness("auto", "verilator", FAST_FROM) == "fast"
+    assert pick_harness("auto", "verilator", FAST_FROM - 1) == "cocotb"
+    assert pick_harness("auto", "icarus", 10 * FAST_FROM) == "cocotb"
+    assert pick_harness("auto", "verilator", 10 * FAST_FROM, vectors=True) == "cocotb"
+    assert pick_harness("fast", "icarus", 1) == "fast" and pick_harness("cocotb", "verilator", 10**9) == "cocotb"
+    with pytest.raises(ValueError, match="Harness must be one of"):
+        pick_harness("quick", "icarus", 1)

@@ -476,7 +476,7 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
         :func:`check_rows` compares afterwards. ``fast``: :func:`array_stream`
         through :func:`macgen.verify.stream.run_stream` (the same checks, in
         Verilog; ``sim_seconds`` then includes the simulator's start-up).
-        ``auto``: ``fast`` on Verilator from :data:`macgen.verify.cocotb_runner.FAST_FROM` MACs on.
+        ``auto``: :func:`~macgen.verify.cocotb_runner.pick_harness` decides.
 
     Raises
     ------
@@ -488,14 +488,10 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     import time
     from pathlib import Path
 
-    from ..validate import check_choice
-    from .cocotb_runner import check_simulator, run_cocotb
-    from .cocotb_runner import FAST_FROM, HARNESSES
+    from .cocotb_runner import check_simulator, pick_harness, run_cocotb
 
     check_simulator(simulator)
-    harness = check_choice("Harness", harness, HARNESSES)
-    if harness == "auto":
-        harness = "fast" if simulator == "verilator" and stim.macs >= FAST_FROM else "cocotb"
+    harness = pick_harness(harness, simulator, stim.macs)
     if design.metadata.get("config") != stim.config.to_dict():
         raise ValueError(f"Design {design.top} is not of the stimulus' configuration {stim.config.slug}")
     t0 = time.monotonic()

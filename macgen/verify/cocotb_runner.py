@@ -23,7 +23,7 @@ from pathlib import Path
 from ..validate import check_choice
 
 __all__ = ["SIMULATORS", "SimulationError", "verilator_bin", "run_cocotb", "ProgressPoller",
-           "BENCH_PACKAGE", "check_simulator", "HARNESSES", "FAST_FROM", "sim_cache_dir", "cached_build", "run_built",
+           "BENCH_PACKAGE", "check_simulator", "HARNESSES", "pick_harness", "FAST_FROM", "sim_cache_dir", "cached_build", "run_built",
            "VERILATOR_OPT"]
 
 #: The package holding the cocotb bench modules (``mac_tb``, ``array_tb``); in the
@@ -48,6 +48,17 @@ class SimulationError(RuntimeError, ValueError):
 def check_simulator(simulator) -> str:
     """``simulator`` if it is one of :data:`SIMULATORS`, else :class:`ValueError`."""
     return check_choice("Simulator", simulator, SIMULATORS)
+
+
+def pick_harness(harness, simulator, macs: int, *, vectors: bool = False) -> str:
+    """The harness a run uses: ``harness`` checked against :data:`HARNESSES`, with ``auto``
+    resolved to ``fast`` on Verilator from :data:`FAST_FROM` MACs on (on Icarus the fast
+    harness is no faster: the simulator's own evaluation dominates), and to ``cocotb`` for
+    a vector file's results (``vectors``), which only the cocotb bench compares."""
+    harness = check_choice("Harness", harness, HARNESSES)
+    if harness == "auto":
+        return "fast" if simulator == "verilator" and macs >= FAST_FROM and not vectors else "cocotb"
+    return harness
 
 
 def verilator_bin() -> Path | None:

@@ -25,8 +25,7 @@ import numpy as np
 
 from ..config import MACConfig
 from ..validate import check_int, check_real
-from ..validate import check_choice
-from .cocotb_runner import FAST_FROM, HARNESSES, ProgressPoller, check_simulator, run_cocotb
+from .cocotb_runner import HARNESSES, ProgressPoller, check_simulator, pick_harness, run_cocotb
 from .stimulus import biased_operands
 
 __all__ = [
@@ -359,9 +358,8 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
         ``fast``: :func:`mac_stream` through :func:`macgen.verify.stream.run_stream`
         (the same checks in Verilog; a result at the wrong cycle counts as one
         missing and one extra, ``mistimed`` stays 0; no vector-file results).
-        ``auto``: ``fast`` on Verilator from :data:`FAST_FROM` MACs on, unless
-        ``stim`` has vector-file results (on Icarus the fast harness is no faster:
-        the simulator's own evaluation dominates).
+        ``auto``: :func:`~macgen.verify.cocotb_runner.pick_harness` decides (``fast``
+        on Verilator for long runs without vector-file results).
 
     Raises
     ------
@@ -371,10 +369,7 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
         The design did not build or the bench crashed (log files are named).
     """
     check_simulator(simulator)
-    harness = check_choice("Harness", harness, HARNESSES)
-    if harness == "auto":
-        harness = ("fast" if simulator == "verilator" and stim.products >= FAST_FROM and stim.reference is None
-                   else "cocotb")
+    harness = pick_harness(harness, simulator, stim.products, vectors=stim.reference is not None)
     if harness == "fast" and stim.reference is not None:
         raise ValueError("The fast harness compares with the golden model only, not with a vector "
                          "file's results: use the cocotb harness for --vectors")
