@@ -38,6 +38,8 @@ BIG_FC = {"name": "big", "batch": 4, "layers": [{"type": "fc", "in_features": 10
      "--method simulated steps through every product: lengths up to 16,384, not 100,000"),
     # 5. every option validated before any work
     (["flow", "--sweep-span", "100", "-o", "out"], "--sweep-span must be between 0 and 16, not 100"),
+    (["flow", "--acc-stages", "1,9", "-o", "out"], "--acc-stages must be loop depths between 1 and 8, not 9"),
+    (["flow", "--acc-stages", "1,x", "-o", "out"], "--acc-stages must be a list like 1,2,4,8, not '1,x'"),
     (["sweep", "--exp-bits", "6", "--timeout", "0"], "--timeout must be in (0, 86400], not 0"),
     (["sweep", "--exp-bits", "6", "--timeout", "-1"], "--timeout must be in (0, 86400], not -1"),
     (["sweep", "--length", "64", "--mc-trials", "-4"], "--mc-trials must be between 2 and 100,000, not -4"),

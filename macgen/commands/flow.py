@@ -10,7 +10,7 @@ from ..choice import DEFAULT_OBJECTIVE, OBJECTIVES
 from ..formats import ROUNDING_MODES
 from ..limits import MAX_BATCH, MAX_COUNT, MAX_JOBS, MAX_SWEEP_SPAN
 from ..verify.cocotb_runner import SIMULATORS
-from . import (ARRAY_DIM, CHUNK, CUTOFF, FORMAT_HELP, NZR, Int, Real, UsageError, add_output_option,
+from . import (ARRAY_DIM, CHUNK, CUTOFF, FORMAT_HELP, NZR, STAGES, Int, Real, UsageError, add_output_option,
                add_quiet_option, add_seed_option, bounded, check_output_dir, conflict, reraise_with_options)
 
 COUNT = Int(0, MAX_COUNT)
@@ -85,10 +85,10 @@ def register(subparsers):
     p.add_argument("--no-pnr", action="store_true",
                    help="skip nextpnr Fmax (iCE40 HX8K, ECP5-25k) of the chosen MAC and its e8m23 twin "
                         "(a few minutes)")
-    p.add_argument("--acc-stages", default="1,2,4,8", metavar="LIST",
+    p.add_argument("--acc-stages", type=STAGES, default="1,2,4,8", metavar="LIST",
                    help="accumulate-loop depths K the objective chooses among, and compared for the chosen "
                         "MAC and its e8m23 twin (area, clock, throughput per area; the best K is placed and "
-                        "routed too); 1 compares nothing (default: 1,2,4,8)")
+                        "routed too); 1 compares nothing; " + STAGES.range + " (default: 1,2,4,8)")
     add_output_option(p)
     add_quiet_option(p)
     p.set_defaults(func=run)
@@ -115,13 +115,6 @@ def _sizes(text):
         raise UsageError(f"--pe-sizes must be a list like 4,8 or none, not {text!r}") from None
 
 
-def _stages(text):
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"--acc-stages must be a list like 1,2,4,8, not {text!r}") from None
-
-
 #: FlowOptions fields as the options that set them, for its messages (``simulator`` is ``--sim``).
 FLOW_FIELDS = ("sweep_span", "mac_vectors", "array_tiles", "scheduler_timeout", "scheduler", "workload",
                "a_fmt", "b_fmt", "batch", "jobs", "seed", "acc_stages", "pe_sizes")
@@ -132,7 +125,6 @@ def run(args) -> int:
 
     conflict(args, "--objective", "--chunk", "the objective chooses the accumulator and its chunking among the designs the model allows")
     rows, cols = _shape(args.array)
-    stages = _stages(args.acc_stages)
     check_output_dir("-o/--output", args.output)
     try:
         opts = FlowOptions(workload=args.workload, a_fmt=args.a_format, b_fmt=args.b_format,
@@ -142,7 +134,7 @@ def run(args) -> int:
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
                        fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr,
-                       acc_stages=stages, pe_sizes=_sizes(args.pe_sizes))
+                       acc_stages=args.acc_stages, pe_sizes=_sizes(args.pe_sizes))
         report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
     except (TypeError, ValueError) as exc:
         reraise_with_options(exc, FLOW_FIELDS)
