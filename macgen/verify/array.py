@@ -27,6 +27,7 @@ import numpy as np
 from .. import golden
 from ..config import ArrayConfig
 from ..validate import check_int, check_real
+from .cocotb_runner import RunSummary
 from .stimulus import biased_operands
 
 __all__ = ["ArrayStimulus", "make_stimulus", "check_rows", "ArrayCheck",
@@ -404,58 +405,30 @@ def simulate_amaranth(dut, stim: ArrayStimulus):
 
 # -- cocotb on the emitted Verilog --------------------------------------------
 
-@dataclass
-class ArraySimSummary:
-    """Outcome of :func:`run_array_bench`.
+@dataclass(kw_only=True)
+class ArraySimSummary(RunSummary):
+    """Outcome of :func:`run_array_bench`; the run's own members are
+    :class:`~macgen.verify.cocotb_runner.RunSummary`'s (``sim_seconds`` is the
+    bench's own stream, without the simulator's start-up, on the cocotb harness).
 
     Members
     -------
-    top, simulator : str
     check : ArrayCheck
-    cycles : int
-        Clock cycles of the stream (bubbles included).
     macs : int
         Multiply-accumulates of the stream.
-    seconds, build_seconds, sim_seconds : float
-        Wall-clock times: total, Verilog build, and the bench's own stream
-        (without the simulator's start-up).
-    build_dir : str
-    harness : str
-        ``cocotb`` or ``fast`` (see :func:`run_array_bench`).
-    build_cached : bool
-        The fast harness found its compiled model in the cache.
     """
 
-    top: str
-    simulator: str
     check: ArrayCheck
-    cycles: int
     macs: int
-    latency: int
-    seconds: float = 0.0
-    build_seconds: float = 0.0
-    sim_seconds: float = 0.0
-    build_dir: str = ""
-    harness: str = "cocotb"
-    build_cached: bool = False
 
     @property
     def passed(self) -> bool:
         return self.check.ok
 
-    @property
-    def macs_per_second(self) -> float:
-        return self.macs / self.sim_seconds if self.sim_seconds else 0.0
-
     def to_dict(self) -> dict:
         c = self.check
-        return {"top": self.top, "simulator": self.simulator, "tiles": c.tiles, "elements": c.elements,
-                "mismatches": c.mismatches, "protocol_errors": c.protocol, "reports": c.reports,
-                "passed": self.passed, "cycles": self.cycles, "macs": self.macs, "latency": self.latency,
-                "seconds": round(self.seconds, 3), "build_seconds": round(self.build_seconds, 3),
-                "sim_seconds": round(self.sim_seconds, 3),
-                "macs_per_second": round(self.macs_per_second, 1), "build_dir": self.build_dir,
-                "harness": self.harness, "build_cached": self.build_cached}
+        return {**self.run_dict(), "tiles": c.tiles, "elements": c.elements, "mismatches": c.mismatches,
+                "protocol_errors": c.protocol, "reports": c.reports, "passed": self.passed, "macs": self.macs}
 
 
 def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,

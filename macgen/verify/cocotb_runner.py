@@ -18,12 +18,13 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..validate import check_choice
 
 __all__ = ["SIMULATORS", "SimulationError", "verilator_bin", "run_cocotb", "ProgressPoller",
-           "BENCH_PACKAGE", "check_simulator", "HARNESSES", "pick_harness", "FAST_FROM", "sim_cache_dir", "cached_build", "run_built",
+           "BENCH_PACKAGE", "check_simulator", "HARNESSES", "pick_harness", "RunSummary", "FAST_FROM", "sim_cache_dir", "cached_build", "run_built",
            "VERILATOR_OPT"]
 
 #: The package holding the cocotb bench modules (``mac_tb``, ``array_tb``); in the
@@ -35,6 +36,55 @@ SIMULATORS = ("icarus", "verilator")
 #: in Verilog); ``auto`` picks the fast one on Verilator from :data:`FAST_FROM` MACs on.
 HARNESSES = ("auto", "cocotb", "fast")
 FAST_FROM = 100_000
+
+
+@dataclass(kw_only=True)
+class RunSummary:
+    """What every simulation run reports, of a MAC or an array: the design, the
+    simulator and harness, and where the time went.
+
+    Subclasses (:class:`macgen.verify.mac.SimSummary`,
+    :class:`macgen.verify.array.ArraySimSummary`) add their results and provide
+    ``macs``, the multiply-accumulates driven.
+
+    Members
+    -------
+    top, simulator : str
+    cycles : int
+        Clock cycles driven, bubbles included.
+    latency : int
+        The design's result latency (from its sidecar).
+    seconds, build_seconds, sim_seconds : float
+        Wall-clock times: total, Verilog build, simulation.
+    build_dir : str
+    harness : str
+        ``cocotb`` or ``fast`` (:func:`pick_harness`).
+    build_cached : bool
+        The fast harness found its compiled model in the cache.
+    """
+
+    top: str
+    simulator: str
+    cycles: int
+    latency: int
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+    sim_seconds: float = 0.0
+    build_dir: str = ""
+    harness: str = "cocotb"
+    build_cached: bool = False
+
+    @property
+    def macs_per_second(self) -> float:
+        """MACs per wall-clock second of simulation."""
+        return self.macs / self.sim_seconds if self.sim_seconds else 0.0
+
+    def run_dict(self) -> dict:
+        """The members above (times rounded to ms) and ``macs_per_second``, for ``to_dict``."""
+        return {"top": self.top, "simulator": self.simulator, "cycles": self.cycles, "latency": self.latency,
+                "seconds": round(self.seconds, 3), "build_seconds": round(self.build_seconds, 3),
+                "sim_seconds": round(self.sim_seconds, 3), "macs_per_second": round(self.macs_per_second, 1),
+                "build_dir": self.build_dir, "harness": self.harness, "build_cached": self.build_cached}
 
 
 class SimulationError(RuntimeError, ValueError):

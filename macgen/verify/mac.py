@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import MACConfig
 from ..validate import check_int, check_real
-from .cocotb_runner import HARNESSES, ProgressPoller, check_simulator, pick_harness, run_cocotb
+from .cocotb_runner import HARNESSES, ProgressPoller, RunSummary, check_simulator, pick_harness, run_cocotb
 from .stimulus import biased_operands
 
 __all__ = [
@@ -245,19 +245,17 @@ def expected_results(cfg: MACConfig, stim: Stimulus) -> np.ndarray:
 
 # -- running ------------------------------------------------------------------
 
-@dataclass
-class SimSummary:
-    """Outcome of one simulation.
+@dataclass(kw_only=True)
+class SimSummary(RunSummary):
+    """Outcome of one MAC simulation (:func:`run_bench`); the run's own members are
+    :class:`~macgen.verify.cocotb_runner.RunSummary`'s.
 
     Members
     -------
-    top, simulator : str
     vectors : int
         Dot products driven.
     products : int
-        Beats (multiply-accumulates) driven.
-    cycles : int
-        Clock cycles the driver spent, bubbles included.
+        Beats (multiply-accumulates) driven: ``macs``.
     mismatches : int
         Results differing (bit-exactly) from ``golden.dot``.
     reference_mismatches : int or None
@@ -267,49 +265,31 @@ class SimSummary:
         results not exactly ``latency`` cycles after their ``last`` beat.
     reports : list of str
         The first mismatches, decoded (``golden.mismatch_report``).
-    seconds, build_seconds, sim_seconds : float
-        Wall-clock times (total, Verilog build, simulation).
     sim_cpu_seconds : float
         CPU time of the simulator process while driving the stimulus (simulator
         and cocotb together): the load-independent measure of speed.
-    build_dir : str
     source : str
-    harness : str
-        ``cocotb`` or ``fast`` (see :func:`run_bench`).
-    build_cached : bool
-        The fast harness found its compiled model in the cache.
     """
 
-    top: str
-    simulator: str
     vectors: int
     products: int
-    cycles: int
     mismatches: int
     reference_mismatches: int | None
     missing: int
     extra: int
     mistimed: int
-    latency: int
     reports: list = field(default_factory=list)
-    seconds: float = 0.0
-    build_seconds: float = 0.0
-    sim_seconds: float = 0.0
     sim_cpu_seconds: float = 0.0
-    build_dir: str = ""
     source: str = ""
-    harness: str = "cocotb"
-    build_cached: bool = False
+
+    @property
+    def macs(self) -> int:
+        return self.products
 
     @property
     def passed(self) -> bool:
         return not (self.mismatches or self.reference_mismatches or self.missing or self.extra
                     or self.mistimed)
-
-    @property
-    def macs_per_second(self) -> float:
-        """MACs per wall-clock second of simulation (simulator start-up included)."""
-        return self.products / self.sim_seconds if self.sim_seconds else 0.0
 
     @property
     def macs_per_cpu_second(self) -> float:
@@ -318,17 +298,11 @@ class SimSummary:
 
     def to_dict(self) -> dict:
         return {
-            "top": self.top, "simulator": self.simulator, "source": self.source,
-            "vectors": self.vectors, "products": self.products, "cycles": self.cycles,
-            "latency": self.latency, "mismatches": self.mismatches,
-            "reference_mismatches": self.reference_mismatches, "missing": self.missing,
-            "extra": self.extra, "mistimed": self.mistimed, "passed": self.passed,
-            "reports": self.reports, "seconds": round(self.seconds, 3),
-            "build_seconds": round(self.build_seconds, 3), "sim_seconds": round(self.sim_seconds, 3),
-            "sim_cpu_seconds": round(self.sim_cpu_seconds, 3),
-            "macs_per_second": round(self.macs_per_second, 1),
-            "macs_per_cpu_second": round(self.macs_per_cpu_second, 1), "build_dir": self.build_dir,
-            "harness": self.harness, "build_cached": self.build_cached,
+            **self.run_dict(), "source": self.source, "vectors": self.vectors, "products": self.products,
+            "mismatches": self.mismatches, "reference_mismatches": self.reference_mismatches,
+            "missing": self.missing, "extra": self.extra, "mistimed": self.mistimed, "passed": self.passed,
+            "reports": self.reports, "sim_cpu_seconds": round(self.sim_cpu_seconds, 3),
+            "macs_per_cpu_second": round(self.macs_per_cpu_second, 1),
         }
 
 
