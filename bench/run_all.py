@@ -31,6 +31,8 @@ BENCHES = {
     # the fast harness before/after (two Verilator builds of the 8x8 array, ~4 min)
     "array_sim": ("array_sim.py", [], []),
     "planner": ("planner.py", [], []),
+    # K = 1, 2, 4, 8 for the e7m10 chunk-256, e8m23 and fp16 MACs; quick: no place and route
+    "acc_stages": ("acc_stages.py", ["--no-pnr"], []),
     # the Monte-Carlo table takes tens of minutes; --full adds the unchunked 802,816 and 3.2e6 rows
     "montecarlo": ("montecarlo.py", [], ["--max-plain", "3211264"]),
     # quick: 8 points; --full: the 40-point m_acc x chunk sweep of docs/sweeps.md
