@@ -23,10 +23,9 @@ import os
 import time
 from pathlib import Path
 
-from macgen.area import area_of
 from macgen.config import MACConfig
 from macgen.emit import read_sidecar
-from macgen.pipelining import pipelined_config, recommend, throughput_per_area
+from macgen.pipelining import recommend, study_acc_stages
 from macgen.timing import timing_of_verilog
 
 MACS = {
@@ -56,28 +55,27 @@ def main(argv=None) -> int:
     work = Path(args.work)
     print(f"# accumulate-loop depth K, load {os.getloadavg()[0]:.1f}")
     print(f"{'MAC':28s} {'K':>2} {'mul':>3} {'transistors':>11} {'levels':>6} {'um2':>9} {'ns':>6} "
-          f"{'GMAC/s/mm2':>10} {'ECP5 MHz':>8} {'HX8K MHz':>8} {'ECP5 LUT4':>9} {'FF':>5} {'s':>5}")
+          f"{'GMAC/s/mm2':>10} {'ECP5 MHz':>8} {'HX8K MHz':>8} {'ECP5 LUT4':>9} {'FF':>5} {'P&R s':>5}")
     for name in args.macs.split(","):
-        rows = []
-        for k in stages:
-            cfg = pipelined_config(MACS[name], k)
+        t0 = time.monotonic()
+        # area, logic levels, OSU018 and throughput per area: the flow's own loop-stage study
+        rows = study_acc_stages([MACS[name]], work, stages=stages)
+        study_seconds = time.monotonic() - t0
+        for row in rows:
             t0 = time.monotonic()
-            rep = area_of(cfg, work / cfg.slug, fpga=False)
-            timing = timing_of_verilog(work / cfg.slug / f"{rep.top}.v",
-                                       read_sidecar(work / cfg.slug / f"{rep.top}.json"), asic=True,
-                                       fpga=not args.no_pnr, seeds=seeds)
-            osu, fpga = timing["osu018"], timing["fpga"]
+            top = row["slug"]
+            fpga = {} if args.no_pnr else timing_of_verilog(
+                work / top / f"{top}.v", read_sidecar(work / top / f"{top}.json"), asic=False, fpga=True,
+                seeds=seeds)["fpga"]
             ecp5 = fpga.get("ecp5") or {}
-            row = {"base": MACS[name].slug, "slug": cfg.slug, "acc_stages": k, "transistors": rep.transistors,
-                   "logic_levels": rep.logic_levels, "osu018_um2": osu["area_um2"], "osu018_ns": osu["critical_ns"],
-                   "gmacs_per_mm2": throughput_per_area(osu["area_um2"], osu["critical_ns"]),
-                   "ecp5_mhz": ecp5.get("fmax_median_mhz") if ecp5.get("fits") else None,
-                   "ecp5_lut4": (ecp5.get("cells") or {}).get("lut4")}
-            rows.append(row)
-            print(f"{name:28s} {k:>2} {cfg.mul_stages:>3} {rep.transistors:>11,} {rep.logic_levels:>6} "
-                  f"{osu['area_um2']:>9,.0f} {osu['critical_ns']:>6.2f} {row['gmacs_per_mm2']:>10.3f} "
-                  f"{_fmax(fpga, 'ecp5'):>8} {_fmax(fpga, 'ice40'):>8} {row['ecp5_lut4'] or '-':>9} "
-                  f"{(ecp5.get('cells') or {}).get('ff', '-'):>5} {time.monotonic() - t0:>5.0f}", flush=True)
+            cells = ecp5.get("cells") or {}
+            row.update(ecp5_mhz=ecp5.get("fmax_median_mhz") if ecp5.get("fits") else None,
+                       ecp5_lut4=cells.get("lut4"))
+            print(f"{name:28s} {row['acc_stages']:>2} {row['mul_stages']:>3} {row['transistors']:>11,} "
+                  f"{row['logic_levels']:>6} {row['osu018_um2']:>9,.0f} {row['osu018_ns']:>6.2f} "
+                  f"{row['gmacs_per_mm2']:>10.3f} {_fmax(fpga, 'ecp5'):>8} {_fmax(fpga, 'ice40'):>8} "
+                  f"{row['ecp5_lut4'] or '-':>9} {cells.get('ff', '-'):>5} {time.monotonic() - t0:>5.0f}",
+                  flush=True)
         best = recommend(rows, MACS[name].slug)
         by_k = {r["acc_stages"]: r for r in rows}
         words = [f"recommended (OSU018 throughput per area) K = {best['acc_stages']}"
@@ -91,7 +89,7 @@ def main(argv=None) -> int:
         if placed:
             lut = max(placed, key=lambda r: (r["ecp5_mhz"] / r["ecp5_lut4"], -r["acc_stages"]))
             words.append(f"most ECP5 MHz per LUT4: K = {lut['acc_stages']} ({lut['ecp5_mhz']:.1f} MHz)")
-        print(f"  {name}: " + "; ".join(words))
+        print(f"  {name}: " + "; ".join(words) + f" (synthesis and OSU018 of every K: {study_seconds:.0f} s)")
     return 0
 
 

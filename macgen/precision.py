@@ -925,16 +925,13 @@ def plan_workload(items, a_fmt, b_fmt, *, chunk=None, method="analytical", share
     if not items:
         raise ValueError("A workload plan needs at least one (layer, gemm, length) item")
     simulated = method == "simulated"
-    decided = {}
-    rows = []
+    decided, rows, by_gemm = {}, [], {}
     for layer, gemm, n in items:
         if n not in decided:
             if simulated and progress is not None:
                 progress(f"simulating length {n}" + (f", chunk {chunk}" if chunk else "") + " ...")
             decided[n] = decide_accumulator(n, a_fmt, b_fmt, chunk=chunk, method=method, **model)
         rows.append({"layer": layer, "gemm": gemm, "length": n, "decision": decided[n]})
-    by_gemm = {}
-    for _, gemm, n in items:
         by_gemm.setdefault(gemm, []).append(n)
     if not shared:
         return WorkloadPlan(rows=rows, by_gemm=by_gemm, shared={}, overall=None)
