@@ -102,7 +102,7 @@ def _decisions(lengths, a_fmt, b_fmt, model) -> tuple[list, list]:
 
 
 def model_candidates(lengths, a_fmt, b_fmt, *, rounding="rne", product_man_bits=None, nzr=1.0, cutoff=50.0,
-                     exp_bits=None, mul_stages=0, stages=(1,)) -> tuple[list, list]:
+                     exp_bits=None, mul_stages=0, stages=(1,), init=True) -> tuple[list, list]:
     """The designs the model allows for one MAC serving every length (see the module docstring).
 
     Parameters
@@ -115,6 +115,10 @@ def model_candidates(lengths, a_fmt, b_fmt, *, rounding="rne", product_man_bits=
         Multiplier stages at least (a deeper loop gets more, :func:`~macgen.pipelining.pipelined_config`).
     stages : sequence of int
         Accumulate-loop depths K to consider.
+    init : bool
+        Whether the MAC has an init input (:class:`MACConfig`); without one the
+        candidates leave out what that proves unreachable (:mod:`macgen.reachable`),
+        as the PEs of an array without preload do.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def model_candidates(lengths, a_fmt, b_fmt, *, rounding="rne", product_man_bits=
     out = []
     for d in decisions:
         base = MACConfig(a_fmt, b_fmt, d.acc_fmt, rounding=rounding, chunk_size=d.chunk_size,
-                         product_man_bits=product_man_bits, mul_stages=mul_stages)
+                         product_man_bits=product_man_bits, mul_stages=mul_stages, init=init)
         out += [Candidate(d, pipelined_config(base, k)) for k in dict.fromkeys(stages)]
     return out, pruned
 

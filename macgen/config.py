@@ -6,7 +6,7 @@ No Amaranth here: the golden model, the planner and the generator all read these
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .formats import FloatFormat, check_feeds, check_format, check_rounding
 from .validate import check_bool, check_int
@@ -73,6 +73,11 @@ class MACConfig:
         With K > 1 the MAC interleaves K independent dot products (beats K cycles
         apart belong to the same one); does not change arithmetic, only timing,
         area and latency.
+    init : bool
+        Whether dot products can start from an initial value (the RTL's ``init`` and
+        ``init_en`` inputs). ``False``: every dot product starts from +0, which lets
+        the RTL leave out logic for values that can then not occur
+        (:mod:`macgen.reachable`).
 
     Raises
     ------
@@ -95,6 +100,7 @@ class MACConfig:
     out_fmt: FloatFormat | None = None
     mul_stages: int = 0
     acc_stages: int = 1
+    init: bool = True
 
     def __post_init__(self):
         a = check_format("a_fmt", self.a_fmt)
@@ -115,6 +121,7 @@ class MACConfig:
         out = outer if self.out_fmt is None else check_format("out_fmt", self.out_fmt)
         stages = check_int("mul_stages", self.mul_stages, minimum=0, maximum=3)
         acc_stages = check_int("acc_stages", self.acc_stages, minimum=1, maximum=MAX_ACC_STAGES)
+        init = check_bool("init", self.init)
         named = {"a_fmt": a, "b_fmt": b, "acc_fmt": acc, "outer_fmt": outer, "out_fmt": out}
         # docs/arithmetic.md §3's mixed-policy rule: each stage holds every special value the stage
         # before it can produce (an ieee accumulator can overflow to inf).
@@ -127,6 +134,7 @@ class MACConfig:
         object.__setattr__(self, "chunk_size", chunk)
         object.__setattr__(self, "mul_stages", stages)
         object.__setattr__(self, "acc_stages", acc_stages)
+        object.__setattr__(self, "init", init)
 
     # -- derived -------------------------------------------------------------
 
@@ -164,6 +172,8 @@ class MACConfig:
             parts.append(f"s{self.mul_stages}")
         if self.acc_stages > 1:
             parts.append(f"k{self.acc_stages}")
+        if not self.init:
+            parts.append("noinit")
         return "_".join(parts)
 
     # -- JSON ----------------------------------------------------------------
@@ -174,7 +184,7 @@ class MACConfig:
             "rounding": self.rounding, "product_man_bits": self.product_man_bits,
             "chunk_size": self.chunk_size, "outer_fmt": str(self.outer_fmt),
             "out_fmt": str(self.out_fmt), "mul_stages": self.mul_stages,
-            "acc_stages": self.acc_stages,
+            "acc_stages": self.acc_stages, "init": self.init,
         }
 
     @classmethod
@@ -212,7 +222,8 @@ class ArrayConfig:
         Give the array an ``init``/``init_en`` input so that each tile can start
         from a preloaded ``C0`` (``A @ B + C0``, C0 in the MAC's ``outer_fmt``).
         Off by default: the preload path costs delay registers (see
-        :class:`macgen.rtl.array.SystolicArray`).
+        :class:`macgen.rtl.array.SystolicArray`).  It needs ``mac.init``; the PEs have an
+        init input only with it (:attr:`pe`).
 
     Raises
     ------
@@ -233,7 +244,16 @@ class ArrayConfig:
         if not isinstance(mac, MACConfig):
             raise TypeError(f"mac must be a MACConfig, not {mac!r}")
         object.__setattr__(self, "preload", check_bool("preload", self.preload))
+        if self.preload and not mac.init:
+            raise ValueError("preload needs a MAC with an init input (MACConfig init=True)")
         object.__setattr__(self, "mac", mac)
+
+    @property
+    def pe(self) -> MACConfig:
+        """The configuration the PEs are built with: the MAC's, with an ``init`` input
+        exactly when the array has ``preload`` (without, every tile starts from +0 and
+        the PEs leave out what that proves unreachable, see :mod:`macgen.reachable`)."""
+        return replace(self.mac, init=self.preload)
 
     @property
     def slug(self) -> str:

@@ -14,7 +14,9 @@ configuration's slug:
 ``<slug>.json``
     The sidecar that benches and flows read instead of re-deriving anything:
     the configuration (``config.to_dict()``), the latency, the component's
-    derived widths (when it exposes ``widths``), the precision model's decision
+    derived widths (when it exposes ``widths``), the logic it leaves out for values
+    its configuration proves cannot occur (``simplifications``, one record per rule
+    of :mod:`macgen.reachable`; an array's are its PEs'), the precision model's decision
     that chose the accumulator (when given), every port's Verilog name,
     direction and width (from ``component.metadata``), and the clock and reset.
 
@@ -159,6 +161,7 @@ def sidecar_dict(component, *, decision=None) -> dict:
     widths = getattr(component, "widths", None)
     if callable(widths):
         widths = widths()
+    rules = getattr(component, "simplifications", ())
     return {
         "schema": SIDECAR_SCHEMA,
         "generator": f"macgen {__version__}",
@@ -169,6 +172,7 @@ def sidecar_dict(component, *, decision=None) -> dict:
         "config": _jsonable(config.to_dict()),
         "latency": int(component.latency),
         "widths": _jsonable(widths),
+        "simplifications": [r.to_dict() for r in rules],
         "decision": _jsonable(decision),
         "clock": {"name": CLOCK, "edge": "rising"},
         "reset": {"name": RESET, "synchronous": True, "active": "high"},

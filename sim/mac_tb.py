@@ -48,15 +48,19 @@ PERIOD = 2
 class MacPorts:
     """The DUT's handles, looked up by the names the sidecar gives."""
 
-    NAMES = ("valid", "first", "last", "a", "b", "init", "init_en", "result", "result_valid")
+    NAMES = ("valid", "first", "last", "a", "b", "result", "result_valid")
+    #: Only a MAC built with ``init`` has these (else every dot product starts from +0).
+    INIT = ("init", "init_en")
 
     def __init__(self, dut, sidecar):
         by_path = {p["path"]: p for p in sidecar["ports"]}
         missing = [n for n in self.NAMES if n not in by_path]
         if missing:
             raise ValueError(f"sidecar lacks MAC port(s) {', '.join(missing)}")
-        self.width = {n: by_path[n]["width"] for n in self.NAMES}
-        for n in self.NAMES:
+        self.has_init = all(n in by_path for n in self.INIT)
+        names = self.NAMES + (self.INIT if self.has_init else ())
+        self.width = {n: by_path[n]["width"] for n in names}
+        for n in names:
             setattr(self, n, getattr(dut, by_path[n]["name"]))
         self.clk = getattr(dut, sidecar["clock"]["name"])
         self.rst = getattr(dut, sidecar["reset"]["name"])
@@ -91,8 +95,9 @@ class Driver:
         put("last", r.getrandbits(1))
         p.a.value = r.getrandbits(p.width["a"])
         p.b.value = r.getrandbits(p.width["b"])
-        p.init.value = r.getrandbits(p.width["init"])
-        put("init_en", r.getrandbits(1))
+        if p.has_init:
+            p.init.value = r.getrandbits(p.width["init"])
+            put("init_en", r.getrandbits(1))
 
     def _put(self, name, value):
         # Writes cost a simulator call each; skip the control bits that did not change.
@@ -113,7 +118,7 @@ class Driver:
 
     async def run(self):
         p, put, rng = self.p, self._put, self.rng
-        init_width = p.width["init"]
+        init_width = p.width.get("init")
         edge = RisingEdge(p.clk)
         # A K-stage accumulate loop takes K interleaved streams: cycle c carries a beat
         # of stream c mod K (dot product d goes to stream d mod K).
@@ -137,7 +142,9 @@ class Driver:
                 put("last", int(j == n - 1))
                 p.a.value = self.a[k]
                 p.b.value = self.b[k]
-                if j == 0:
+                if not p.has_init:
+                    pass
+                elif j == 0:
                     p.init.value = self.init[d]
                     put("init_en", self.init_en[d])
                 elif rng.random() < 0.25:

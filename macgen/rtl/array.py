@@ -180,7 +180,7 @@ class SystolicArray(wiring.Component):
         # rejects the configuration should do so at construction. With pe_module,
         # the PEs are instances of that (separately emitted) Verilog module.
         if pe_module is None:
-            self._pes = [[mac_cls(cfg.mac, chunk_inputs=True) for _ in range(cfg.cols)]
+            self._pes = [[mac_cls(cfg.pe, chunk_inputs=True) for _ in range(cfg.cols)]
                          for _ in range(cfg.rows)]
         else:
             self._pes = None
@@ -216,6 +216,13 @@ class SystolicArray(wiring.Component):
         return self._pe_latency + self._config.cols
 
     @property
+    def simplifications(self) -> tuple:
+        """The PEs' rules of :mod:`macgen.reachable` (their MAC configuration is
+        :attr:`ArrayConfig.pe <macgen.config.ArrayConfig.pe>`: no init input without preload)."""
+        pe = self._pes[0][0] if self._pes else _mac_class()(self._config.pe, chunk_inputs=True)
+        return pe.simplifications
+
+    @property
     def pe_latency(self) -> int:
         """Latency of one processing element (the MAC)."""
         return self._pe_latency
@@ -237,7 +244,7 @@ class SystolicArray(wiring.Component):
         pe_name = f"{name}__pe"
         top = SystolicArray(self._config, pe_module=pe_name)
         text = verilog.convert(top, name=name, emit_src=False)
-        pe = verilog.convert(_mac_class()(self._config.mac, chunk_inputs=True), name=pe_name, emit_src=False)
+        pe = verilog.convert(_mac_class()(self._config.pe, chunk_inputs=True), name=pe_name, emit_src=False)
         return text.rstrip("\n") + "\n\n" + pe
 
     def elaborate(self, platform):
@@ -252,7 +259,7 @@ class SystolicArray(wiring.Component):
                 for j in range(cols):
                     m.submodules[f"pe_{i}_{j}"] = pes[i][j]
         else:
-            pes = [[_PEPorts(cfg.mac, f"pe_{i}_{j}") for j in range(cols)] for i in range(rows)]
+            pes = [[_PEPorts(cfg.pe, f"pe_{i}_{j}") for j in range(cols)] for i in range(rows)]
             for i in range(rows):
                 for j in range(cols):
                     m.submodules[f"pe_{i}_{j}"] = pes[i][j].instance(self._pe_module)
@@ -296,8 +303,6 @@ class SystolicArray(wiring.Component):
                         pe.init_en.eq(ctrl_ij[3]),
                         pe.init.eq(_delay(m, self.init[i][j], i * K + j, f"init_{i}_{j}")),
                     ]
-                else:
-                    m.d.comb += [pe.init_en.eq(0), pe.init.eq(0)]
                 if j + 1 < cols:
                     a_next = Signal(len(a_ij), name=f"a_{i}_{j + 1}")
                     ctrl_next = Signal(len(ctrl_ij), name=f"ctrl_{i}_{j + 1}")

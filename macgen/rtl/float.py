@@ -127,14 +127,15 @@ def sum_layout(exp_shape, width):
     return data.StructLayout({"vec": width, "exp": exp_shape, "sign": 1, "inf": 1, "nan": 1})
 
 
-def unpack_spec(fmt: FloatFormat, *, normalize=False) -> FloatSpec:
-    """The :class:`FloatSpec` of :class:`Unpack` ``(fmt, normalize=normalize)``."""
+def unpack_spec(fmt: FloatFormat, *, normalize=False, normal_only=False) -> FloatSpec:
+    """The :class:`FloatSpec` of :class:`Unpack` ``(fmt, normalize=normalize, normal_only=normal_only)``."""
     if not isinstance(fmt, FloatFormat):
         raise TypeError(f"Format must be a FloatFormat, not {fmt!r}")
-    normalize = bool(normalize) and fmt.subnormals
+    subnormals = fmt.subnormals and not normal_only
+    normalize = bool(normalize) and subnormals
     m = fmt.man_bits
     lo = fmt.emin - (m if normalize else 0)
-    lead = 0 if (normalize or not fmt.subnormals) else m
+    lead = 0 if (normalize or not subnormals) else m
     return FloatSpec(lo, fmt.emax, m + 1, lead, fmt.has_nan, fmt.has_inf)
 
 
@@ -310,6 +311,10 @@ class Unpack(wiring.Component):
     normalize : bool
         Shift subnormal significands up so that the hidden bit is set (adds a
         leading-zero count and a shifter; only meaningful with subnormals).
+    normal_only : bool
+        The configuration proves that no subnormal code arrives
+        (:mod:`macgen.reachable`): a zero exponent field means ±0, and no subnormal
+        decode is built (as for an ftz format).
 
     Members
     -------
@@ -318,12 +323,13 @@ class Unpack(wiring.Component):
         ``zero`` is set for ±0 (and, in ftz formats, for subnormal codes).
     """
 
-    def __init__(self, fmt: FloatFormat, *, normalize=False):
+    def __init__(self, fmt: FloatFormat, *, normalize=False, normal_only=False):
         if not isinstance(fmt, FloatFormat):
             raise TypeError(f"Format must be a FloatFormat, not {fmt!r}")
         self._fmt = fmt
-        self._normalize = bool(normalize) and fmt.subnormals
-        self.spec = unpack_spec(fmt, normalize=normalize)
+        self._subnormals = fmt.subnormals and not normal_only
+        self._normalize = bool(normalize) and self._subnormals
+        self.spec = unpack_spec(fmt, normalize=normalize, normal_only=normal_only)
         super().__init__({"bits": In(fmt.width), "value": Out(self.spec.layout)})
 
     def elaborate(self, platform):
@@ -342,7 +348,7 @@ class Unpack(wiring.Component):
             # NaN is the code with exponent and fraction all ones; the rest of the top
             # binade is finite. (A finite format builds no detection at all.)
             m.d.comb += v.nan.eq(bits[:-1].all())
-        if fmt.subnormals:
+        if self._subnormals:
             m.d.comb += v.zero.eq(sub & (frac == 0))
             if self._normalize:
                 lz = leading_zeros(m, frac)
@@ -617,6 +623,10 @@ class Round(wiring.Component):
     Requires the sum's exponent to be at least ``emin - 1`` when the format has
     subnormals (true for :class:`AlignAdd` and :class:`Convert` outputs).
 
+    With ``normal_only`` the configuration proves that every non-zero sum is at
+    least ``2^emin`` in magnitude (:mod:`macgen.reachable`): no normalization limit
+    at ``emin`` and no ftz flush are built.
+
     Members
     -------
     sum : In(sum layout)
@@ -626,11 +636,12 @@ class Round(wiring.Component):
     #: The cut points :class:`Round` can register (see :class:`Cut`).
     CUTS = (Cut.COUNTED, Cut.NORMALIZED, Cut.ROUNDED)
 
-    def __init__(self, sum_spec: SumSpec, fmt: FloatFormat, rounding="rne", *, cuts=()):
+    def __init__(self, sum_spec: SumSpec, fmt: FloatFormat, rounding="rne", *, cuts=(), normal_only=False):
         if sum_spec.width < fmt.man_bits + 4:
             raise ValueError(f"Sum width must be at least {fmt.man_bits + 4}, not {sum_spec.width}")
         _check_specials(sum_spec, fmt)
         self._sum_spec, self._fmt, self._rounding = sum_spec, fmt, rounding
+        self._normal_only = bool(normal_only)
         self._cuts = _check_cuts(cuts, self.CUTS)
         super().__init__({"sum": In(sum_spec.layout), "bits": Out(fmt.width)})
 
@@ -646,7 +657,7 @@ class Round(wiring.Component):
         wv = spec.width
         P, M, E = fmt.man_bits + 1, fmt.man_bits, fmt.exp_bits
         lz = leading_zeros(m, s.vec)
-        if fmt.subnormals:
+        if fmt.subnormals and not self._normal_only:
             # Stop normalizing at emin: the subnormal quantum is fixed.
             lim_hi = spec.exp_hi + 1 - fmt.emin
             limit = Signal(_exp_shape(spec.exp_lo + 1 - fmt.emin, lim_hi))
@@ -689,9 +700,13 @@ class Round(wiring.Component):
         sig_f, e_f, s = cut(Cut.ROUNDED, sig_f, e_f, s)
         normal = sig_f[P - 1]
         nonzero = sig_f.any()
-        if not fmt.subnormals and e_lo < fmt.emin:
-            nonzero = nonzero & (e_f >= fmt.emin + bias)
-        field = Mux(normal, e_f, 0)[:E]
+        if self._normal_only:
+            # Every non-zero result is normal (and a zero one has body 0 anyway).
+            field = e_f[:E]
+        else:
+            if not fmt.subnormals and e_lo < fmt.emin:
+                nonzero = nonzero & (e_f >= fmt.emin + bias)
+            field = Mux(normal, e_f, 0)[:E]
         body = Signal(fmt.width - 1)
         m.d.comb += body.eq(Mux(nonzero, Cat(sig_f[:M], field), 0))
         nan_only = fmt.policy == "nan-only"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import MACConfig
+from ..reachable import ACC_NEVER_SUBNORMAL, OUTER_NEVER_SUBNORMAL, simplifications
 from .float import (AlignAdd, Convert, Cut, FloatSpec, Multiply, PackExact, Round, Unpack, add_spec,
                     packs_exactly, product_spec, unpack_spec)
 from .lfsr import ChunkCounter, chunk_close
@@ -116,6 +117,10 @@ class MAC(wiring.Component):
         With chunking: no chunk counter; the ``chunk_open``/``chunk_close`` inputs
         (beside ``first``/``last``, same timing) mark each beat that opens / closes a
         chunk. A systolic array's PEs use this: one counter serves them all.
+    simplify : bool
+        Leave out the logic for values the configuration proves cannot occur
+        (:mod:`macgen.reachable`, listed in :attr:`simplifications`). ``False``
+        builds it anyway: the same results, to measure what the rules save.
 
     Members
     -------
@@ -123,6 +128,8 @@ class MAC(wiring.Component):
     a : In(a_fmt.width)
     b : In(b_fmt.width)
     init : In(outer_fmt.width)
+        ``init`` and ``init_en`` only with ``config.init``; without, every dot
+        product starts from +0.
     chunk_open, chunk_close : In(1)
         Only with ``chunk_inputs`` and chunking.
     result : Out(out_fmt.width)
@@ -134,11 +141,13 @@ class MAC(wiring.Component):
         If ``config`` is not a :class:`MACConfig`.
     """
 
-    def __init__(self, config, *, chunk_inputs: bool = False):
+    def __init__(self, config, *, chunk_inputs: bool = False, simplify: bool = True):
         if not isinstance(config, MACConfig):
             raise TypeError(f"MAC configuration must be a MACConfig, not {config!r}")
         if not isinstance(chunk_inputs, bool):
             raise TypeError(f"chunk_inputs must be a bool, not {chunk_inputs!r}")
+        if not isinstance(simplify, bool):
+            raise TypeError(f"simplify must be a bool, not {simplify!r}")
         self._config = config
         cfg = config
         # A PE of an array takes its chunk boundaries from the array's one counter.
@@ -148,13 +157,18 @@ class MAC(wiring.Component):
         self._a_spec = unpack_spec(cfg.a_fmt, normalize=True)
         self._b_spec = unpack_spec(cfg.b_fmt, normalize=True)
         self._p_spec = product_spec(self._a_spec, self._b_spec, product_man_bits=cfg.product_man_bits)
-        self._acc_spec = unpack_spec(cfg.acc_fmt)
         # Shared datapath (see the class docstring): one align/add/round for the inner
         # and the outer accumulation when the outer format is the accumulator's and
         # every product is exactly an accumulator value (chunk-opening beats then
         # only pack the product).
         self._shared = bool(cfg.chunk_size) and cfg.outer_fmt == cfg.acc_fmt and \
             packs_exactly(self._p_spec, cfg.acc_fmt)
+        # Values the configuration proves cannot occur get no logic (macgen.reachable).
+        self._simplifications = simplifications(cfg, shared=self._shared) if simplify else ()
+        rules = {r.name for r in self._simplifications}
+        self._acc_normal = ACC_NEVER_SUBNORMAL in rules
+        self._outer_normal = OUTER_NEVER_SUBNORMAL in rules
+        self._acc_spec = unpack_spec(cfg.acc_fmt, normal_only=self._acc_normal)
         if self._shared:
             p, a = self._p_spec, self._acc_spec
             # The adder's x operand is the product or the outer accumulator (acc bits,
@@ -169,9 +183,10 @@ class MAC(wiring.Component):
             # The chunk sum only needs normalizing when the outer format reaches below
             # the accumulator's subnormals (else a subnormal chunk sum is never the
             # larger operand of the outer addition).
-            self._t_norm = cfg.acc_fmt.subnormals and cfg.outer_fmt.emin < cfg.acc_fmt.emin
-            self._t_spec = unpack_spec(cfg.acc_fmt, normalize=self._t_norm)
-            self._outer_spec = unpack_spec(cfg.outer_fmt)
+            self._t_norm = cfg.acc_fmt.subnormals and cfg.outer_fmt.emin < cfg.acc_fmt.emin and \
+                not self._acc_normal
+            self._t_spec = unpack_spec(cfg.acc_fmt, normalize=self._t_norm, normal_only=self._acc_normal)
+            self._outer_spec = unpack_spec(cfg.outer_fmt, normal_only=self._outer_normal)
             self._outer_sum_spec = add_spec(self._t_spec, self._outer_spec, cfg.outer_fmt)
         super().__init__(self.signature_members(cfg, chunk_inputs=chunk_inputs))
 
@@ -186,8 +201,9 @@ class MAC(wiring.Component):
         members = {
             "valid": In(1), "first": In(1), "last": In(1),
             "a": In(config.a_fmt.width), "b": In(config.b_fmt.width),
-            "init": In(config.outer_fmt.width), "init_en": In(1),
         }
+        if config.init:
+            members.update(init=In(config.outer_fmt.width), init_en=In(1))
         if chunk_inputs and config.chunk_size:
             members.update(chunk_open=In(1), chunk_close=In(1))
         members.update(result=Out(config.out_fmt.width), result_valid=Out(1))
@@ -220,6 +236,13 @@ class MAC(wiring.Component):
             out["chunk_counter"] = {"lfsr_bits": poly.bit_length() - 1, "polynomial": hex(poly)}
         return out
 
+    @property
+    def simplifications(self) -> tuple:
+        """The rules of :mod:`macgen.reachable` this MAC was built with: logic for
+        values its configuration proves cannot occur is left out (the sidecar records
+        them)."""
+        return self._simplifications
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
@@ -229,8 +252,9 @@ class MAC(wiring.Component):
             return _register(m, value, name, reset_less=reset_less)
 
         # Control and init travel with the operands through the multiplier pipeline.
-        ctl = {"valid": self.valid, "first": self.first, "last": self.last,
-               "init_en": self.init_en, "init": self.init}
+        ctl = {"valid": self.valid, "first": self.first, "last": self.last}
+        if cfg.init:
+            ctl.update(init_en=self.init_en, init=self.init)
         if self._chunk_inputs:
             ctl.update(chunk_open=self.chunk_open, chunk_close=self.chunk_close)
 
@@ -262,7 +286,7 @@ class MAC(wiring.Component):
         valid, first, last = ctl["valid"], ctl["first"], ctl["last"]
         # (With chunk inputs, _chunk_control takes the boundaries from here.)
         self._chunk_ctl = (ctl["chunk_open"], ctl["chunk_close"]) if self._chunk_inputs else None
-        start = Mux(ctl["init_en"], ctl["init"], 0)
+        start = Mux(ctl["init_en"], ctl["init"], 0) if cfg.init else Const(0, cfg.outer_fmt.width)
         # A bubble adds -0 (acc + -0 = acc exactly, for every acc the loop can hold: it
         # only holds rounded values, NaN canonical), so the accumulator needs no enable.
         # In a bubble `first` is junk: it only counts with `valid`.
@@ -275,9 +299,10 @@ class MAC(wiring.Component):
             self._elaborate_pipelined(m, valid, first, last, start, product, final, result_valid)
             return self._elaborate_result(m, final, result_valid)
 
-        m.submodules[Stage.UNPACK_ACC] = uacc = Unpack(cfg.acc_fmt)
+        m.submodules[Stage.UNPACK_ACC] = uacc = Unpack(cfg.acc_fmt, normal_only=self._acc_normal)
         m.submodules[Stage.ADD] = add = AlignAdd(self._x_spec, self._acc_spec, cfg.acc_fmt)
-        m.submodules[Stage.ROUND] = rnd = Round(add.spec, cfg.acc_fmt, cfg.rounding)
+        m.submodules[Stage.ROUND] = rnd = Round(add.spec, cfg.acc_fmt, cfg.rounding,
+                                                normal_only=self._acc_normal)
         acc = Signal(cfg.acc_fmt.width, reset_less=True)
         m.d.comb += [add.y.eq(uacc.value), rnd.sum.eq(add.sum)]
 
@@ -303,10 +328,12 @@ class MAC(wiring.Component):
             # (through round_OUT) in that cycle, so the outer register is free to take
             # the next dot product's init on a back-to-back first beat.
             outer = Signal(cfg.outer_fmt.width, reset_less=True)
-            m.submodules[Stage.UNPACK_CHUNK] = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
-            m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt)
+            m.submodules[Stage.UNPACK_CHUNK] = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm,
+                                                           normal_only=self._acc_normal)
+            m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt, normal_only=self._outer_normal)
             m.submodules[Stage.OUTER_ADD] = oadd = AlignAdd(self._t_spec, self._outer_spec, cfg.outer_fmt)
-            m.submodules[Stage.OUTER_ROUND] = ornd = Round(oadd.spec, cfg.outer_fmt, cfg.rounding)
+            m.submodules[Stage.OUTER_ROUND] = ornd = Round(oadd.spec, cfg.outer_fmt, cfg.rounding,
+                                                           normal_only=self._outer_normal)
             m.d.comb += [
                 ut.bits.eq(acc), uo.bits.eq(outer),
                 oadd.x.eq(ut.value), oadd.y.eq(uo.value), ornd.sum.eq(oadd.sum),
@@ -356,12 +383,13 @@ class MAC(wiring.Component):
         add_cuts = [c for c in cuts if c in AlignAdd.CUTS]
         rnd_cuts = [c for c in cuts if c in Round.CUTS]
 
-        def loop(name, x_spec, x, y_fmt, y_bits, fmt, suffix):
+        def loop(name, x_spec, x, y_fmt, y_bits, fmt, suffix, normal_only):
             # One K-stage loop: unpack y, align/add x, round into fmt; returns the bits
             # that enter the loop's last register.
-            m.submodules[name[0]] = uy = Unpack(y_fmt)
+            m.submodules[name[0]] = uy = Unpack(y_fmt, normal_only=normal_only)
             m.submodules[name[1]] = add = AlignAdd(x_spec, uy.spec, fmt, cuts=add_cuts)
-            m.submodules[name[2]] = rnd = Round(add.spec, fmt, cfg.rounding, cuts=rnd_cuts)
+            m.submodules[name[2]] = rnd = Round(add.spec, fmt, cfg.rounding, cuts=rnd_cuts,
+                                                normal_only=normal_only)
             m.d.comb += uy.bits.eq(y_bits)
             xv, yv = x, uy.value
             if Cut.UNPACKED in cuts:
@@ -380,11 +408,11 @@ class MAC(wiring.Component):
             m.submodules[Stage.PACK_PRODUCT] = pack = PackExact(self._p_spec, cfg.acc_fmt)
             m.d.comb += pack.value.eq(product)
             outer = Signal(cfg.outer_fmt.width, reset_less=True)
-            m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt)
+            m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt, normal_only=self._acc_normal)
             m.d.comb += uo.bits.eq(outer)
             x = self._shared_x(m, pending, uo.value, product)
             summed = loop((Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND), self._x_spec, x,
-                          cfg.acc_fmt, acc, cfg.acc_fmt, "acc")
+                          cfg.acc_fmt, acc, cfg.acc_fmt, "acc", self._acc_normal)
             d = K - 1
             opened = _delay(m, opens, d, "opened", reset_less=True)
             packed = _delay(m, pack.bits, d, "packed")
@@ -399,22 +427,23 @@ class MAC(wiring.Component):
             return
         if not cfg.chunk_size:
             summed = loop((Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND), self._x_spec, product,
-                          cfg.acc_fmt, Mux(first, start, acc), cfg.acc_fmt, "acc")
+                          cfg.acc_fmt, Mux(first, start, acc), cfg.acc_fmt, "acc", self._acc_normal)
             m.d.sync += acc.eq(summed)
             m.d.comb += [final.eq(acc), result_valid.eq(_delay(m, valid & last, K, "done"))]
             return
 
         opens, pending, pend_last = self._chunk_control(m, valid, first, last)
         summed = loop((Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND), self._x_spec, product,
-                      cfg.acc_fmt, Mux(opens, 0, acc), cfg.acc_fmt, "acc")
+                      cfg.acc_fmt, Mux(opens, 0, acc), cfg.acc_fmt, "acc", self._acc_normal)
         m.d.sync += acc.eq(summed)
         # The closed chunk, or -0 in the rounds without one.
-        m.submodules[Stage.UNPACK_CHUNK] = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm)
+        m.submodules[Stage.UNPACK_CHUNK] = ut = Unpack(cfg.acc_fmt, normalize=self._t_norm,
+                                                       normal_only=self._acc_normal)
         m.d.comb += ut.bits.eq(acc)
         chunk = _or_neg_zero(m, ut.value, pending, "chunk_or_neg_zero", specials=self._t_spec.specials)
         outer = Signal(cfg.outer_fmt.width, reset_less=True)
         outer_sum = loop((Stage.UNPACK_OUTER, Stage.OUTER_ADD, Stage.OUTER_ROUND), self._t_spec, chunk,
-                         cfg.outer_fmt, outer, cfg.outer_fmt, "outer")
+                         cfg.outer_fmt, outer, cfg.outer_fmt, "outer", self._outer_normal)
         load = _delay(m, valid & first, K - 1, "load", reset_less=True)
         load_value = _delay(m, start, K - 1, "init")
         m.d.sync += outer.eq(Mux(load, load_value, outer_sum))
@@ -512,7 +541,7 @@ class MAC(wiring.Component):
         # stored: it is the result (through round_OUT) in that cycle, so the outer
         # register is free to take the next dot product's init on a back-to-back first beat.
         outer = Signal(cfg.outer_fmt.width, reset_less=True)
-        m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt)
+        m.submodules[Stage.UNPACK_OUTER] = uo = Unpack(cfg.outer_fmt, normal_only=self._acc_normal)
         m.d.comb += [uo.bits.eq(outer), uacc.bits.eq(acc)]
         m.d.comb += add.x.eq(self._shared_x(m, pending, uo.value, product))
         m.d.sync += acc.eq(Mux(opens, pack.bits, rnd.bits))

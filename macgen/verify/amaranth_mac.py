@@ -115,14 +115,19 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None, lanes=No
     latency = mac.latency
     a_mask = (1 << len(mac.a)) - 1
     b_mask = (1 << len(mac.b)) - 1
-    i_mask = (1 << len(mac.init)) - 1
+    has_init = mac.config.init
+    if not has_init and any(d.init is not None for d in dots):
+        raise ValueError(f"{mac.config.slug} has no init input: every dot product starts from +0")
+    i_mask = (1 << len(mac.init)) - 1 if has_init else 0
     results = {}
     errors = []
 
     # All inputs are packed into one stimulus signal: the testbench then sets one
     # value per cycle, and the simulator settles the design once instead of once
     # per port.
-    ports = [mac.valid, mac.first, mac.last, mac.a, mac.b, mac.init, mac.init_en]
+    # (Without an init input, two 0-bit stand-ins keep the beat tuples' layout.)
+    ports = [mac.valid, mac.first, mac.last, mac.a, mac.b,
+             *((mac.init, mac.init_en) if has_init else (Signal(0), Signal(0)))]
     stim = Signal(sum(len(p) for p in ports))
     top = Module()
     top.submodules.mac = mac
@@ -132,7 +137,7 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None, lanes=No
         top.d.comb += p.eq(stim[offset:offset + len(p)])
         offsets.append(offset)
         offset += len(p)
-    masks = [1, 1, 1, a_mask, b_mask, i_mask, 1]
+    masks = [1, 1, 1, a_mask, b_mask, i_mask, int(has_init)]
 
     def pack(values):
         word = 0

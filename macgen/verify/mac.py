@@ -127,7 +127,8 @@ def random_stimulus(cfg: MACConfig, count: int, *, seed: int, max_length: int | 
 
     Lengths mix single products, short dot products, and (with chunking) lengths
     around one to three chunks so that chunk boundaries and short last chunks
-    are hit. Half the dot products start from a random ``init``.
+    are hit. Half the dot products start from a random ``init`` (none without
+    ``cfg.init``)
 
     Parameters
     ----------
@@ -162,7 +163,7 @@ def random_stimulus(cfg: MACConfig, count: int, *, seed: int, max_length: int | 
     a = biased_operands(cfg.a_fmt, total, rng)
     b = biased_operands(cfg.b_fmt, total, rng)
     init = biased_operands(cfg.outer_fmt, count, rng)
-    init_en = rng.random(count) < 0.5
+    init_en = (rng.random(count) < 0.5) & cfg.init
     gaps = np.where(rng.random(total) < bubble_rate, rng.integers(1, 4, total), 0)
     return Stimulus(a, b, lengths, init, init_en, gaps, seed=seed, source=f"random (seed {seed})")
 
@@ -173,9 +174,10 @@ def _fma_config_check(cfg: MACConfig):
         raise ValueError(f"TestFloat mulAdd vectors need one format for a, b and the accumulator, "
                          f"not a {cfg.a_fmt}, b {cfg.b_fmt}, accumulator {cfg.acc_fmt}, "
                          f"output {cfg.out_fmt}")
-    if cfg.chunk_size or cfg.product_man_bits is not None:
+    if cfg.chunk_size or cfg.product_man_bits is not None or not cfg.init:
         raise ValueError("TestFloat mulAdd vectors are fused multiply-adds: they need an exact "
-                         "product and no chunking (--chunk-size 0, no --product-man-bits)")
+                         "product, no chunking and an init input (--chunk-size 0, no "
+                         "--product-man-bits, no --no-init)")
 
 
 def testfloat_stimulus(cfg: MACConfig, a, b, c, result=None, *, source="vectors") -> Stimulus:
@@ -440,8 +442,9 @@ def mac_stream(cfg: MACConfig, stim: Stimulus, latency: int, expected, *, drain:
     result[due, 0] = expected
     w = cfg.out_fmt.width
     stream = Stream([(Field("valid", 1), valid), (Field("first", 1), first), (Field("last", 1), last_flag),
-                     (Field("a", cfg.a_fmt.width), a), (Field("b", cfg.b_fmt.width), b),
-                     (Field("init", cfg.outer_fmt.width), init), (Field("init_en", 1), init_en)],
+                     (Field("a", cfg.a_fmt.width), a), (Field("b", cfg.b_fmt.width), b)]
+                    + ([(Field("init", cfg.outer_fmt.width), init), (Field("init_en", 1), init_en)]
+                       if cfg.init else []),
                     (Field("result_valid", 1), out_valid), (Field("result", w), result))
     return stream, due
 

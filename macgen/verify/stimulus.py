@@ -3,7 +3,10 @@
 Every bench draws operands here: :func:`biased_operands` for streams of single
 operands (the MAC's dot products, the array's tiles, the Amaranth unit tests),
 :func:`biased_fma_operands` for correlated ``(a, b, c)`` triples (FMA tests and
-TestFloat vectors: ``c`` close to ``-a*b`` for deep cancellation). Each takes an
+TestFloat vectors: ``c`` close to ``-a*b`` for deep cancellation),
+:func:`smallest_operands` for the bottom of a format's range (products and sums
+on the finest grid, where accumulators reach their smallest normals and
+subnormals). Each takes an
 explicit random generator or seed; nothing here draws from global state.
 """
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from ..formats import FloatFormat
 
-__all__ = ["corner_codes", "biased_operands", "biased_fma_operands"]
+__all__ = ["corner_codes", "biased_operands", "biased_fma_operands", "smallest_operands"]
 
 
 def corner_codes(fmt: FloatFormat) -> list[int]:
@@ -56,6 +59,23 @@ def biased_operands(fmt: FloatFormat, shape, rng: np.random.Generator) -> np.nda
         [uniform, (band << u(M)) | frac, frac, special, (top << u(M)) | frac],
         (band << u(M)) | short)
     return (sign | body).astype(u)
+
+
+def smallest_operands(fmt: FloatFormat, shape, rng: np.random.Generator) -> np.ndarray:
+    """Random codes of ``fmt`` from the bottom of its range (uint64 array of ``shape``).
+
+    Either sign; exponent field 0 (subnormals and zeros) or 1 (the smallest
+    normals), with a short fraction one time in four (sums of a few such products
+    then land exactly on small multiples of the grid, e.g. the accumulator's
+    smallest normal or subnormal).
+    """
+    M = fmt.man_bits
+    u = np.uint64
+    sign = rng.integers(0, 2, shape, dtype=u) << u(fmt.width - 1)
+    field = rng.integers(0, 2, shape, dtype=u)
+    frac = rng.integers(0, 1 << M, shape, dtype=u)
+    frac = np.where(rng.random(shape) < 0.25, frac & u(3), frac)
+    return (sign | (field << u(M)) | frac).astype(u)
 
 
 def biased_fma_operands(fmt: FloatFormat, n: int, seed: int):
