@@ -32,6 +32,11 @@ CASES = {
                                    acc_stages=4, mul_stages=1), 200),
     "k3_fp16_rtz": (MACConfig("fp16", "fp16", "fp16", rounding="rtz", acc_stages=3), 200),
     "k6_shared_e7m9_c8": (MACConfig("e5m2", "e5m2", "e7m9", chunk_size=8, acc_stages=6), 150),
+    # No init input: ports left out, subnormal logic pruned (macgen.reachable), at the boundary
+    # grid == emin and with both rules in a K = 4 two-datapath loop.
+    "noinit_e6m9_bias33": (MACConfig("e5m2", "e5m2", "e6m9_bias33", init=False), 250),
+    "noinit_k4_bias33_c4_fp32": (MACConfig("e5m2", "e5m2", "e6m9_bias33", chunk_size=4, outer_fmt="fp32",
+                                           acc_stages=4, mul_stages=1, init=False), 200),
 }
 
 

@@ -340,11 +340,15 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     Raises
     ------
     ValueError
-        Unknown simulator or harness; the fast harness asked for a vector file's results.
+        Unknown simulator or harness; the fast harness asked for a vector file's results;
+        initial values for a MAC without an init input.
     SimulationError
         The design did not build or the bench crashed (log files are named).
     """
     check_simulator(simulator)
+    if not cfg.init and stim.init_en.any():
+        raise ValueError(f"{cfg.slug} has no init input, but {int(stim.init_en.sum())} dot products "
+                         f"of the stimulus start from an initial value")
     harness = pick_harness(harness, simulator, stim.products, vectors=stim.reference is not None)
     if harness == "fast" and stim.reference is not None:
         raise ValueError("The fast harness compares with the golden model only, not with a vector "
