@@ -39,7 +39,7 @@ from .progress import progress_printer, status
 from .formats import FloatFormat, accumulator_format, check_rounding
 from .pipelining import STUDY_STAGES
 from .precision import one_minus_vrr, check_cutoff, check_nzr, decide_shared, parse_chunk, plan_workload
-from .validate import check_int, check_real
+from .validate import check_bool, check_int, check_real
 from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
 
@@ -105,6 +105,11 @@ class FlowOptions:
         Accumulate-loop depths K to compare for the chosen training MAC and its twin
         (:mod:`macgen.pipelining`: area, OSU018 clock, throughput per area; the
         recommended K is placed and routed too with ``pnr``). ``(1,)`` compares nothing.
+    init : bool
+        Whether the MACs built, compared and chosen have an init input. ``False``: every
+        dot product starts from +0 and the MACs leave out the logic that proves
+        unreachable (:mod:`macgen.reachable`). The array's PEs never have one (the
+        flow's array has no preload).
     """
 
     workload: str = "resnet32-cifar10"
@@ -132,6 +137,7 @@ class FlowOptions:
     pnr: bool = True
     acc_stages: tuple = STUDY_STAGES
     pe_sizes: tuple = (4, 8)
+    init: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "a_fmt", FloatFormat.parse(self.a_fmt))
@@ -148,6 +154,7 @@ class FlowOptions:
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=low))
         check_rounding(self.rounding)
         check_simulator(self.simulator)
+        object.__setattr__(self, "init", check_bool("init", self.init))
         stages = tuple(check_int("acc_stages", k, minimum=1, maximum=MAX_ACC_STAGES) for k in self.acc_stages)
         object.__setattr__(self, "acc_stages", tuple(sorted(set(stages) | {1})))
         object.__setattr__(self, "pe_sizes", tuple(dict.fromkeys(
@@ -184,7 +191,8 @@ def _plan(opts: FlowOptions):
     train_plain = decide_shared(all_lengths, opts.a_fmt, opts.b_fmt, **{**common, "chunk": 0})
     candidates = None
     if opts.objective is not None:
-        model = dict(rounding=opts.rounding, nzr=opts.nzr, cutoff=opts.cutoff, stages=opts.acc_stages)
+        model = dict(rounding=opts.rounding, nzr=opts.nzr, cutoff=opts.cutoff, stages=opts.acc_stages,
+                     init=opts.init)
         candidates = {"training": model_candidates(all_lengths, opts.a_fmt, opts.b_fmt, **model)[0],
                       "inference": model_candidates(by_gemm["fwd"], opts.a_fmt, opts.b_fmt, **model)[0]}
     return wl, rows, by_gemm, shared, train, train_plain, candidates
@@ -211,7 +219,7 @@ def _check_sizes(opts, plan):
 
 def _mac_config(opts, decision) -> MACConfig:
     return MACConfig(opts.a_fmt, opts.b_fmt, decision.acc_fmt, rounding=opts.rounding,
-                     chunk_size=decision.chunk_size)
+                     chunk_size=decision.chunk_size, init=opts.init)
 
 
 def _table(head, rows, right_from=1):
@@ -294,7 +302,7 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
                 lengths, opts.a_fmt, opts.b_fmt, objective=opts.objective, stages=opts.acc_stages,
                 asic=opts.asic, cache_dir=work / "sweep" / "cache", work_dir=work / "choice", executor=executor,
                 progress=_progress_printer(progress) if progress else None, rounding=opts.rounding,
-                nzr=opts.nzr, cutoff=opts.cutoff)
+                nzr=opts.nzr, cutoff=opts.cutoff, init=opts.init)
             log(f"design choice: {role}: {choices[role].config.slug}")
         train, infer = choices["training"].decision, choices["inference"].decision
         shared = {**shared, "fwd": infer}  # FWD alone is the inference MAC; BWD and GRAD stay accuracy-only
@@ -304,12 +312,13 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
     plain_cfg = _mac_config(opts, train_plain)
     infer_cfg = _mac_config(opts, infer)
     fp32_fmt = accumulator_format(opts.a_fmt, opts.b_fmt, 8, 23)
-    fp32_cfg = MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding)
+    fp32_cfg = MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding, init=opts.init)
 
     def fp32_like(cfg):
         # "The same MAC with an e8m23 accumulator": the MAC's chunking and pipeline kept.
         return MACConfig(opts.a_fmt, opts.b_fmt, fp32_fmt, rounding=opts.rounding,
-                         chunk_size=cfg.chunk_size, mul_stages=cfg.mul_stages, acc_stages=cfg.acc_stages)
+                         chunk_size=cfg.chunk_size, mul_stages=cfg.mul_stages, acc_stages=cfg.acc_stages,
+                         init=opts.init)
 
     fp32_same_cfg = fp32_like(train_cfg)
     array_cfg = ArrayConfig(opts.rows, opts.cols, chosen_cfg)
