@@ -61,10 +61,6 @@ def lint_waiver(slug: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-CLOCK = "clk"
-RESET = "rst"
-
-
 @dataclass(frozen=True)
 class EmitResult:
     """What :func:`emit` wrote.
@@ -154,6 +150,7 @@ def sidecar_dict(component, *, decision=None) -> dict:
     decision : object with ``to_dict()``, or dict, optional
         The precision model's decision that chose the accumulator.
     """
+    from .rtl.domains import CLOCK, RESET
     config = component.config
     meta = component.metadata.as_json()
     ports = []

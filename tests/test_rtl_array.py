@@ -10,6 +10,8 @@ of a tile appears exactly ``latency + i`` cycles after the tile's last beat.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -249,7 +251,25 @@ def test_array_pes_share_one_chunk_counter():
     top, pe = text.split("module top__pe(")
     assert "chunk_counter" in top and "chunk_counter" not in pe
     assert ".chunk_open(" in top and ".chunk_close(" in top
-    members = MAC.signature_members(cfg.mac, chunk_inputs=True)
+    members = MAC.Signature(cfg.mac, chunk_inputs=True).members
     assert {"chunk_open", "chunk_close"} <= set(members)
-    assert "chunk_open" not in MAC.signature_members(CONFIGS["fp16"], chunk_inputs=True)
+    assert "chunk_open" not in MAC.Signature(CONFIGS["fp16"], chunk_inputs=True).members
     assert "chunk_open" not in MAC(cfg.mac).signature.members
+
+
+def test_pe_ports_come_from_the_mac_signature():
+    """The array's PE instances have exactly the ports of MAC.Signature(cfg.pe): no init
+    without preload, init with it; clock and reset by the names the sidecar gives."""
+    from macgen.rtl import MAC
+    from macgen.rtl.domains import CLOCK, RESET
+    for preload in (False, True):
+        cfg = ArrayConfig(2, 2, CONFIGS["e5m2-c64"], preload=preload)
+        sig = MAC.Signature(cfg.pe, chunk_inputs=True)
+        assert sig == MAC.Signature(replace(CONFIGS["e5m2-c64"], init=preload), chunk_inputs=True)
+        assert ("init" in sig.members) == preload
+        assert SystolicArray(cfg).simplifications == MAC(cfg.pe, chunk_inputs=True).simplifications
+        top = SystolicArray(cfg).convert_verilog("top").split("module top__pe(")[0]
+        inst = top[top.index("top__pe pe_0_0 ("):]
+        inst = inst[:inst.index(");")]
+        ports = set(re.findall(r"\.(\w+)\(", inst))
+        assert ports == set(sig.members) | {CLOCK, RESET}

@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """Output-stationary systolic array of MAC processing elements."""
 
-# (The linter option above: PEs are built in __init__ for their latency; if the
-# array is never elaborated, Amaranth already warns about the array itself.)
+# (The linter option above: a prototype PE is built in __init__ for its signature,
+# latency and checks, and never elaborated; if the array itself is never
+# elaborated, Amaranth warns about the array.)
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
+from .domains import CLOCK, RESET
 
 __all__ = ["SystolicArray"]
 
@@ -20,18 +22,17 @@ def _mac_class():
 
 
 class _PEPorts:
-    """The MAC's ports (:meth:`macgen.rtl.MAC.signature_members`) as plain signals, for a
-    PE instantiated as a Verilog module."""
+    """The ports of :class:`macgen.rtl.MAC.Signature` as plain signals (``<name>_<port>``),
+    for a PE instantiated as a separately emitted Verilog module."""
 
-    def __init__(self, cfg, name):
-        from amaranth.lib.wiring import Flow
+    def __init__(self, signature, name):
         self._dirs = {}
-        for port, member in _mac_class().signature_members(cfg, chunk_inputs=True).items():
+        for port, member in signature.members.items():
             setattr(self, port, Signal(member.shape, name=f"{name}_{port}"))
-            self._dirs[port] = "i" if member.flow == Flow.In else "o"
+            self._dirs[port] = "i" if member.flow == In else "o"
 
     def instance(self, module):
-        return Instance(module, i_clk=ClockSignal(), i_rst=ResetSignal(),
+        return Instance(module, **{f"i_{CLOCK}": ClockSignal(), f"i_{RESET}": ResetSignal()},
                         **{f"{d}_{port}": getattr(self, port) for port, d in self._dirs.items()})
 
 
@@ -175,16 +176,12 @@ class SystolicArray(wiring.Component):
             raise TypeError(f"PE module name must be a string, not {pe_module!r}")
         self._config = cfg
         self._pe_module = pe_module
-        mac_cls = _mac_class()
-        # Build the PEs now: their latency is part of the array's, and a MAC that
-        # rejects the configuration should do so at construction. With pe_module,
-        # the PEs are instances of that (separately emitted) Verilog module.
-        if pe_module is None:
-            self._pes = [[mac_cls(cfg.pe, chunk_inputs=True) for _ in range(cfg.cols)]
-                         for _ in range(cfg.rows)]
-        else:
-            self._pes = None
-        self._pe_latency = cfg.mac.latency
+        # One PE, built now: a MAC that rejects the configuration does so at construction,
+        # and its signature, latency and simplifications are every PE's. (It is a
+        # prototype, never elaborated; elaborate() builds the R x C PEs, or, with
+        # pe_module, instances of that separately emitted Verilog module.)
+        self._pe = _mac_class()(cfg.pe, chunk_inputs=True)
+        self._pe_latency = self._pe.latency
         mac = cfg.mac
         members = {
             "valid": In(1),
@@ -219,8 +216,7 @@ class SystolicArray(wiring.Component):
     def simplifications(self) -> tuple:
         """The PEs' rules of :mod:`macgen.reachable` (their MAC configuration is
         :attr:`ArrayConfig.pe <macgen.config.ArrayConfig.pe>`: no init input without preload)."""
-        pe = self._pes[0][0] if self._pes else _mac_class()(self._config.pe, chunk_inputs=True)
-        return pe.simplifications
+        return self._pe.simplifications
 
     @property
     def pe_latency(self) -> int:
@@ -238,12 +234,13 @@ class SystolicArray(wiring.Component):
         """
         from amaranth.back import verilog
 
-        # This component stands for the design being converted: count it as used
-        # (Amaranth's own flag; elaborating it would cost what this method saves).
-        self._MustUse__used = True
         pe_name = f"{name}__pe"
-        top = SystolicArray(self._config, pe_module=pe_name)
-        text = verilog.convert(top, name=name, emit_src=False)
+        # This array is the top, elaborated with instances of the PE module for its PEs.
+        saved, self._pe_module = self._pe_module, pe_name
+        try:
+            text = verilog.convert(self, name=name, emit_src=False)
+        finally:
+            self._pe_module = saved
         pe = verilog.convert(_mac_class()(self._config.pe, chunk_inputs=True), name=pe_name, emit_src=False)
         return text.rstrip("\n") + "\n\n" + pe
 
@@ -254,12 +251,13 @@ class SystolicArray(wiring.Component):
         preload = cfg.preload
 
         if self._pe_module is None:
-            pes = self._pes
+            mac_cls = _mac_class()
+            pes = [[mac_cls(cfg.pe, chunk_inputs=True) for _ in range(cols)] for _ in range(rows)]
             for i in range(rows):
                 for j in range(cols):
                     m.submodules[f"pe_{i}_{j}"] = pes[i][j]
         else:
-            pes = [[_PEPorts(cfg.pe, f"pe_{i}_{j}") for j in range(cols)] for i in range(rows)]
+            pes = [[_PEPorts(self._pe.signature, f"pe_{i}_{j}") for j in range(cols)] for i in range(rows)]
             for i in range(rows):
                 for j in range(cols):
                     m.submodules[f"pe_{i}_{j}"] = pes[i][j].instance(self._pe_module)

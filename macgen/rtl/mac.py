@@ -12,7 +12,7 @@ from .float import (AlignAdd, Convert, Cut, FloatSpec, Multiply, PackExact, Roun
                     packs_exactly, product_spec, unpack_spec)
 from .lfsr import ChunkCounter, chunk_close
 
-__all__ = ["MAC", "Stage", "LOOP_CUTS"]
+__all__ = ["MAC", "MACSignature", "Stage", "LOOP_CUTS"]
 
 #: Where a K-stage accumulate loop puts its K - 1 inner registers (the K-th is the
 #: accumulator register itself), for K = 1 .. MAX_ACC_STAGES. The cuts split the
@@ -51,6 +51,51 @@ class Stage:
     OUTER_ROUND = "outer_round"
     CHUNK_COUNTER = "chunk_counter"
     CONVERT = "convert"
+
+
+class MACSignature(wiring.Signature):
+    """The MAC's ports for a configuration: what :class:`MAC` has and an array wires to its PEs.
+
+    ``valid``, ``first``, ``last``, ``a``, ``b``; ``init`` and ``init_en`` only with
+    ``config.init``; ``chunk_open``/``chunk_close`` only with ``chunk_inputs`` and
+    chunking (the MAC then has no chunk counter: they say where chunks begin and
+    end); ``result``, ``result_valid``. Two signatures are equal when they are built
+    from equal configurations and the same ``chunk_inputs``.
+    """
+
+    def __init__(self, config: MACConfig, *, chunk_inputs: bool = False):
+        if not isinstance(config, MACConfig):
+            raise TypeError(f"MAC configuration must be a MACConfig, not {config!r}")
+        self._config = config
+        self._chunk_inputs = bool(chunk_inputs) and bool(config.chunk_size)
+        members = {
+            "valid": In(1), "first": In(1), "last": In(1),
+            "a": In(config.a_fmt.width), "b": In(config.b_fmt.width),
+        }
+        if config.init:
+            members.update(init=In(config.outer_fmt.width), init_en=In(1))
+        if self._chunk_inputs:
+            members.update(chunk_open=In(1), chunk_close=In(1))
+        members.update(result=Out(config.out_fmt.width), result_valid=Out(1))
+        super().__init__(members)
+
+    @property
+    def config(self) -> MACConfig:
+        return self._config
+
+    @property
+    def chunk_inputs(self) -> bool:
+        return self._chunk_inputs
+
+    def __eq__(self, other):
+        return (type(other) is type(self) and other._config == self._config
+                and other._chunk_inputs == self._chunk_inputs)
+
+    def __hash__(self):
+        return hash((self._config, self._chunk_inputs))
+
+    def __repr__(self):
+        return f"MACSignature({self._config.slug}{', chunk_inputs' if self._chunk_inputs else ''})"
 
 
 class MAC(wiring.Component):
@@ -124,6 +169,8 @@ class MAC(wiring.Component):
 
     Members
     -------
+    (The members of :class:`MACSignature`, also reachable as ``MAC.Signature``.)
+
     valid, first, last, init_en : In(1)
     a : In(a_fmt.width)
     b : In(b_fmt.width)
@@ -140,6 +187,9 @@ class MAC(wiring.Component):
     TypeError
         If ``config`` is not a :class:`MACConfig`.
     """
+
+    #: The MAC's signature class: ``MAC.Signature(config, chunk_inputs=...)``.
+    Signature = MACSignature
 
     def __init__(self, config, *, chunk_inputs: bool = False, simplify: bool = True):
         if not isinstance(config, MACConfig):
@@ -188,26 +238,8 @@ class MAC(wiring.Component):
             self._t_spec = unpack_spec(cfg.acc_fmt, normalize=self._t_norm, normal_only=self._acc_normal)
             self._outer_spec = unpack_spec(cfg.outer_fmt, normal_only=self._outer_normal)
             self._outer_sum_spec = add_spec(self._t_spec, self._outer_spec, cfg.outer_fmt)
-        super().__init__(self.signature_members(cfg, chunk_inputs=chunk_inputs))
+        super().__init__(MACSignature(cfg, chunk_inputs=chunk_inputs))
 
-    @staticmethod
-    def signature_members(config: MACConfig, *, chunk_inputs: bool = False) -> dict:
-        """The MAC's ports (``wiring`` members) for ``config``: what an array wires to its PEs.
-
-        With ``chunk_inputs`` (and chunking) the MAC has no chunk counter: ``chunk_open``
-        (this beat is position 0 of its chunk) and ``chunk_close`` (its last) say where
-        chunks begin and end.
-        """
-        members = {
-            "valid": In(1), "first": In(1), "last": In(1),
-            "a": In(config.a_fmt.width), "b": In(config.b_fmt.width),
-        }
-        if config.init:
-            members.update(init=In(config.outer_fmt.width), init_en=In(1))
-        if chunk_inputs and config.chunk_size:
-            members.update(chunk_open=In(1), chunk_close=In(1))
-        members.update(result=Out(config.out_fmt.width), result_valid=Out(1))
-        return members
 
     @property
     def config(self) -> MACConfig:
