@@ -34,7 +34,7 @@ from ..formats import FloatFormat, check_feeds
 __all__ = [
     "FloatSpec", "SumSpec", "float_layout", "sum_layout", "unpack_spec", "product_spec", "add_spec",
     "Unpack", "Multiply", "AlignAdd", "Round", "Convert", "PackExact", "packs_exactly",
-    "leading_zeros", "shift_right_sticky", "Cut",
+    "leading_zeros", "shift_right_sticky", "place", "rne_increment", "Cut",
 ]
 
 
@@ -232,6 +232,31 @@ def shift_right_sticky(m, value, amount):
     wide = Signal(2 * width, name="shr")
     m.d.comb += wide.eq(Cat(Const(0, width), value) >> amount)
     return wide[width:] | wide[:width].any()
+
+
+def place(sig, width):
+    """``sig`` at the top of a ``width``-bit sum window: its top bit at bit ``width - 2``
+    (bit ``width - 1`` is the carry position), zeros below (the window's bit 0 is the
+    sticky position of :func:`shift_right_sticky`)."""
+    return Cat(Const(0, width - 1 - len(sig)), sig, Const(0, 1))
+
+
+def rne_increment(m, value, keep):
+    """The top ``keep`` bits of ``value`` rounded to nearest, ties to even: the round bit
+    below them and the OR of everything under it (sticky) decide the increment.
+
+    Returns a ``keep + 1``-bit signal: the rounded bits with the carry out on top (on
+    a carry the low ``keep`` bits are all zero).
+    """
+    below = len(value) - keep
+    if below < 1:
+        raise ValueError(f"Rounding {len(value)} bits to {keep} needs at least one bit below them")
+    kept = value[below:]
+    sticky = value[:below - 1].any() if below > 1 else Const(0, 1)
+    up = value[below - 1] & (sticky | kept[0])
+    total = Signal(keep + 1, name="total")
+    m.d.comb += total.eq(kept + up)
+    return total
 
 
 class Cut:
@@ -442,15 +467,10 @@ class Multiply(wiring.Component):
             return m
         top = raw[-1]
         norm = Mux(top, raw, raw << 1)[:width]
-        kept = norm[width - 1 - pmb:]
         if self._rounding == "rne":
-            rnd = norm[width - 2 - pmb]
-            sticky = norm[:width - 2 - pmb].any() if width - 2 - pmb > 0 else Const(0, 1)
-            up = rnd & (sticky | kept[0])
+            total = rne_increment(m, norm, pmb + 1)
         else:
-            up = Const(0, 1)
-        total = Signal(pmb + 2)
-        m.d.comb += total.eq(kept + up)
+            total = Cat(norm[width - 1 - pmb:], Const(0, 1))     # truncated: never a carry
         carry = total[-1]
         m.d.comb += [
             p.sig.eq(Mux(carry, 1 << pmb, total[:pmb + 1])),
@@ -510,10 +530,6 @@ class AlignAdd(wiring.Component):
         xs, ys = self._x_spec, self._y_spec
         wv = self.spec.width
 
-        def place(sig, width):
-            # Top of the significand at bit wv - 2; bit wv - 1 is the carry position.
-            return Cat(Const(0, wv - 1 - width), sig, Const(0, 1))
-
         d_lo, d_hi = xs.exp_lo - ys.exp_hi, xs.exp_hi - ys.exp_lo
         d = Signal(_exp_shape(d_lo, d_hi))
         dist = Signal(bits_for(max(abs(d_lo), abs(d_hi))))
@@ -523,8 +539,8 @@ class AlignAdd(wiring.Component):
             x_big.eq((d >= 0) & ~x.zero),
             dist.eq(Mux(d < 0, -d, d)),
         ]
-        big = Mux(x_big, place(x.sig, xs.sig_width), place(y.sig, ys.sig_width))
-        small = Mux(x_big, place(y.sig, ys.sig_width), place(x.sig, xs.sig_width))
+        big = Mux(x_big, place(x.sig, wv), place(y.sig, wv))
+        small = Mux(x_big, place(y.sig, wv), place(x.sig, wv))
         if self._cuts:
             # Pipelined: the sticky bit (a 1 of `small` shifted out) as "fewer trailing
             # zeros than the shift", counted beside the exponent compare, so that no OR
@@ -682,11 +698,7 @@ class Round(wiring.Component):
 
         sig = norm[wv - P:]
         if self._rounding == "rne":
-            rnd = norm[wv - P - 1]
-            sticky = norm[:wv - P - 1].any()
-            up = rnd & (sticky | sig[0])
-            total = Signal(P + 1)
-            m.d.comb += total.eq(sig + up)
+            total = rne_increment(m, norm, P)
             carry = total[P]
             sig_f = Signal(P)
             e_f = Signal(_exp_shape(e_lo + bias, e_hi + 1 + bias))
@@ -767,7 +779,7 @@ class Convert(wiring.Component):
         exp_lo = dst_fmt.emin if align else spec_x.exp_lo
         spec = SumSpec(exp_lo, spec_x.exp_hi, wv, spec_x.nan, spec_x.inf)
         m.submodules.round = rnd = Round(spec, dst_fmt, self._rounding)
-        placed = Cat(Const(0, wv - 1 - psrc), x.sig, Const(0, 1))
+        placed = place(x.sig, wv)
         s = rnd.sum
         m.d.comb += [s.sign.eq(x.sign), s.inf.eq(x.inf), s.nan.eq(x.nan)]
         if align:
