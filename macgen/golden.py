@@ -770,62 +770,62 @@ class _NarrowAdder:
             return
         # float32/int32 halves the memory traffic when the sum fits 24 bits.
         if self.W + 2 <= 24:
-            self.I, self.F, self.FM, self.FB, self.NB = np.int32, np.float32, 23, 127, 32
+            self.int_type, self.float_type, self.float_man_bits, self.float_bias, self.float_bits = np.int32, np.float32, 23, 127, 32
         else:
-            self.I, self.F, self.FM, self.FB, self.NB = _I64, np.float64, 52, 1023, 64
-        (self.VPF, self.TP, self.PS, self.special, self.P_NAN,
-         self.P_INF_BITS) = self.addend_arrays(addends)
+            self.int_type, self.float_type, self.float_man_bits, self.float_bias, self.float_bits = _I64, np.float64, 52, 1023, 64
+        (self.addend_value, self.addend_offset, self.addend_sign, self.addend_special, self.addend_nan,
+         self.addend_inf_code) = self.addend_arrays(addends)
         # An infinite accumulator stays infinite under rne: a value far beyond the range.
         # So does a nan-only accumulator's NaN (an overflow under rne; every later sum
         # overflows to NaN again).
-        inf_top = 4 * _LIMIT - self.W - self.FB + fmt.bias
+        inf_top = 4 * _LIMIT - self.W - self.float_bias + fmt.bias
         keep_inf = fmt.policy != "finite" and rounding == "rne"
         self.table_acc = fmt.width <= _NARROW_WIDTH
         if self.table_acc:
             codes = np.arange(1 << fmt.width, dtype=_U64)
             x = _unpack(fmt, codes)
-            self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
+            acc_int, self.acc_offset = self._normalise(x.sign, x.sig, x.exp, x.nan)
             if keep_inf:
                 kept = x.inf if fmt.has_inf else x.nan
-                self.TA = np.where(kept, inf_top, self.TA).astype(self.I)
-                self.VA = np.where(kept, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
-            self.VAF = self.VA.astype(self.F)
+                self.acc_offset = np.where(kept, inf_top, self.acc_offset).astype(self.int_type)
+                acc_int = np.where(kept, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), acc_int)
+            self.acc_value = acc_int.astype(self.float_type)
         else:
             # Wider accumulators are decoded arithmetically, unnormalised: the
             # hidden-bit position maps to bit W (subnormals and zero sit in the
             # lowest binade, which is as far down as any clamping needs).
             fields = np.arange(1 << fmt.exp_bits, dtype=_I64)
-            taf = np.maximum(fields, 1) - self.W - self.FB
+            taf = np.maximum(fields, 1) - self.W - self.float_bias
             if keep_inf:
                 taf[-1] = inf_top
-            self.TAF = taf.astype(self.I)
-            self.HID = np.where(fields > 0, 1 << M, 0).astype(_I64)
-            self.SCALE = self.F(2.0 ** (self.W - M))
-            self.dec = _Consts(_I64, M=M, emask=(1 << fmt.exp_bits) - 1, fmask=(1 << M) - 1,
-                               sshift=fmt.width - 1, fsign=self.NB - 1)
-        tops = self.TP[self.VPF != 0].astype(_I64) + self.W + self.FB - fmt.bias
+            self.field_offset = taf.astype(self.int_type)
+            self.field_hidden = np.where(fields > 0, 1 << M, 0).astype(_I64)
+            self.field_scale = self.float_type(2.0 ** (self.W - M))
+            self.decode_const = _Consts(_I64, M=M, field_mask=(1 << fmt.exp_bits) - 1, frac_mask=(1 << M) - 1,
+                               sign_shift=fmt.width - 1, float_sign=self.float_bits - 1)
+        tops = self.addend_offset[self.addend_value != 0].astype(_I64) + self.W + self.float_bias - fmt.bias
         self.ok = not len(tops) or int(np.abs(tops).max()) < 2 * _LIMIT
         # Rounding constants (numpy scalars keep the in-place ops in one dtype).
-        FM, FB, NB = self.FM, self.FB, self.NB
-        self.HALF = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.I)
+        FM, FB, NB = self.float_man_bits, self.float_bias, self.float_bits
+        self.half_minus_one = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.int_type)
         g = FM - M
         big = fmt.overflow_bits(rounding)
         # nan-only + rne: overflow is the canonical NaN, whose sign bit must stay clear.
         self.nan_overflow = big != fmt.max_finite_bits and not fmt.has_inf
         self.const = _Consts(
-            self.I, f_one=FB, f_min=FB - self.D, s52=FM, s63=NB - 1, abs_mask=(1 << (NB - 1)) - 1, g=g,
-            one=1, bias=fmt.bias, half_m1=(1 << (g - 1)) - 1, M=M, big=big,
-            sign_bit=1 << (fmt.width - 1), mask52=(1 << FM) - 1, hidden=1 << FM)
+            self.int_type, float_one=FB, float_min=FB - self.D, float_man_bits=FM, sign_shift=NB - 1, abs_mask=(1 << (NB - 1)) - 1, round_shift=g,
+            one=1, bias=fmt.bias, half_minus_one=(1 << (g - 1)) - 1, M=M, overflow_code=big,
+            sign_bit=1 << (fmt.width - 1), float_man_mask=(1 << FM) - 1, float_hidden=1 << FM)
 
     def addend_arrays(self, x):
         """Kernel inputs for addends ``x`` (a :class:`_Val`): value, exponent, sign bit, specials."""
         fmt = self.fmt
         special = x.nan | x.inf
         vp, tp = self._normalise(x.sign, x.sig, x.exp, special)
-        ps = (x.sign << _U64(fmt.width - 1)).astype(self.I)
+        ps = (x.sign << _U64(fmt.width - 1)).astype(self.int_type)
         inf_bits = fmt.inf_bits if fmt.has_inf else 0
         p_inf = np.where(x.inf, (x.sign << _U64(fmt.width - 1)) | _U64(inf_bits), _U64(0)).astype(_I64)
-        return vp.astype(self.F), tp, ps, special, x.nan, p_inf
+        return vp.astype(self.float_type), tp, ps, special, x.nan, p_inf
 
     def _normalise(self, sign, sig, exp, special):
         """Signed value with its leading one at bit W, and that bit's exponent - W - FB + bias."""
@@ -834,8 +834,8 @@ class _NarrowAdder:
         live = (length > 0) & ~special
         v = np.where(live, sig << (W + 1 - np.maximum(length, 1)).astype(_U64), _U64(0)).astype(_I64)
         v = np.where(sign.astype(bool), -v, v)
-        top = np.where(live, exp + length - 1 - W - self.FB + self.fmt.bias, _I64(-8 * _LIMIT))
-        return v.astype(self.I), top.astype(self.I)
+        top = np.where(live, exp + length - 1 - W - self.float_bias + self.fmt.bias, _I64(-8 * _LIMIT))
+        return v.astype(self.int_type), top.astype(self.int_type)
 
     def step(self, acc, vp, tp, ps):
         """One rounded addition: ``acc`` result-format codes (int64) plus table entries.
@@ -848,41 +848,41 @@ class _NarrowAdder:
         M = fmt.man_bits
         c = self.const
         if self.table_acc:
-            va = self.VAF.take(acc)
-            ta = self.TA.take(acc)
+            va = self.acc_value.take(acc)
+            ta = self.acc_offset.take(acc)
         else:
             va, ta = self._decode(acc)
         t = np.maximum(ta, tp)
         # 2^-min(t - x, D) as float64 bits: exact power-of-two scaling.
         sa = ta - t
-        sa += c.f_one
-        np.maximum(sa, c.f_min, out=sa)
-        sa <<= c.s52
-        va *= sa.view(self.F)
+        sa += c.float_one
+        np.maximum(sa, c.float_min, out=sa)
+        sa <<= c.float_man_bits
+        va *= sa.view(self.float_type)
         sp = tp - t
-        sp += c.f_one
-        np.maximum(sp, c.f_min, out=sp)
-        sp <<= c.s52
-        sv = vp * sp.view(self.F)
+        sp += c.float_one
+        np.maximum(sp, c.float_min, out=sp)
+        sp <<= c.float_man_bits
+        sv = vp * sp.view(self.float_type)
         sv += va                       # exact: an integer below 2^(FM+1)
-        f = sv.view(self.I)
+        f = sv.view(self.int_type)
         mag = f & c.abs_mask
         # Normal results: round the float's own bits at the format's last place.
-        lsb = mag >> c.g
+        lsb = mag >> c.round_shift
         lsb &= c.one
-        field = mag >> c.s52
+        field = mag >> c.float_man_bits
         field += t                     # exponents carry the bias: this is the format's field
         if self.rounding == "rne":
-            mag += c.half_m1
+            mag += c.half_minus_one
             mag += lsb
-        mag >>= c.g
+        mag >>= c.round_shift
         t <<= c.M
         mag += t
-        np.minimum(mag, c.big, out=mag)
-        sign = f >> c.s63
+        np.minimum(mag, c.overflow_code, out=mag)
+        sign = f >> c.sign_shift
         sign &= c.sign_bit
         if self.nan_overflow:
-            sign[mag == c.big] = 0
+            sign[mag == c.overflow_code] = 0
         mag |= sign
         # Exact zeros and subnormal results (rare): redo those rows.
         if field.min() < c.one or not sv.all():
@@ -894,31 +894,31 @@ class _NarrowAdder:
 
     def _decode(self, acc):
         """Accumulator codes (int64) to kernel values without tables (wide formats)."""
-        d = self.dec
+        d = self.decode_const
         field = acc >> d.M
-        field &= d.emask
-        sig = acc & d.fmask
-        sig |= self.HID.take(field)
-        va = sig.astype(self.F)
-        va *= self.SCALE
-        neg = acc >> d.sshift
-        neg <<= d.fsign
-        vb = va.view(self.I)
-        vb |= neg.astype(self.I)
-        return va, self.TAF.take(field)
+        field &= d.field_mask
+        sig = acc & d.frac_mask
+        sig |= self.field_hidden.take(field)
+        va = sig.astype(self.float_type)
+        va *= self.field_scale
+        neg = acc >> d.sign_shift
+        neg <<= d.float_sign
+        vb = va.view(self.int_type)
+        vb |= neg.astype(self.int_type)
+        return va, self.field_offset.take(field)
 
     def _slow_rows(self, acc, sv, field, ps):
         c = self.const
-        f = sv.view(self.I)
+        f = sv.view(self.int_type)
         absf = f & c.abs_mask
-        sig = (absf & c.mask52) | c.hidden
+        sig = (absf & c.float_man_mask) | c.float_hidden
         # Subnormal rows shift further; exact-zero rows (any field) are replaced below.
-        gs = np.clip(c.one - field, 0, c.M + 3) + c.g
+        gs = np.clip(c.one - field, 0, c.M + 3) + c.round_shift
         if self.rounding == "rne":
-            kept = (sig + self.HALF.take(gs) + ((sig >> gs) & c.one)) >> gs
+            kept = (sig + self.half_minus_one.take(gs) + ((sig >> gs) & c.one)) >> gs
         else:
             kept = sig >> gs
-        kept |= (f >> c.s63) & c.sign_bit
+        kept |= (f >> c.sign_shift) & c.sign_bit
         return np.where(sv == 0.0, acc & ps, kept)
 
     def add_codes(self, acc, x):
@@ -926,12 +926,12 @@ class _NarrowAdder:
         fmt = self.fmt
         acc = acc.astype(_I64)
         x = x.astype(_I64)
-        bits = self.step(acc, self.VPF.take(x), self.TP.take(x), lambda r: self.PS.take(x[r]))
+        bits = self.step(acc, self.addend_value.take(x), self.addend_offset.take(x), lambda r: self.addend_sign.take(x[r]))
         if fmt.has_nan:
-            sp = self.special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
+            sp = self.addend_special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
             if sp.any():
                 xs = x[sp]
-                bits[sp] = self.combine_special(acc[sp], self.P_NAN.take(xs), self.P_INF_BITS.take(xs))
+                bits[sp] = self.combine_special(acc[sp], self.addend_nan.take(xs), self.addend_inf_code.take(xs))
         return bits.astype(_U64)
 
     def combine_special(self, cur, x_nan, x_inf_bits):
@@ -1014,9 +1014,9 @@ class _TableDot:
         ad = self.adder
         if self.table:
             idx = src[k0:k1].astype(np.intp)        # gathers want intp indices
-            return (ad.VPF.take(idx), ad.TP.take(idx), ad.special.take(idx),
-                    lambda j, r: ad.PS.take(idx[j, r]),
-                    lambda j, r: (ad.P_NAN.take(idx[j, r]), ad.P_INF_BITS.take(idx[j, r])))
+            return (ad.addend_value.take(idx), ad.addend_offset.take(idx), ad.addend_special.take(idx),
+                    lambda j, r: ad.addend_sign.take(idx[j, r]),
+                    lambda j, r: (ad.addend_nan.take(idx[j, r]), ad.addend_inf_code.take(idx[j, r])))
         cfg = self.cfg
         a, b = src
         p = _product(cfg.a_fmt, cfg.b_fmt, a[:, k0:k1].T.copy(), b[:, k0:k1].T.copy(),
