@@ -1,4 +1,4 @@
-"""Bit-exact reference model of macgen's MAC arithmetic (docs/arithmetic.md §2–4), in NumPy.
+"""Bit-exact golden model of macgen's MAC arithmetic (docs/arithmetic.md §2–4), in NumPy.
 
 No Amaranth here, and no floating-point shortcuts: every value is handled as an
 exact ``(sign, significand, exponent)`` triple of integers, every sum is formed
@@ -39,42 +39,47 @@ The sum is then exact except for that jam bit, which lies at least two bits
 below the rounding point, so the single rounding is correct. This path covers
 every configuration whose significands (product included) have at most 60 bits
 and whose result formats have at most 57 fraction bits -- everything up to
-fp32 x fp32 products. Wider configurations use a slower exact path on Python
-integers. Operand exponents are clamped into a window just outside the result
+fp32 x fp32 products. Wider configurations add on Python integers, with
+:func:`macgen.golden_reference.add` per element. Operand exponents are clamped into a window just outside the result
 format's range before any arithmetic (a value far above overflows either way, a
 value far below only acts as a sticky bit), so no exponent sum overflows int64
 for any valid format.
 
-:func:`dot` and :func:`matmul` choose, per call, the fastest path whose
-exactness argument covers the configuration:
+Backends
+--------
+:func:`dot` and :func:`matmul` compute the same bits by one of four backends
+(:func:`backends` lists those that apply to a configuration; ``backend=``
+forces one, by default :func:`choose_backend` takes the fastest whose
+exactness argument covers the configuration):
 
-* **Compiled kernel** (:mod:`macgen.golden_kernel`, numba; dot products of at
-  least ``_KERNEL_MIN_MACS`` MACs, on both cores): one pass per MAC over decoded
-  operands, never a broadcast copy. Its *narrow* path (accumulators up to
-  about 28 fraction bits: e5m2/E4M3/fp16/bf16 operands into e6m9 .. fp32) keeps
-  values as integers with their leading one at a fixed bit and shifts the
-  smaller addend by at most ``D`` bits, exactly (the argument of
-  :class:`_NarrowAdder`, in integers); its *general* path (e.g. fp32 x fp32) is
-  the jammed uint64 sum above. Anything unusual in a step (specials, zero sums,
-  subnormal, flushed or overflowing results) is redone by the kernel's
-  straightforward exact adder. ``matmul`` runs its own loop in which a row of
-  lanes shares A's operand.
-* **NumPy paths** (small calls, configurations the kernel does not cover --
-  products wider than 64 bits, result formats over 57 fraction bits, exponents
-  beyond +-2^40 -- or ``MACGEN_GOLDEN=numpy``), in tiles of ``_NUMPY_TILE_ROWS``
-  result rows: when each step's exact sum fits 52 bits, accumulator codes are
+* ``'reference'`` -- :mod:`macgen.golden_reference`: the rules written for
+  reading, one value at a time on Python integers. The definition the others
+  are tested against (``tests/test_golden.py``), and the adder of the
+  configurations too wide for the uint64 path.
+* ``'numba'`` -- the compiled kernel (:mod:`macgen.golden_kernel`; dot products
+  of at least ``_KERNEL_MIN_MACS`` MACs, on both cores): one pass per MAC over
+  decoded operands, never a broadcast copy. Its *narrow* path (accumulators up
+  to about 28 fraction bits: e5m2/E4M3/fp16/bf16 operands into e6m9 .. fp32)
+  keeps values as integers with their leading one at a fixed bit and shifts the
+  smaller addend by at most ``D`` bits (:func:`narrow_window`, which proves it
+  exact); its *general* path (e.g. fp32 x fp32) is the jammed uint64 sum above.
+  Anything unusual in a step (specials, zero sums, subnormal, flushed or
+  overflowing results) is redone by the kernel's straightforward exact adder.
+  ``matmul`` runs its own loop in which a row of lanes shares A's operand. Not
+  for products wider than 64 bits, result formats over 57 fraction bits or
+  exponents beyond +-2^40.
+* ``'table'`` -- NumPy, in tiles of ``_NUMPY_TILE_ROWS`` result rows, when each
+  step's exact sum fits 52 bits (:class:`_NarrowAdder`): accumulator codes are
   decoded by table look-up (up to 16 bits wide) or arithmetically, products
-  come from a table of all operand pairs when both operands together are at most
-  16 bits wide (else they are computed exactly per block of steps), and each
-  step is a short sequence of whole-array operations on float64 values that are
-  exact integers (see ``_NarrowAdder`` for why the float sum is exact); else the
-  general path above.
+  come from a table of all operand pairs when both operands together are at
+  most 16 bits wide (else they are computed exactly per block of steps), and
+  each step is a short sequence of whole-array operations on float values that
+  are exact integers (the class docstring says why the float sum is exact).
+* ``'generic'`` -- NumPy, one whole-array exact addition (the uint64 path
+  above, or the reference's on Python integers) per step; any configuration.
 
-The NumPy paths are the reference: the tests check the kernel against them,
-bit for bit, on random codes (every special, subnormals, overflow) and scaled
-Gaussians, and the NumPy fast paths against the general path, specials
-included. ``MACGEN_GOLDEN=numpy|numba|auto`` (default ``auto``) overrides the
-choice, e.g. to time the fallback.
+``MACGEN_GOLDEN=numpy|numba|auto`` (default ``auto``) overrides the automatic
+choice between the kernel and the NumPy paths, e.g. to time the fallback.
 
 Operand codes are checked: integers from 0 to ``2**width - 1`` (``ValueError``
 otherwise, ``TypeError`` for non-integers).
@@ -87,10 +92,12 @@ import os
 
 import numpy as np
 
+from . import golden_reference as reference
 from .config import MACConfig
 from .formats import FloatFormat, bit_length, check_feeds, check_rounding, round_pack
 
-__all__ = ["mac", "dot", "matmul", "fma", "add", "convert", "describe", "mismatch_report"]
+__all__ = ["mac", "dot", "matmul", "fma", "add", "convert", "describe", "mismatch_report",
+           "backends", "choose_backend", "BACKENDS"]
 
 _U64 = np.uint64
 _I64 = np.int64
@@ -203,6 +210,7 @@ def _product(a_fmt, b_fmt, a, b, product_man_bits=None, rounding="rne"):
 
 
 def _wide_product(xs, ys, exp, product_man_bits, rounding):
+    """Products wider than 64 bits, on Python integers (rounded by :mod:`golden_reference`)."""
     shape = np.broadcast(xs, ys).shape
     xs, ys, exp = (np.broadcast_to(v, shape).ravel() for v in (xs, ys, exp))
     out = np.empty(len(xs), dtype=object)
@@ -211,8 +219,7 @@ def _wide_product(xs, ys, exp, product_man_bits, rounding):
         p = int(xs[i]) * int(ys[i])
         e = int(exp[i])
         if product_man_bits is not None and p:
-            p, shift = _py_round_int(p, product_man_bits + 1, rounding)
-            e += shift
+            p, e = reference.round_significand(p, e, product_man_bits + 1, rounding)
         out[i] = p
         out_exp[i] = e
     if product_man_bits is not None and product_man_bits < 64:
@@ -220,21 +227,6 @@ def _wide_product(xs, ys, exp, product_man_bits, rounding):
         # (the uint64 adder, chosen for products of at most 60 bits, cannot read Python objects).
         return out.astype(_U64).reshape(shape), out_exp.astype(_I64).reshape(shape)
     return out.reshape(shape), out_exp.reshape(shape)
-
-
-def _py_round_int(p, nbits, rounding, sticky=False):
-    """Round Python int ``p`` (+ sticky) to ``nbits`` bits: returns (sig, shift)."""
-    shift = max(p.bit_length() - nbits, 0)
-    kept = p >> shift
-    if shift and rounding == "rne":
-        rem = p & ((1 << shift) - 1)
-        half = 1 << (shift - 1)
-        if rem > half or (rem == half and (sticky or kept & 1)):
-            kept += 1
-    if kept >> nbits:
-        kept >>= 1
-        shift += 1
-    return kept, shift
 
 
 # -- the adder ------------------------------------------------------------------
@@ -275,53 +267,15 @@ def _add_finite(fmt, rounding, xs, xsig, xexp, ys, ysig, yexp):
 
 
 def _add_wide(fmt, rounding, xs, xsig, xexp, ys, ysig, yexp):
-    """Exact path on Python integers for configurations too wide for uint64."""
+    """round_fmt(x + y) of finite values too wide for uint64: :func:`golden_reference.add`, per element."""
     shape = np.broadcast(xs, xsig, xexp, ys, ysig, yexp).shape
     arrs = [np.broadcast_to(np.asarray(v), shape).ravel() for v in (xs, xsig, xexp, ys, ysig, yexp)]
     out = np.empty(arrs[0].shape, dtype=_U64)
-    M = fmt.man_bits
-    lo = fmt.emin - M - _MARGIN
-    hi = fmt.emax + _MARGIN
     for i in range(len(out)):
         sx, mx, ex, sy, my, ey = (int(a[i]) for a in arrs)
-        ex, ey = (_py_clamp(m, e, lo, hi) for m, e in ((mx, ex), (my, ey)))
-        base = min(ex, ey)
-        total = (-1) ** sx * (mx << (ex - base)) + (-1) ** sy * (my << (ey - base))
-        if total == 0:
-            out[i] = round_pack(fmt, sx & sy, 0, 0)
-            continue
-        sign = int(total < 0)
-        mag = abs(total)
-        # Round in Python to the format's quantum, then pack the exact result.
-        top = base + mag.bit_length() - 1
-        e_q = top - M
-        if fmt.subnormals:
-            e_q = max(e_q, fmt.emin - M)
-        shift = e_q - base
-        if shift > 0:
-            kept = mag >> shift
-            if rounding == "rne":
-                rem = mag & ((1 << shift) - 1)
-                half = 1 << (shift - 1)
-                if rem > half or (rem == half and kept & 1):
-                    kept += 1
-            mag, base = kept, e_q
-        if mag == 0:
-            out[i] = round_pack(fmt, sign, 0, 0)
-            continue
-        # Exact now; reduce trailing zeros so round_pack's sig < 2**62 holds.
-        while mag >= 1 << 62:
-            mag >>= 1
-            base += 1
-        out[i] = round_pack(fmt, sign, mag, np.clip(base, lo - 64, hi + 64), rounding=rounding)
+        out[i] = reference.add(fmt, reference.Value(reference.FINITE, sx, mx, ex),
+                               reference.Value(reference.FINITE, sy, my, ey), rounding)
     return out.reshape(shape)
-
-
-def _py_clamp(m, e, lo, hi):
-    if m == 0:
-        return 0
-    top = e + m.bit_length() - 1
-    return e + (min(max(top, lo), hi) - top)
 
 
 def _sig_bits(fmt):
@@ -383,7 +337,7 @@ def _check_cfg(cfg):
         raise TypeError(f"Configuration must be a MACConfig, not {cfg!r}")
 
 
-def add(fmt, x, y, rounding="rne"):
+def add(fmt, x, y, rounding="rne", *, backend="auto"):
     """``round(x + y)`` in ``fmt`` (docs/arithmetic.md §2–4 zero, NaN and overflow rules).
 
     Parameters
@@ -392,6 +346,11 @@ def add(fmt, x, y, rounding="rne"):
     x, y : array_like of uint64
         Broadcastable bit patterns in ``fmt``.
     rounding : {'rne', 'rtz'}
+    backend : {'auto', 'generic', 'table', 'reference'}
+        ``'auto'`` is ``'generic'``, the whole-array exact adder; ``'table'`` the
+        narrow adder that adds chunk sums in :func:`dot` (formats up to 16 bits
+        wide whose sums fit a float64); ``'reference'``
+        :func:`macgen.golden_reference.add`. The bits are the same.
 
     Returns
     -------
@@ -401,7 +360,20 @@ def add(fmt, x, y, rounding="rne"):
     check_rounding(rounding)
     x = _codes(fmt, x, "Operand x")
     y = _codes(fmt, y, "Operand y")
-    return _add(fmt, rounding, _unpack(fmt, x), _unpack(fmt, y), _sig_bits(fmt), _sig_bits(fmt))
+    if backend in ("auto", "generic"):
+        return _add(fmt, rounding, _unpack(fmt, x), _unpack(fmt, y), _sig_bits(fmt), _sig_bits(fmt))
+    x, y = np.broadcast_arrays(x, y)
+    if backend == "table":
+        adder = _NarrowAdder.get(fmt, fmt, rounding)
+        if adder is None:
+            raise ValueError(f"Backend 'table' does not apply to adding {fmt} codes; "
+                             f"these do: generic, reference")
+        return adder.add_codes(x.reshape(-1), y.reshape(-1)).reshape(x.shape)
+    if backend == "reference":
+        out = [reference.add(fmt, reference.decode(fmt, u), reference.decode(fmt, v), rounding)
+               for u, v in zip(x.ravel().tolist(), y.ravel().tolist())]
+        return np.array(out, dtype=_U64).reshape(x.shape)
+    raise ValueError(f"Backend of add must be one of auto, generic, table, reference, not {backend!r}")
 
 
 def fma(fmt, a, b, c, rounding="rne"):
@@ -463,7 +435,7 @@ def _convert(src_fmt, dst_fmt, bits, rounding):
     return _add(dst_fmt, rounding, x, zero, _sig_bits(src_fmt), 1)
 
 
-def dot(cfg, a, b, init=None):
+def dot(cfg, a, b, init=None, *, backend="auto"):
     """Dot products with docs/arithmetic.md §2–4 semantics (chunking, outer and output formats).
 
     ``s_0 = init; s_i = round_ACC(s_{i-1} + a_i*b_i)``; with ``cfg.chunk_size = L > 0``
@@ -480,6 +452,10 @@ def dot(cfg, a, b, init=None):
     init : array_like of uint64, optional
         Initial value in ``cfg.outer_fmt``, shape broadcastable to ``(...)``; +0 if
         omitted.
+    backend : str
+        ``'auto'`` (:func:`choose_backend`), ``'numpy'`` (the fastest NumPy path) or
+        one of :func:`backends`. Every backend gives the same bits; this only
+        chooses the speed (tests use it to compare them).
 
     Returns
     -------
@@ -489,7 +465,7 @@ def dot(cfg, a, b, init=None):
     Raises
     ------
     ValueError
-        Empty reduction axis.
+        Empty reduction axis; an unknown backend or one that does not apply to ``cfg``.
     """
     _check_cfg(cfg)
     a = _codes(cfg.a_fmt, a, "Operand a")
@@ -521,7 +497,8 @@ def dot(cfg, a, b, init=None):
             raise ValueError(f"Initial value init must have a shape broadcastable to {shape}, "
                              f"not {init.shape}") from None
         init = init.reshape(-1)
-    return _dot_rows(cfg, a2, b2, ia, ib, init).reshape(shape)
+    backend = _resolve_backend(cfg, backend, rows * n)
+    return _dot_rows(cfg, a2, b2, ia, ib, init, backend).reshape(shape)
 
 
 def _codes(fmt, x, name):
@@ -566,13 +543,15 @@ def _row_index(own, shape):
     return np.broadcast_to(np.arange(math.prod(own), dtype=np.intp).reshape(own), shape).ravel()
 
 
-# -- choice of path ---------------------------------------------------------------
+# -- backends: the choice of path ---------------------------------------------------
 
 #: Dot products with at least this many MACs use the compiled kernel when it applies.
 _KERNEL_MIN_MACS = 1 << 17
 #: Result rows per NumPy tile: each step's arrays then stay in the L2 cache.
 _NUMPY_TILE_ROWS = 8192
-_BACKENDS = ("auto", "numpy", "numba")
+_ENV_CHOICES = ("auto", "numpy", "numba")
+#: Every backend :func:`dot` and :func:`matmul` accept, besides the choices ``auto`` and ``numpy``.
+BACKENDS = ("reference", "generic", "table", "numba")
 _kernel_state = []
 
 
@@ -596,38 +575,106 @@ def _kernel_applies(cfg):
             and all(max(abs(f.emax), abs(f.emin - f.man_bits)) < 1 << 40 for f in fmts))
 
 
-def _backend(cfg, macs):
-    """'numba' or 'numpy' for a dot product of ``macs`` MACs; ``MACGEN_GOLDEN`` (auto, numpy,
-    numba) overrides the automatic choice."""
-    choice = os.environ.get("MACGEN_GOLDEN", "auto")
-    if choice not in _BACKENDS:
-        raise ValueError(f"MACGEN_GOLDEN must be one of {', '.join(_BACKENDS)}, not {choice!r}")
-    if choice == "numpy" or not _kernel_applies(cfg):
-        return "numpy"
-    if choice == "numba":
-        if _kernel() is None:
-            raise RuntimeError("MACGEN_GOLDEN=numba needs numba, which is not installed")
-        return "numba"
-    return "numba" if macs >= _KERNEL_MIN_MACS and _kernel() is not None else "numpy"
+def backends(cfg):
+    """The backends that compute ``cfg``'s dot products, every one bit-identical to the others.
 
+    * ``'reference'``: :mod:`macgen.golden_reference`, one value at a time on
+      Python integers (slow; the definition the others are tested against);
+    * ``'generic'``: NumPy, one whole-array exact addition per step (any configuration);
+    * ``'table'``: NumPy with :class:`_NarrowAdder` tables (accumulators whose
+      sums fit a float64; see :func:`narrow_window`);
+    * ``'numba'``: the compiled kernel (:mod:`macgen.golden_kernel`), when numba
+      is installed and its exactness argument covers ``cfg``.
 
-def _dot_rows(cfg, a, b, ia, ib, init, backend=None):
-    """``dot`` of rows ``a[ia[r]]``, ``b[ib[r]]`` (``None``: row ``r``) from ``init[r]``, in ``out_fmt``.
+    Parameters
+    ----------
+    cfg : MACConfig
 
-    ``backend`` forces 'numba' (compiled kernel) or 'numpy' (the reference the kernel
-    is tested against); by default :func:`_backend` chooses.
+    Returns
+    -------
+    tuple of str
+        The applicable names of :data:`BACKENDS`, in that order. Asking about
+        ``'numba'`` imports numba; ``'table'`` builds (and caches) its tables.
     """
+    _check_cfg(cfg)
+    names = ["reference", "generic"]
+    if _TableDot.get(cfg) is not None:
+        names.append("table")
+    if _kernel_applies(cfg) and _kernel() is not None:
+        names.append("numba")
+    return tuple(names)
+
+
+def choose_backend(cfg, macs):
+    """The backend ``backend='auto'`` uses for a dot product (or matmul) of ``macs`` MACs.
+
+    The compiled kernel from ``_KERNEL_MIN_MACS`` MACs up where it applies, else
+    ``'table'`` where it applies, else ``'generic'``. The environment variable
+    ``MACGEN_GOLDEN`` (``auto``, ``numpy``, ``numba``) overrides the choice
+    between the kernel and the NumPy paths.
+
+    Returns
+    -------
+    str
+        ``'numba'``, ``'table'`` or ``'generic'``.
+
+    Raises
+    ------
+    ValueError
+        ``MACGEN_GOLDEN`` has another value.
+    RuntimeError
+        ``MACGEN_GOLDEN=numba`` without numba installed.
+    """
+    choice = os.environ.get("MACGEN_GOLDEN", "auto")
+    if choice not in _ENV_CHOICES:
+        raise ValueError(f"MACGEN_GOLDEN must be one of {', '.join(_ENV_CHOICES)}, not {choice!r}")
+    if choice != "numpy" and _kernel_applies(cfg):
+        if choice == "numba":
+            if _kernel() is None:
+                raise RuntimeError("MACGEN_GOLDEN=numba needs numba, which is not installed")
+            return "numba"
+        if macs >= _KERNEL_MIN_MACS and _kernel() is not None:
+            return "numba"
+    return _numpy_backend(cfg)
+
+
+def _numpy_backend(cfg):
+    return "table" if _TableDot.get(cfg) is not None else "generic"
+
+
+def _resolve_backend(cfg, backend, macs):
+    """A concrete backend name for ``backend`` (``'auto'``, ``'numpy'`` or one of :data:`BACKENDS`)."""
+    if backend == "auto":
+        return choose_backend(cfg, macs)
+    if backend == "numpy":
+        return _numpy_backend(cfg)
+    if backend not in BACKENDS:
+        raise ValueError(f"Backend must be one of auto, numpy, {', '.join(BACKENDS)}, not {backend!r}")
+    applies = {"table": lambda: _TableDot.get(cfg) is not None,
+               "numba": lambda: _kernel_applies(cfg) and _kernel() is not None}.get(backend)
+    if applies is not None and not applies():
+        raise ValueError(f"Backend {backend!r} does not apply to {cfg.slug}; "
+                         f"these do: {', '.join(backends(cfg))}")
+    return backend
+
+
+def _dot_rows(cfg, a, b, ia, ib, init, backend):
+    """``dot`` of rows ``a[ia[r]]``, ``b[ib[r]]`` (``None``: row ``r``) from ``init[r]``, in ``out_fmt``,
+    by the concrete ``backend``."""
     rows = len(init)
-    n = a.shape[1]
-    backend = backend or _backend(cfg, rows * n)
     if backend == "numba":
         return _kernel_rows(cfg, a, b, ia, ib, init)
+    if backend == "reference":
+        ia = range(rows) if ia is None else ia
+        ib = range(rows) if ib is None else ib
+        return np.array([reference.dot(cfg, a[i], b[j], int(c)) for i, j, c in zip(ia, ib, init)],
+                        dtype=_U64)
     y = np.empty(rows, dtype=_U64)
     for r0 in range(0, rows, _NUMPY_TILE_ROWS):
         r1 = min(rows, r0 + _NUMPY_TILE_ROWS)
         ta = a[r0:r1] if ia is None else a[ia[r0:r1]]
         tb = b[r0:r1] if ib is None else b[ib[r0:r1]]
-        y[r0:r1] = _dot_flat(cfg, ta, tb, init[r0:r1])
+        y[r0:r1] = _dot_flat(cfg, ta, tb, init[r0:r1], table=backend == "table")
     if cfg.out_fmt != cfg.outer_fmt:
         y = _convert(cfg.outer_fmt, cfg.out_fmt, y, cfg.rounding)
     return y
@@ -656,15 +703,20 @@ def _kernel_rows(cfg, a, b, ia, ib, init):
     return out
 
 
-def _dot_flat(cfg, a, b, init):
-    """(rows, n) operands → outer (or ACC) accumulator bits per row."""
+def _dot_flat(cfg, a, b, init, table):
+    """(rows, n) operands -> outer (or ACC) accumulator bits per row, on the NumPy paths.
+
+    ``table``: the table-driven runner and outer adder (callers check that the runner
+    applies; the outer adder falls back to the generic one where it does not); else
+    the generic ones throughout.
+    """
     n = a.shape[1]
     L = cfg.chunk_size
-    runner = _TableDot.get(cfg) or _GenericDot(cfg)
+    runner = _TableDot.get(cfg) if table else _GenericDot(cfg)
     src = runner.prepare(a, b)
     if not L:
         return runner.run_range(init, src, 0, n)
-    outer = _NarrowAdder.get(cfg.outer_fmt, cfg.acc_fmt, cfg.rounding)
+    outer = _NarrowAdder.get(cfg.outer_fmt, cfg.acc_fmt, cfg.rounding) if table else None
     o = init
     zeros = np.zeros(a.shape[0], dtype=_U64)
     for start in range(0, n, L):
@@ -705,33 +757,95 @@ _NARROW_WIDTH = 16  # widest format decoded by table (wider ones arithmetically)
 _LIMIT = 1000  # table exponents stay well inside float64's and int64's comfortable range
 
 
+def narrow_window(man_bits, addend_bits):
+    """``(D, W)`` of the narrow adder of :class:`_NarrowAdder` and of the kernel's narrow path.
+
+    The narrow adder computes ``round_R(x + y)`` (``R`` with ``man_bits = M``
+    fraction bits; both addends of at most ``addend_bits`` significant bits, the
+    accumulator's ``M + 1`` included) on integers. Each addend is a signed
+    integer ``V`` with its leading one at bit ``W``, times ``2^T`` (``T``: the
+    exponent of bit 0); the sum is ``S * 2^t`` with ``t = max(T_x, T_y)`` and
+    ``S = V_x >> min(t - T_x, D) + V_y >> min(t - T_y, D)``: the smaller addend
+    is shifted right by at most ``D`` bits. With ``pmax = max(M + 1,
+    addend_bits)``, ``D = max(pmax, M + 4)`` and ``W = D + pmax - 1`` this is
+    exact where it matters:
+
+    1. Each addend has at most ``pmax`` significant bits, so its lowest set bit
+       is at bit ``W - pmax + 1 = D`` or above: a right shift by at most ``D``
+       is exact, and ``|S| < 2^(W+2)`` holds the exact sum.
+    2. Let ``x`` be the addend with the larger ``T`` and ``y`` the other, with
+       ``d = t - T_y > D`` (the shift is clamped). Then ``|y| < 2^(W+1-d) <=
+       2^(W-D) = 2^(pmax-1)`` units of ``2^t``, and the clamped ``y' = V_y >> D``
+       obeys ``|y'| < 2^pmax`` units; both are non-zero with ``y``'s sign --
+       strictly between 0 and ``2^D`` units, which is ``x``'s grid step.
+    3. ``|x| >= 2^W`` units and ``|y| < 2^D <= 2^(W-1)``, so the result's
+       leading bit is at ``t + W`` or ``t + W - 1``, and every rounding boundary
+       near it (a multiple of half the quantum for RNE, of the quantum for RTZ)
+       is a multiple of ``B = 2^(W - 2 - M) >= 2^(pmax + 1)`` units (as
+       ``D >= M + 4``). ``x`` and the boundaries are multiples of ``g = min(2^D,
+       B)`` and ``|y|, |y'| < 2^pmax <= g``: ``x + y`` and ``x + y'`` lie strictly
+       between the same two consecutive multiples of ``g``, never on a
+       boundary, and round alike in both modes.
+
+    The caller checks that ``|S| < 2^(W+2)`` fits its arithmetic: float64's
+    53-bit significand for :class:`_NarrowAdder` (``W + 2 <= 52``), int64 for the
+    kernel (``W <= 59``).
+    """
+    pmax = max(man_bits + 1, addend_bits)
+    D = max(pmax, man_bits + 4)
+    return D, D + pmax - 1
+
+
 class _Consts:
+    """Named scalar constants of one NumPy dtype (keeps in-place array operations in that dtype)."""
+
     def __init__(self, dtype, **kw):
         for k, v in kw.items():
             setattr(self, k, dtype(v))
 
 
 class _NarrowAdder:
-    """``round_R(acc + x)`` in a few whole-array integer operations.
+    """``round_R(acc + x)`` for a whole array of rows in a few whole-array operations.
 
-    Applies when R has subnormals and exponents within +-1000 and the window
-    below (``W + 2 <= 52`` bits) holds both significands. R's codes are decoded
-    by table (R at most 16 bits wide) or arithmetically; the addends ``x`` come
-    from a table of exact values (the products of all operand pairs, or the
-    codes of another format) or are computed by the caller (:meth:`addend_arrays`).
+    The arithmetic is :func:`narrow_window`'s (its docstring holds the proof of
+    exactness), done on float values that are exact integers. Applies when R has
+    subnormals and exponents within +-1000 and ``W + 2 <= 52``. R's codes are
+    decoded by table (R at most 16 bits wide) or arithmetically; the addends
+    ``x`` come from a table of exact values (the products of all operand pairs,
+    or every code of another format) or are computed by the caller
+    (:meth:`addend_arrays`).
 
-    Every value is kept as a signed integer ``V`` with its leading one at bit
-    ``W`` plus the exponent of that bit. The smaller addend is shifted right by
-    at most ``D`` bits, exactly (its last bit stays at or above bit 0). Beyond
-    ``D`` it lies below the larger addend's last bit and below a quarter of the
-    result's quantum, where every value of the same sign rounds alike, so the
-    shift is clamped. The exact sum ``S`` has fewer than 53 bits: converting it
-    to float64 is exact and only serves to normalise it (the float's exponent
-    field is the bit length); the rounding is integer arithmetic on those bits.
+    The float trick: an addend ``V * 2^T`` is held as the float ``V`` (exact:
+    ``|V| < 2^(W+1) <= 2^51``) and its *offset* ``T + bias_R - float_bias``.
+    Aligning to ``t = max(offset)`` multiplies each float by ``2^-min(t - offset,
+    D)``, a power of two built directly from exponent bits, so exact. The sum
+    ``S`` is an integer below ``2^(W+2) <= 2^53`` in those units, so the float
+    addition is exact too; its float exponent field plus ``t`` is R's exponent
+    field of the result (the offsets carry both biases), and its float fraction
+    bits are the result's significand, rounded here by integer arithmetic at
+    bit ``float_man_bits - M`` (``round_shift``). Only normal, non-overflowing,
+    non-zero results take this route; the rare others (exact zeros, subnormal
+    results) are redone per row by :meth:`_slow_rows`.
 
-    Inf and NaN codes are not handled by :meth:`step` (callers mask them); an
-    infinite accumulator under ieee+rne is kept infinite by :meth:`step` itself
-    (it decodes as a value far beyond the range, so the sum overflows again).
+    Tables and arrays (``int_type``/``float_type``: int32/float32 when the sum
+    fits 24 bits, halving memory traffic, else int64/float64):
+
+    * ``addend_value``, ``addend_offset``: per addend code (or product pair), the
+      float ``V`` (0 for zero and specials) and its offset (far below for zero);
+    * ``addend_sign``: the addend's sign at R's sign position (for exact zero sums);
+    * ``addend_special``, ``addend_nan``, ``addend_inf_code``: whether the addend
+      is inf or NaN, NaN, and its signed inf code in R (0 if not inf);
+    * ``acc_value``, ``acc_offset`` (R at most 16 bits wide): the same per R
+      code. An infinite accumulator under ieee+rne (a NaN one under
+      nan-only+rne) decodes as a value far beyond the range, so every sum
+      overflows to it again: :meth:`step` keeps it without masking;
+    * ``field_offset``, ``field_hidden``, ``field_scale`` (wider R): per exponent
+      field, the offset of bit 0 of the unnormalised significand (the hidden
+      bit's position mapped to bit ``W``; subnormals and zero sit in the lowest
+      binade) and the hidden bit; the scale ``2^(W-M)``.
+
+    Inf and NaN addends are not handled by :meth:`step` (callers mask them and
+    use :meth:`combine_special`).
     """
 
     _cache = {}
@@ -762,127 +876,138 @@ class _NarrowAdder:
         self.fmt = fmt
         self.rounding = rounding
         M = fmt.man_bits
-        pmax = max(M + 1, addend_bits)
-        self.D = max(pmax, M + 4)
-        self.W = self.D + pmax - 1
+        self.D, self.W = narrow_window(M, addend_bits)
         self.ok = self.W + 2 <= 52
         if not self.ok:
             return
-        # float32/int32 halves the memory traffic when the sum fits 24 bits.
         if self.W + 2 <= 24:
-            self.I, self.F, self.FM, self.FB, self.NB = np.int32, np.float32, 23, 127, 32
+            self.int_type, self.float_type, self.float_man_bits, self.float_bias, self.float_bits = (
+                np.int32, np.float32, 23, 127, 32)
         else:
-            self.I, self.F, self.FM, self.FB, self.NB = _I64, np.float64, 52, 1023, 64
-        (self.VPF, self.TP, self.PS, self.special, self.P_NAN,
-         self.P_INF_BITS) = self.addend_arrays(addends)
+            self.int_type, self.float_type, self.float_man_bits, self.float_bias, self.float_bits = (
+                _I64, np.float64, 52, 1023, 64)
+        (self.addend_value, self.addend_offset, self.addend_sign, self.addend_special, self.addend_nan,
+         self.addend_inf_code) = self.addend_arrays(addends)
         # An infinite accumulator stays infinite under rne: a value far beyond the range.
         # So does a nan-only accumulator's NaN (an overflow under rne; every later sum
         # overflows to NaN again).
-        inf_top = 4 * _LIMIT - self.W - self.FB + fmt.bias
+        inf_offset = 4 * _LIMIT - self.W - self.float_bias + fmt.bias
         keep_inf = fmt.policy != "finite" and rounding == "rne"
         self.table_acc = fmt.width <= _NARROW_WIDTH
         if self.table_acc:
             codes = np.arange(1 << fmt.width, dtype=_U64)
             x = _unpack(fmt, codes)
-            self.VA, self.TA = self._normalise(x.sign, x.sig, x.exp, x.nan)
+            acc_int, self.acc_offset = self._normalise(x.sign, x.sig, x.exp, x.nan)
             if keep_inf:
                 kept = x.inf if fmt.has_inf else x.nan
-                self.TA = np.where(kept, inf_top, self.TA).astype(self.I)
-                self.VA = np.where(kept, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), self.VA)
-            self.VAF = self.VA.astype(self.F)
+                self.acc_offset = np.where(kept, inf_offset, self.acc_offset).astype(self.int_type)
+                acc_int = np.where(kept, np.where(x.sign == 1, -(1 << self.W), 1 << self.W), acc_int)
+            self.acc_value = acc_int.astype(self.float_type)
         else:
-            # Wider accumulators are decoded arithmetically, unnormalised: the
-            # hidden-bit position maps to bit W (subnormals and zero sit in the
-            # lowest binade, which is as far down as any clamping needs).
             fields = np.arange(1 << fmt.exp_bits, dtype=_I64)
-            taf = np.maximum(fields, 1) - self.W - self.FB
+            field_offset = np.maximum(fields, 1) - self.W - self.float_bias
             if keep_inf:
-                taf[-1] = inf_top
-            self.TAF = taf.astype(self.I)
-            self.HID = np.where(fields > 0, 1 << M, 0).astype(_I64)
-            self.SCALE = self.F(2.0 ** (self.W - M))
-            self.dec = _Consts(_I64, M=M, emask=(1 << fmt.exp_bits) - 1, fmask=(1 << M) - 1,
-                               sshift=fmt.width - 1, fsign=self.NB - 1)
-        tops = self.TP[self.VPF != 0].astype(_I64) + self.W + self.FB - fmt.bias
+                field_offset[-1] = inf_offset
+            self.field_offset = field_offset.astype(self.int_type)
+            self.field_hidden = np.where(fields > 0, 1 << M, 0).astype(_I64)
+            self.field_scale = self.float_type(2.0 ** (self.W - M))
+            self.decode_const = _Consts(_I64, M=M, field_mask=(1 << fmt.exp_bits) - 1, frac_mask=(1 << M) - 1,
+                                        sign_shift=fmt.width - 1, float_sign=self.float_bits - 1)
+        tops = self.addend_offset[self.addend_value != 0].astype(_I64) + self.W + self.float_bias - fmt.bias
         self.ok = not len(tops) or int(np.abs(tops).max()) < 2 * _LIMIT
-        # Rounding constants (numpy scalars keep the in-place ops in one dtype).
-        FM, FB, NB = self.FM, self.FB, self.NB
-        self.HALF = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.I)
+        FM, FB, NB = self.float_man_bits, self.float_bias, self.float_bits
+        # half_minus_one[g] = 2^(g-1) - 1: RNE's increment before a right shift by g (odd kept: +1 more).
+        self.half_minus_one = np.array([(1 << max(g - 1, 0)) - 1 for g in range(NB)], dtype=self.int_type)
         g = FM - M
         big = fmt.overflow_bits(rounding)
         # nan-only + rne: overflow is the canonical NaN, whose sign bit must stay clear.
         self.nan_overflow = big != fmt.max_finite_bits and not fmt.has_inf
         self.const = _Consts(
-            self.I, f_one=FB, f_min=FB - self.D, s52=FM, s63=NB - 1, abs_mask=(1 << (NB - 1)) - 1, g=g,
-            one=1, bias=fmt.bias, half_m1=(1 << (g - 1)) - 1, M=M, big=big,
-            sign_bit=1 << (fmt.width - 1), mask52=(1 << FM) - 1, hidden=1 << FM)
+            self.int_type,
+            float_one=FB,                   # float exponent field of 2^0
+            float_min=FB - self.D,          # ... of 2^-D: the largest alignment shift
+            float_man_bits=FM, sign_shift=NB - 1, abs_mask=(1 << (NB - 1)) - 1,
+            round_shift=g,                  # float fraction bits below R's last place
+            one=1, half_minus_one=(1 << (g - 1)) - 1, M=M,
+            overflow_code=big,              # code (sign clear) of an overflowing result
+            sign_bit=1 << (fmt.width - 1), float_man_mask=(1 << FM) - 1, float_hidden=1 << FM)
 
     def addend_arrays(self, x):
-        """Kernel inputs for addends ``x`` (a :class:`_Val`): value, exponent, sign bit, specials."""
+        """Adder inputs for addends ``x`` (a :class:`_Val`), one entry per element.
+
+        Returns ``(addend_value, addend_offset, addend_sign, addend_special,
+        addend_nan, addend_inf_code)`` as described in the class docstring.
+        """
         fmt = self.fmt
         special = x.nan | x.inf
         vp, tp = self._normalise(x.sign, x.sig, x.exp, special)
-        ps = (x.sign << _U64(fmt.width - 1)).astype(self.I)
+        ps = (x.sign << _U64(fmt.width - 1)).astype(self.int_type)
         inf_bits = fmt.inf_bits if fmt.has_inf else 0
         p_inf = np.where(x.inf, (x.sign << _U64(fmt.width - 1)) | _U64(inf_bits), _U64(0)).astype(_I64)
-        return vp.astype(self.F), tp, ps, special, x.nan, p_inf
+        return vp.astype(self.float_type), tp, ps, special, x.nan, p_inf
 
     def _normalise(self, sign, sig, exp, special):
-        """Signed value with its leading one at bit W, and that bit's exponent - W - FB + bias."""
+        """``(V, offset)``: the signed value with its leading one at bit ``W`` and the offset of
+        its bit 0 (exponent of bit 0 + R's bias - float bias); zeros and ``special`` give
+        ``V = 0`` and an offset far below any other."""
         W = self.W
         length = bit_length(sig)
         live = (length > 0) & ~special
         v = np.where(live, sig << (W + 1 - np.maximum(length, 1)).astype(_U64), _U64(0)).astype(_I64)
         v = np.where(sign.astype(bool), -v, v)
-        top = np.where(live, exp + length - 1 - W - self.FB + self.fmt.bias, _I64(-8 * _LIMIT))
-        return v.astype(self.I), top.astype(self.I)
+        top = np.where(live, exp + length - 1 - W - self.float_bias + self.fmt.bias, _I64(-8 * _LIMIT))
+        return v.astype(self.int_type), top.astype(self.int_type)
 
     def step(self, acc, vp, tp, ps):
-        """One rounded addition: ``acc`` result-format codes (int64) plus table entries.
+        """One rounded addition per row: R codes ``acc`` (int64) plus finite addends.
 
-        ``vp`` are addend values as floats (exact integers, leading one at bit W),
-        ``tp`` their exponents, ``ps(rows)`` gives the addends' sign bits at the
-        result's sign position for the given rows (only needed for exact zeros).
+        ``vp`` are the addends' values (``addend_value`` entries: floats that are
+        exact integers, leading one at bit ``W``), ``tp`` their offsets
+        (``addend_offset``), ``ps(rows)`` gives the addends' sign bits at R's sign
+        position for the given rows (only needed for exact zeros). Returns R codes.
+        Names: ``va``/``ta`` the accumulator's value and offset, ``t`` the larger
+        offset, ``sa``/``sp`` the alignment factors ``2^-min(t - offset, D)`` built as
+        float bits, ``sv`` the exact sum, ``field`` R's exponent field of it.
         """
         fmt = self.fmt
         M = fmt.man_bits
         c = self.const
         if self.table_acc:
-            va = self.VAF.take(acc)
-            ta = self.TA.take(acc)
+            va = self.acc_value.take(acc)
+            ta = self.acc_offset.take(acc)
         else:
             va, ta = self._decode(acc)
         t = np.maximum(ta, tp)
         # 2^-min(t - x, D) as float64 bits: exact power-of-two scaling.
         sa = ta - t
-        sa += c.f_one
-        np.maximum(sa, c.f_min, out=sa)
-        sa <<= c.s52
-        va *= sa.view(self.F)
+        sa += c.float_one
+        np.maximum(sa, c.float_min, out=sa)
+        sa <<= c.float_man_bits
+        va *= sa.view(self.float_type)
         sp = tp - t
-        sp += c.f_one
-        np.maximum(sp, c.f_min, out=sp)
-        sp <<= c.s52
-        sv = vp * sp.view(self.F)
+        sp += c.float_one
+        np.maximum(sp, c.float_min, out=sp)
+        sp <<= c.float_man_bits
+        sv = vp * sp.view(self.float_type)
         sv += va                       # exact: an integer below 2^(FM+1)
-        f = sv.view(self.I)
+        f = sv.view(self.int_type)
         mag = f & c.abs_mask
         # Normal results: round the float's own bits at the format's last place.
-        lsb = mag >> c.g
+        lsb = mag >> c.round_shift
         lsb &= c.one
-        field = mag >> c.s52
+        field = mag >> c.float_man_bits
         field += t                     # exponents carry the bias: this is the format's field
         if self.rounding == "rne":
-            mag += c.half_m1
+            mag += c.half_minus_one
             mag += lsb
-        mag >>= c.g
+        mag >>= c.round_shift
         t <<= c.M
         mag += t
-        np.minimum(mag, c.big, out=mag)
-        sign = f >> c.s63
+        np.minimum(mag, c.overflow_code, out=mag)
+        sign = f >> c.sign_shift
         sign &= c.sign_bit
         if self.nan_overflow:
-            sign[mag == c.big] = 0
+            sign[mag == c.overflow_code] = 0
         mag |= sign
         # Exact zeros and subnormal results (rare): redo those rows.
         if field.min() < c.one or not sv.all():
@@ -893,32 +1018,38 @@ class _NarrowAdder:
         return mag
 
     def _decode(self, acc):
-        """Accumulator codes (int64) to kernel values without tables (wide formats)."""
-        d = self.dec
+        """R codes (int64) to ``(value, offset)`` without tables (R wider than 16 bits).
+
+        The significand (hidden bit from ``field_hidden``) times ``field_scale`` puts the
+        hidden bit's position at bit ``W``; the sign is ORed into the float's sign bit.
+        """
+        d = self.decode_const
         field = acc >> d.M
-        field &= d.emask
-        sig = acc & d.fmask
-        sig |= self.HID.take(field)
-        va = sig.astype(self.F)
-        va *= self.SCALE
-        neg = acc >> d.sshift
-        neg <<= d.fsign
-        vb = va.view(self.I)
-        vb |= neg.astype(self.I)
-        return va, self.TAF.take(field)
+        field &= d.field_mask
+        sig = acc & d.frac_mask
+        sig |= self.field_hidden.take(field)
+        va = sig.astype(self.float_type)
+        va *= self.field_scale
+        neg = acc >> d.sign_shift
+        neg <<= d.float_sign
+        vb = va.view(self.int_type)
+        vb |= neg.astype(self.int_type)
+        return va, self.field_offset.take(field)
 
     def _slow_rows(self, acc, sv, field, ps):
+        """Codes of the rows :meth:`step` leaves: exact-zero sums (``acc & ps``: -0 only for two
+        -0) and subnormal results (rounded further down, at R's fixed subnormal quantum)."""
         c = self.const
-        f = sv.view(self.I)
+        f = sv.view(self.int_type)
         absf = f & c.abs_mask
-        sig = (absf & c.mask52) | c.hidden
+        sig = (absf & c.float_man_mask) | c.float_hidden
         # Subnormal rows shift further; exact-zero rows (any field) are replaced below.
-        gs = np.clip(c.one - field, 0, c.M + 3) + c.g
+        gs = np.clip(c.one - field, 0, c.M + 3) + c.round_shift
         if self.rounding == "rne":
-            kept = (sig + self.HALF.take(gs) + ((sig >> gs) & c.one)) >> gs
+            kept = (sig + self.half_minus_one.take(gs) + ((sig >> gs) & c.one)) >> gs
         else:
             kept = sig >> gs
-        kept |= (f >> c.s63) & c.sign_bit
+        kept |= (f >> c.sign_shift) & c.sign_bit
         return np.where(sv == 0.0, acc & ps, kept)
 
     def add_codes(self, acc, x):
@@ -926,12 +1057,12 @@ class _NarrowAdder:
         fmt = self.fmt
         acc = acc.astype(_I64)
         x = x.astype(_I64)
-        bits = self.step(acc, self.VPF.take(x), self.TP.take(x), lambda r: self.PS.take(x[r]))
+        bits = self.step(acc, self.addend_value.take(x), self.addend_offset.take(x), lambda r: self.addend_sign.take(x[r]))
         if fmt.has_nan:
-            sp = self.special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
+            sp = self.addend_special.take(x) | fmt.is_nan(acc.astype(_U64)) | fmt.is_inf(acc.astype(_U64))
             if sp.any():
                 xs = x[sp]
-                bits[sp] = self.combine_special(acc[sp], self.P_NAN.take(xs), self.P_INF_BITS.take(xs))
+                bits[sp] = self.combine_special(acc[sp], self.addend_nan.take(xs), self.addend_inf_code.take(xs))
         return bits.astype(_U64)
 
     def combine_special(self, cur, x_nan, x_inf_bits):
@@ -1014,9 +1145,9 @@ class _TableDot:
         ad = self.adder
         if self.table:
             idx = src[k0:k1].astype(np.intp)        # gathers want intp indices
-            return (ad.VPF.take(idx), ad.TP.take(idx), ad.special.take(idx),
-                    lambda j, r: ad.PS.take(idx[j, r]),
-                    lambda j, r: (ad.P_NAN.take(idx[j, r]), ad.P_INF_BITS.take(idx[j, r])))
+            return (ad.addend_value.take(idx), ad.addend_offset.take(idx), ad.addend_special.take(idx),
+                    lambda j, r: ad.addend_sign.take(idx[j, r]),
+                    lambda j, r: (ad.addend_nan.take(idx[j, r]), ad.addend_inf_code.take(idx[j, r])))
         cfg = self.cfg
         a, b = src
         p = _product(cfg.a_fmt, cfg.b_fmt, a[:, k0:k1].T.copy(), b[:, k0:k1].T.copy(),
@@ -1052,7 +1183,7 @@ class _TableDot:
         return acc.astype(_U64)
 
 
-def matmul(cfg, A, B, C=None):
+def matmul(cfg, A, B, C=None, *, backend="auto"):
     """Matrix product ``C[i,j] = dot(A[i,:], B[:,j], init=C[i,j])`` (k in order).
 
     Parameters
@@ -1061,11 +1192,14 @@ def matmul(cfg, A, B, C=None):
     A : array_like of uint64, shape (R, K), ``cfg.a_fmt``
     B : array_like of uint64, shape (K, Ccols), ``cfg.b_fmt``
     C : array_like of uint64, shape (R, Ccols), ``cfg.outer_fmt``, optional
+    backend : str
+        As for :func:`dot`.
 
     Returns
     -------
     numpy.ndarray of uint64, shape (R, Ccols), ``cfg.out_fmt``
     """
+    _check_cfg(cfg)
     A = np.asarray(A)
     B = np.asarray(B)
     if A.ndim != 2 or B.ndim != 2:
@@ -1077,13 +1211,13 @@ def matmul(cfg, A, B, C=None):
         C = np.asarray(C)
         if C.shape != (R, Cc):
             raise ValueError(f"C must have shape {(R, Cc)}, not {C.shape}")
-    if A.size and B.size and _backend(cfg, R * Cc * A.shape[1]) == "numba":
-        _check_cfg(cfg)
+    backend = _resolve_backend(cfg, backend, R * Cc * A.shape[1])
+    if A.size and B.size and backend == "numba":
         A = _codes(cfg.a_fmt, A, "Operand a")
         B = _codes(cfg.b_fmt, B, "Operand b")
         C = np.zeros((R, Cc), _U64) if C is None else _codes(cfg.outer_fmt, C, "Initial value init")
         return _kernel_matmul(cfg, A, B, C)
-    return dot(cfg, A[:, None, :], B.T[None, :, :], C)
+    return dot(cfg, A[:, None, :], B.T[None, :, :], C, backend=backend)
 
 
 def _kernel_matmul(cfg, A, B, C):

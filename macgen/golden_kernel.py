@@ -7,8 +7,9 @@ itself never imports numba. The compiled code is cached on disk under
 ``NUMBA_CACHE_DIR`` says otherwise, so only the first use on a machine pays
 the compilation (about 10 s).
 
-Arithmetic (docs/arithmetic.md §2–4), exact by construction and independent of the NumPy
-paths it is tested against (``tests/test_golden_kernel.py``):
+Arithmetic (docs/arithmetic.md §2–4), exact by construction and independent of the
+readable reference (:mod:`macgen.golden_reference`) and the NumPy paths it is tested
+against (``tests/test_golden.py``, through ``golden.dot(..., backend=...)``):
 
 * Every value is a decoded triple ``(-1)^s * sig * 2^exp`` (``sig`` uint64,
   canonical: normal results have ``M+1`` bits, subnormal ones the exponent
@@ -43,6 +44,7 @@ import numba
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from .files import user_cache_dir
+from .golden import narrow_window
 
 if not numba.config.CACHE_DIR:
     # Decorators below read this when they are applied; ~/.cache rather than __pycache__
@@ -376,27 +378,9 @@ def _narrow_step(V, T, X, vp, tp, pok, W, D, M, bias, maxcode, rne):
     exponent ``T`` of their bit 0 (zero: ``V = 0``, ``T`` far below); the sum is
     ``S * 2^t`` with ``t = max(T, tp)`` and ``S = V >> min(t - T, D) + vp >> min(t - tp, D)``.
 
-    Why this is exact where it matters (``pmax = max(M + 1, product bits)``,
-    ``D = max(pmax, M + 4)``, ``W = D + pmax - 1 <= 59``):
-
-    1. Each addend has at most ``pmax`` significant bits, so its lowest set bit
-       is at bit ``W - pmax + 1 = D`` or above: a right shift by at most ``D``
-       is exact, and ``|S| < 2^(W+2) <= 2^61`` holds it exactly.
-    2. Let ``x`` be the addend with the larger ``T`` (it has ``t``) and ``y`` the
-       other, ``d = t - T_y > D``. Then ``|y| < 2^(W+1-d) <= 2^(W-D) = 2^(pmax-1)``
-       units of ``2^t``, and the clamped ``y' = V_y >> D`` obeys ``|y'| < 2^pmax``
-       units; both are non-zero with ``y``'s sign (``V_y >> D`` keeps the bits
-       from ``D`` up) -- strictly between 0 and ``2^D`` units, which is ``x``'s
-       grid step (``x``'s lowest bit is at ``D`` or above, by 1).
-    3. ``x >= 2^W`` units and ``|y| < 2^D <= 2^(W-1)``, so the result's leading bit
-       is at ``t + W`` or ``t + W - 1`` and every rounding boundary near it (a
-       multiple of ``q/2`` for RNE, of ``q`` for RTZ; ``q`` the quantum) is a
-       multiple of ``B = 2^(W - 2 - M) = 2^(D + pmax - 3 - M) >= 2^(pmax + 1)``
-       units (``D >= M + 4``). ``x`` and the boundaries are all multiples of
-       ``g = min(2^D, B)``, and ``|y|, |y'| < 2^pmax <= g``: so ``x + y`` and
-       ``x + y'`` lie strictly between the same two consecutive multiples of
-       ``g`` (on the same side of ``x`` if ``x`` is one of them), never on a
-       boundary, and round alike in both modes.
+    ``D`` and ``W`` come from :func:`macgen.golden.narrow_window`, whose docstring
+    proves that the clamped shift rounds exactly as the exact sum would
+    (``W <= 59``, so ``|S| < 2^61`` fits int64).
 
     The rounding itself: ``|S|`` is shifted left so that its leading one is at
     bit 62 (exact), rounded there at the format's last place, and the format's
@@ -545,10 +529,7 @@ def decode(fmt, codes):
 
 def narrow_params(cfg):
     """``(W, D, maxcode)`` of the narrow path for ``cfg`` (see :func:`_narrow_step`); ``W = 0``: not narrow."""
-    M = cfg.acc_fmt.man_bits
-    pmax = max(M + 1, cfg.product_frac_bits + 1)
-    D = max(pmax, M + 4)
-    W = D + pmax - 1
+    D, W = narrow_window(cfg.acc_fmt.man_bits, cfg.product_frac_bits + 1)
     # maxcode: the largest finite code of the accumulator, sign bit clear
     maxcode = cfg.acc_fmt.max_finite_bits
     return tuple(np.int64(v) for v in ((W, D, maxcode) if W <= 59 else (0, 0, maxcode)))
@@ -643,8 +624,8 @@ def warm():
     from . import golden
     codes = np.zeros((8, 4), dtype=np.uint64)
     for cfg in (MACConfig("e5m2", "e5m2", "e6m9"), MACConfig("fp32", "fp32", "fp32")):
-        golden._kernel_rows(cfg, codes, codes, None, None, np.zeros(8, dtype=np.uint64))
-        golden._kernel_matmul(cfg, codes, codes.T.copy(), np.zeros((8, 8), dtype=np.uint64))
+        golden.dot(cfg, codes, codes, backend="numba")
+        golden.matmul(cfg, codes, codes.T.copy(), backend="numba")
 
 
 if __name__ == "__main__":
