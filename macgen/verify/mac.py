@@ -177,7 +177,7 @@ def _fma_config_check(cfg: MACConfig):
     if cfg.chunk_size or cfg.product_man_bits is not None or not cfg.init:
         raise ValueError("TestFloat mulAdd vectors are fused multiply-adds: they need an exact "
                          "product, no chunking and an init input (--chunk-size 0, no "
-                         "--product-man-bits, no --no-init)")
+                         "--product-man-bits, and a MAC with an init input)")
 
 
 def testfloat_stimulus(cfg: MACConfig, a, b, c, result=None, *, source="vectors") -> Stimulus:
