@@ -89,19 +89,18 @@ def simplifications(cfg: MACConfig, *, shared: bool) -> tuple[Simplification, ..
     if not isinstance(cfg, MACConfig):
         raise TypeError(f"MAC configuration must be a MACConfig, not {cfg!r}")
     inner, outer = _grids(cfg)
-    chunked = bool(cfg.chunk_size)
-    acc_grid = inner if chunked and not shared else outer
+    two_datapaths = bool(cfg.chunk_size) and not shared
     rules = []
+
+    def rule(name, register, fmt, grid, *extra):
+        if grid >= fmt.emin:
+            removes = ["subnormal decode and normalization limit" if fmt.subnormals
+                       else "flush-to-zero of results below the smallest normal", *extra]
+            rules.append(Simplification(name, register, str(fmt), grid, fmt.emin, ", ".join(removes)))
+
     acc = cfg.acc_fmt
-    if acc_grid >= acc.emin:
-        removes = ("subnormal decode and normalization limit" if acc.subnormals
-                   else "flush-to-zero of results below the smallest normal")
-        if chunked and not shared and acc.subnormals:
-            removes += ", chunk-sum normalization"
-        rules.append(Simplification(ACC_NEVER_SUBNORMAL, "accumulator", str(acc), acc_grid, acc.emin, removes))
-    if chunked and not shared and outer >= cfg.outer_fmt.emin:
-        o = cfg.outer_fmt
-        removes = ("subnormal decode and normalization limit" if o.subnormals
-                   else "flush-to-zero of results below the smallest normal")
-        rules.append(Simplification(OUTER_NEVER_SUBNORMAL, "outer accumulator", str(o), outer, o.emin, removes))
+    rule(ACC_NEVER_SUBNORMAL, "accumulator", acc, inner if two_datapaths else outer,
+         *(["chunk-sum normalization"] if two_datapaths and acc.subnormals else []))
+    if two_datapaths:
+        rule(OUTER_NEVER_SUBNORMAL, "outer accumulator", cfg.outer_fmt, outer)
     return tuple(rules)

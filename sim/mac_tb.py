@@ -142,15 +142,14 @@ class Driver:
                 put("last", int(j == n - 1))
                 p.a.value = self.a[k]
                 p.b.value = self.b[k]
-                if not p.has_init:
-                    pass
-                elif j == 0:
-                    p.init.value = self.init[d]
-                    put("init_en", self.init_en[d])
-                elif rng.random() < 0.25:
-                    # init/init_en matter only on a first beat: junk elsewhere must be ignored.
-                    p.init.value = rng.getrandbits(init_width)
-                    put("init_en", rng.getrandbits(1))
+                if p.has_init:
+                    if j == 0:
+                        p.init.value = self.init[d]
+                        put("init_en", self.init_en[d])
+                    elif rng.random() < 0.25:
+                        # init/init_en matter only on a first beat: junk elsewhere must be ignored.
+                        p.init.value = rng.getrandbits(init_width)
+                        put("init_en", rng.getrandbits(1))
                 await edge
                 self.cycles += 1
                 if j == n - 1:

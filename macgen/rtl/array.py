@@ -181,7 +181,6 @@ class SystolicArray(wiring.Component):
         # prototype, never elaborated; elaborate() builds the R x C PEs, or, with
         # pe_module, instances of that separately emitted Verilog module.)
         self._pe = _mac_class()(cfg.pe, chunk_inputs=True)
-        self._pe_latency = self._pe.latency
         mac = cfg.mac
         members = {
             "valid": In(1),
@@ -210,7 +209,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from a tile's ``last`` beat to its first result row: MAC latency + cols."""
-        return self._pe_latency + self._config.cols
+        return self._pe.latency + self._config.cols
 
     @property
     def simplifications(self) -> tuple:
@@ -221,7 +220,7 @@ class SystolicArray(wiring.Component):
     @property
     def pe_latency(self) -> int:
         """Latency of one processing element (the MAC)."""
-        return self._pe_latency
+        return self._pe.latency
 
     def convert_verilog(self, name: str) -> str:
         """Verilog of the array with top module ``name``, fast for large arrays.

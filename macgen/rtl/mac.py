@@ -200,8 +200,9 @@ class MAC(wiring.Component):
             raise TypeError(f"simplify must be a bool, not {simplify!r}")
         self._config = config
         cfg = config
+        signature = MACSignature(cfg, chunk_inputs=chunk_inputs)
         # A PE of an array takes its chunk boundaries from the array's one counter.
-        self._chunk_inputs = chunk_inputs and bool(cfg.chunk_size)
+        self._chunk_inputs = signature.chunk_inputs
         # Every stage's widths are derived (and checked) here; elaborate() only
         # instantiates the stages.
         self._a_spec = unpack_spec(cfg.a_fmt, normalize=True)
@@ -238,7 +239,7 @@ class MAC(wiring.Component):
             self._t_spec = unpack_spec(cfg.acc_fmt, normalize=self._t_norm, normal_only=self._acc_normal)
             self._outer_spec = unpack_spec(cfg.outer_fmt, normal_only=self._outer_normal)
             self._outer_sum_spec = add_spec(self._t_spec, self._outer_spec, cfg.outer_fmt)
-        super().__init__(MACSignature(cfg, chunk_inputs=chunk_inputs))
+        super().__init__(signature)
 
 
     @property
