@@ -218,7 +218,7 @@ def run_cocotb(design, *, test_module: str, simulator: str, build: Path, env: di
     from cocotb_tools.runner import get_runner
 
     t0 = time.monotonic()
-    build_log, sim_log = build / "build.log", build / "sim.log"
+    build_log = build / "build.log"
     with _sim_environment(simulator, fast_build=fast_build):
         runner = get_runner(simulator)
         args = ["-Wno-fatal"] if simulator == "verilator" else []
@@ -232,21 +232,31 @@ def run_cocotb(design, *, test_module: str, simulator: str, build: Path, env: di
         if poller:
             poller.start()
         try:
-            runner.test(test_module=f"{BENCH_PACKAGE}.{test_module}", hdl_toplevel=design.top, build_dir=build / simulator,
-                        test_dir=build, extra_env=env, log_file=sim_log,
-                        results_xml=str(build / "results.xml"))
-        except (RuntimeError, SystemExit) as exc:
-            if not results_path.exists():
-                raise SimulationError(f"{simulator} simulation of {design.top} failed ({exc}); see "
-                                      f"{sim_log}:\n{_tail(sim_log)}") from None
+            _test(runner, design.top, simulator, test_module=test_module, model=build / simulator,
+                  build=build, env=env, results_path=results_path)
         finally:
             if poller:
                 poller.stop.set()
                 poller.join()
     t2 = time.monotonic()
+    return t1 - t0, t2 - t1
+
+
+def _test(runner, top: str, simulator: str, *, test_module: str, model: Path, build: Path, env: dict,
+          results_path: Path, **options) -> None:
+    """``runner.test`` of bench ``test_module`` on the model in ``model``, run in ``build``
+    (``sim.log``, ``results.xml``); a failing cocotb test is no error if it wrote ``results_path``."""
+    sim_log = build / "sim.log"
+    try:
+        runner.test(test_module=f"{BENCH_PACKAGE}.{test_module}", hdl_toplevel=top, build_dir=model,
+                    test_dir=build, extra_env=env, log_file=sim_log, results_xml=str(build / "results.xml"),
+                    **options)
+    except (RuntimeError, SystemExit) as exc:
+        if not results_path.exists():
+            raise SimulationError(f"{simulator} simulation of {top} failed ({exc}); see "
+                                  f"{sim_log}:\n{_tail(sim_log)}") from None
     if not results_path.exists():
         raise SimulationError(f"the bench wrote no results; see {sim_log}:\n{_tail(sim_log)}")
-    return t1 - t0, t2 - t1
 
 
 
@@ -376,17 +386,6 @@ def run_built(model: Path, top: str, simulator: str, *, test_module: str, build:
     """Run bench ``test_module`` on a model of :func:`cached_build`, in ``build``."""
     from cocotb_tools.runner import get_runner
 
-    sim_log = build / "sim.log"
     with _sim_environment(simulator):
-        runner = get_runner(simulator)
-        try:
-            runner.test(test_module=f"{BENCH_PACKAGE}.{test_module}", hdl_toplevel=top, build_dir=model,
-                        hdl_toplevel_lang="verilog",
-                        test_dir=build, extra_env=env, log_file=sim_log,
-                        results_xml=str(build / "results.xml"))
-        except (RuntimeError, SystemExit) as exc:
-            if not results_path.exists():
-                raise SimulationError(f"{simulator} simulation of {top} failed ({exc}); see "
-                                      f"{sim_log}:\n{_tail(sim_log)}") from None
-    if not results_path.exists():
-        raise SimulationError(f"the harness wrote no summary; see {sim_log}:\n{_tail(sim_log)}")
+        _test(get_runner(simulator), top, simulator, test_module=test_module, model=model, build=build, env=env,
+              results_path=results_path, hdl_toplevel_lang="verilog")
