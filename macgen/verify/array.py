@@ -27,11 +27,12 @@ import numpy as np
 from .. import golden
 from ..config import ArrayConfig
 from ..validate import check_int, check_real
+from .bench import Bench, emit_and_run, run_design
 from .cocotb_runner import RunSummary
 from .stimulus import biased_operands
 
 __all__ = ["ArrayStimulus", "make_stimulus", "check_rows", "ArrayCheck",
-           "ArraySimSummary", "run_array_bench", "verify_array", "simulate_amaranth", "pack", "array_stream"]
+           "ArraySimSummary", "run_array_bench", "ArrayBench", "verify_array", "simulate_amaranth", "pack", "array_stream"]
 
 _U64 = np.uint64
 
@@ -435,6 +436,8 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
                     max_reports: int = 10, harness: str = "cocotb") -> ArraySimSummary:
     """Build the emitted array with cocotb's runner, play ``stim`` (``macgen.verify.benches.array_tb``), check.
 
+    :func:`macgen.verify.bench.run_design` on an :class:`ArrayBench`.
+
     Parameters
     ----------
     design : macgen.emit.EmitResult
@@ -458,60 +461,58 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
     macgen.verify.SimulationError
         The design did not build or the bench crashed (log files are named).
     """
-    import time
-    from pathlib import Path
+    return run_design(ArrayBench(stim, max_reports=max_reports), design, simulator=simulator,
+                      build_dir=build_dir, harness=harness)
 
-    from .cocotb_runner import check_simulator, pick_harness, run_cocotb
 
-    check_simulator(simulator)
-    harness = pick_harness(harness, simulator, stim.macs)
-    if design.metadata.get("config") != stim.config.to_dict():
-        raise ValueError(f"Design {design.top} is not of the stimulus' configuration {stim.config.slug}")
-    t0 = time.monotonic()
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    if harness == "fast":
-        from .stream import run_stream
+class ArrayBench(Bench):
+    """An array's tile stream and its golden rows, for :func:`macgen.verify.bench.run_design`
+    (what :func:`run_array_bench` runs).
 
-        stream, due = array_stream(stim, int(design.latency))
-        res = run_stream(design, stream, simulator=simulator, build_dir=build)
-        return ArraySimSummary(top=design.top, simulator=simulator,
-                               check=_check_fast(stim, res, due, max_reports), cycles=stim.cycles,
-                               macs=stim.macs, latency=int(design.latency), seconds=time.monotonic() - t0,
-                               build_seconds=res.build_seconds, sim_seconds=res.sim_seconds,
-                               build_dir=str(build), harness="fast", build_cached=res.cached)
-    stim_path, results_path = build / "stimulus.npz", build / "results.npz"
-    stim.save(stim_path)
-    results_path.unlink(missing_ok=True)
-    env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
-           "MACGEN_RESULTS": str(results_path)}
+    Parameters
+    ----------
+    stim : ArrayStimulus
+    max_reports : int
+        How many mismatching elements and schedule violations to describe.
+    """
+
+    summary = ArraySimSummary
+    test_module = "array_tb"
     # An 8x8 array is ~3 MB of Verilog and ~50 C++ files: -O0 (measured: -Os did not finish
     # in 13 min on a loaded 2-core machine, -O0 did).
-    build_seconds, _ = run_cocotb(design, test_module="array_tb", simulator=simulator, build=build,
-                                  env=env, results_path=results_path, fast_build=True)
-    t1 = t0 + build_seconds
-    t2 = time.monotonic()
-    with np.load(results_path) as res:
-        check = check_rows(stim, int(design.latency), res["cycle"], res["first"], res["last"],
-                           res["rows"], max_reports=max_reports)
-        wall = float(res["wall"])
-    return ArraySimSummary(top=design.top, simulator=simulator, check=check, cycles=stim.cycles,
-                           macs=stim.macs, latency=int(design.latency), seconds=t2 - t0,
-                           build_seconds=t1 - t0, sim_seconds=wall, build_dir=str(build))
+    fast_build = True
+
+    def __init__(self, stim: ArrayStimulus, *, max_reports: int = 10):
+        self.stim, self.max_reports = stim, max_reports
+
+    @property
+    def macs(self) -> int:
+        return self.stim.macs
+
+    def check(self, design, harness):
+        if design.metadata.get("config") != self.stim.config.to_dict():
+            raise ValueError(f"Design {design.top} is not of the stimulus' configuration {self.stim.config.slug}")
+
+    def stream(self, latency):
+        return array_stream(self.stim, latency)
+
+    def fast_results(self, design, stream, due, res):
+        # cycles: the stimulus' own, without the stream's drain (as on the cocotb harness).
+        return {"check": _check_fast(self.stim, res, due, self.max_reports), "cycles": self.stim.cycles,
+                "macs": self.stim.macs}
+
+    def save(self, path):
+        self.stim.save(path)
+
+    def cocotb_results(self, design, res):
+        check = check_rows(self.stim, int(design.latency), res["cycle"], res["first"], res["last"],
+                           res["rows"], max_reports=self.max_reports)
+        return {"check": check, "cycles": self.stim.cycles, "macs": self.stim.macs, "sim_seconds": float(res["wall"])}
 
 
 def verify_array(cfg: ArrayConfig, stim: ArrayStimulus, *, simulator: str = "icarus", build_dir,
                  max_reports: int = 10, harness: str = "cocotb") -> ArraySimSummary:
     """Emit ``cfg`` into ``build_dir/rtl``, then :func:`run_array_bench` there
     (the whole flow of ``macgen verify array``)."""
-    import time
-    from pathlib import Path
-
-    from ..emit import emit
-
-    t0 = time.monotonic()
-    design = emit(cfg, Path(build_dir) / "rtl")
-    summary = run_array_bench(design, stim, simulator=simulator, build_dir=build_dir,
-                              max_reports=max_reports, harness=harness)
-    summary.seconds = time.monotonic() - t0
-    return summary
+    return emit_and_run(cfg, build_dir, lambda design: run_array_bench(
+        design, stim, simulator=simulator, build_dir=build_dir, max_reports=max_reports, harness=harness))

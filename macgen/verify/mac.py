@@ -17,20 +17,20 @@ The flow (used by ``macgen verify`` and the one-shot flow):
 
 from __future__ import annotations
 
-import time
+import functools
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ..config import MACConfig
 from ..validate import check_int, check_real
-from .cocotb_runner import HARNESSES, ProgressPoller, RunSummary, check_simulator, pick_harness, run_cocotb
+from .bench import Bench, emit_and_run, run_design
+from .cocotb_runner import HARNESSES, RunSummary
 from .stimulus import biased_operands
 
 __all__ = [
     "Stimulus", "SimSummary", "random_stimulus", "testfloat_stimulus",
-    "read_vectors", "expected_results", "run_bench", "verify_mac", "mac_stream", "HARNESSES",
+    "read_vectors", "expected_results", "run_bench", "MACBench", "verify_mac", "mac_stream", "HARNESSES",
 ]
 
 _U64 = np.uint64
@@ -313,6 +313,8 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
               harness: str = "cocotb") -> SimSummary:
     """Build ``design`` with cocotb's runner, drive ``stim`` and compare with the golden model.
 
+    :func:`macgen.verify.bench.run_design` on a :class:`MACBench`.
+
     Parameters
     ----------
     design : macgen.emit.EmitResult
@@ -345,57 +347,97 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
     SimulationError
         The design did not build or the bench crashed (log files are named).
     """
-    check_simulator(simulator)
-    if not cfg.init and stim.init_en.any():
-        raise ValueError(f"{cfg.slug} has no init input, but {int(stim.init_en.sum())} dot products "
-                         f"of the stimulus start from an initial value")
-    harness = pick_harness(harness, simulator, stim.products, vectors=stim.reference is not None)
-    if harness == "fast" and stim.reference is not None:
-        raise ValueError("The fast harness compares with the golden model only, not with a vector "
-                         "file's results: use the cocotb harness for --vectors")
+    bench = MACBench(cfg, stim, expected=expected, max_reports=max_reports)
+    return run_design(bench, design, simulator=simulator, build_dir=build_dir, harness=harness,
+                      progress=progress)
 
-    t0 = time.monotonic()
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    if expected is None:
-        expected = expected_results(cfg, stim)
-    expected = np.asarray(expected, dtype=_U64)
-    if harness == "fast":
-        return _run_fast(design, cfg, stim, expected, simulator, build, max_reports, t0)
-    stim_path, results_path = build / "stimulus.npz", build / "results.npz"
-    progress_path = build / "progress.json"
-    stim.save(stim_path, expected)
-    for stale in (results_path, progress_path):
-        stale.unlink(missing_ok=True)
 
-    env = {"MACGEN_SIDECAR": str(Path(design.sidecar).resolve()), "MACGEN_STIMULUS": str(stim_path),
-           "MACGEN_RESULTS": str(results_path), "MACGEN_PROGRESS": str(progress_path)}
-    poller = ProgressPoller(progress_path, progress) if progress else None
-    build_seconds, _ = run_cocotb(design, test_module="mac_tb", simulator=simulator, build=build,
-                                  env=env, results_path=results_path, poller=poller)
-    t1 = t0 + build_seconds
-    t2 = time.monotonic()
+class MACBench(Bench):
+    """A MAC's dot products and their golden results, for :func:`macgen.verify.bench.run_design`
+    (what :func:`run_bench` runs).
 
-    with np.load(results_path) as res:
+    Parameters
+    ----------
+    cfg : MACConfig
+    stim : Stimulus
+    expected : array_like, optional
+        Golden results if already computed (else :func:`expected_results`, when first needed).
+    max_reports : int
+        How many mismatches to decode into ``SimSummary.reports``.
+    """
+
+    summary = SimSummary
+    test_module = "mac_tb"
+
+    def __init__(self, cfg: MACConfig, stim: Stimulus, *, expected=None, max_reports: int = 10):
+        self.cfg, self.stim, self.max_reports = cfg, stim, max_reports
+        self._expected = expected
+
+    @functools.cached_property
+    def expected(self) -> np.ndarray:
+        """The golden results, one per dot product."""
+        given = self._expected
+        return np.asarray(expected_results(self.cfg, self.stim) if given is None else given, dtype=_U64)
+
+    @property
+    def macs(self) -> int:
+        return self.stim.products
+
+    @property
+    def cocotb_only(self) -> bool:
+        return self.stim.reference is not None
+
+    def check(self, design, harness):
+        cfg, stim = self.cfg, self.stim
+        if not cfg.init and stim.init_en.any():
+            raise ValueError(f"{cfg.slug} has no init input, but {int(stim.init_en.sum())} dot products "
+                             f"of the stimulus start from an initial value")
+        if harness == "fast" and self.cocotb_only:
+            raise ValueError("The fast harness compares with the golden model only, not with a vector "
+                             "file's results: use the cocotb harness for --vectors")
+
+    def _results(self, **fields) -> dict:
+        stim = self.stim
+        return {"vectors": stim.count, "products": stim.products, "source": stim.source, **fields}
+
+    def stream(self, latency):
+        return mac_stream(self.cfg, self.stim, latency, self.expected)
+
+    def fast_results(self, design, stream, due, res):
+        cfg, stim, expected = self.cfg, self.stim, self.expected
+        by_cycle = {int(c): d for d, c in enumerate(due)}
+        reports = []
+        for cycle, got, want in res.log[:self.max_reports]:
+            if got["result_valid"][0] and want["result_valid"][0]:
+                d = by_cycle[cycle]
+                reports.append(_report(cfg, stim, d, expected[d], got["result"][0]))
+            elif want["result_valid"][0]:
+                reports.append(f"dot product #{by_cycle[cycle]}: no result in cycle {cycle}, "
+                               f"{design.latency} cycles after its last beat")
+            else:
+                reports.append(f"an unexpected result {got['result'][0]:#x} in cycle {cycle}")
+        return self._results(mismatches=res.mismatches, reference_mismatches=None, missing=res.missing,
+                             extra=res.extra, mistimed=0, reports=reports, sim_cpu_seconds=res.sim_cpu_seconds)
+
+    def save(self, path):
+        self.stim.save(path, self.expected)
+
+    def cocotb_results(self, design, res):
+        cfg, stim, expected = self.cfg, self.stim, self.expected
         actual, received = res["actual"], int(res["received"])
-        extra, off_time, cycles = int(res["extra"]), res["off_time"], int(res["cycles"])
-        cpu = float(res["cpu"])
         # Interleaved streams (a pipelined loop) finish out of order: the bench says which.
         got = np.asarray(res["got_mask"], dtype=bool)
-    bad = np.flatnonzero(got & (actual != expected))
-    ref_bad = None
-    if stim.reference is not None:
-        fmt = cfg.out_fmt
-        ref = stim.reference[got]
-        both_nan = fmt.is_nan(actual[got]) & fmt.is_nan(ref)
-        ref_bad = int(np.count_nonzero((actual[got] != ref) & ~both_nan)) + (stim.count - received)
-    reports = [_report(cfg, stim, int(i), expected[i], actual[i]) for i in bad[:max_reports]]
-    return SimSummary(
-        top=design.top, simulator=simulator, vectors=stim.count, products=stim.products,
-        cycles=cycles, mismatches=int(len(bad)), reference_mismatches=ref_bad,
-        missing=stim.count - received, extra=extra, mistimed=int(len(off_time)),
-        latency=int(design.latency), reports=reports, seconds=t2 - t0, build_seconds=t1 - t0,
-        sim_seconds=t2 - t1, sim_cpu_seconds=cpu, build_dir=str(build), source=stim.source)
+        bad = np.flatnonzero(got & (actual != expected))
+        ref_bad = None
+        if stim.reference is not None:
+            fmt = cfg.out_fmt
+            ref = stim.reference[got]
+            both_nan = fmt.is_nan(actual[got]) & fmt.is_nan(ref)
+            ref_bad = int(np.count_nonzero((actual[got] != ref) & ~both_nan)) + (stim.count - received)
+        reports = [_report(cfg, stim, int(i), expected[i], actual[i]) for i in bad[:self.max_reports]]
+        return self._results(cycles=int(res["cycles"]), mismatches=int(len(bad)), reference_mismatches=ref_bad,
+                             missing=stim.count - received, extra=int(res["extra"]),
+                             mistimed=int(len(res["off_time"])), reports=reports, sim_cpu_seconds=float(res["cpu"]))
 
 
 def mac_stream(cfg: MACConfig, stim: Stimulus, latency: int, expected, *, drain: int = 8):
@@ -453,34 +495,6 @@ def mac_stream(cfg: MACConfig, stim: Stimulus, latency: int, expected, *, drain:
     return stream, due
 
 
-def _run_fast(design, cfg, stim, expected, simulator, build, max_reports, t0) -> SimSummary:
-    """:func:`run_bench` with the fast harness."""
-    from .stream import run_stream
-
-    stream, due = mac_stream(cfg, stim, int(design.latency), expected)
-    res = run_stream(design, stream, simulator=simulator, build_dir=build)
-    by_cycle = {int(c): d for d, c in enumerate(due)}
-    reports = []
-    for cycle, got, want in res.log:
-        if len(reports) >= max_reports:
-            break
-        if got["result_valid"][0] and want["result_valid"][0]:
-            d = by_cycle[cycle]
-            reports.append(_report(cfg, stim, d, expected[d], got["result"][0]))
-        elif want["result_valid"][0]:
-            reports.append(f"dot product #{by_cycle[cycle]}: no result in cycle {cycle}, "
-                           f"{design.latency} cycles after its last beat")
-        else:
-            reports.append(f"an unexpected result {got['result'][0]:#x} in cycle {cycle}")
-    return SimSummary(
-        top=design.top, simulator=simulator, vectors=stim.count, products=stim.products,
-        cycles=stream.cycles, mismatches=res.mismatches, reference_mismatches=None,
-        missing=res.missing, extra=res.extra, mistimed=0, latency=int(design.latency),
-        reports=reports, seconds=time.monotonic() - t0, build_seconds=res.build_seconds,
-        sim_seconds=res.sim_seconds, sim_cpu_seconds=res.sim_cpu_seconds, build_dir=str(build),
-        source=stim.source, harness="fast", build_cached=res.cached)
-
-
 #: Products listed in full in a mismatch report (longer dot products are elided in the middle).
 REPORT_PRODUCTS = 24
 
@@ -519,11 +533,6 @@ def verify_mac(cfg: MACConfig, stim: Stimulus, *, simulator: str = "icarus", bui
 
     The whole flow of ``macgen verify mac``; see :func:`run_bench` for the parameters.
     """
-    from ..emit import emit
-
-    t0 = time.monotonic()
-    design = emit(cfg, Path(build_dir) / "rtl", decision=decision)
-    summary = run_bench(design, cfg, stim, simulator=simulator, build_dir=build_dir,
-                        max_reports=max_reports, progress=progress, harness=harness)
-    summary.seconds = time.monotonic() - t0
-    return summary
+    return emit_and_run(cfg, build_dir, lambda design: run_bench(
+        design, cfg, stim, simulator=simulator, build_dir=build_dir, max_reports=max_reports,
+        progress=progress, harness=harness), decision=decision)
