@@ -123,12 +123,13 @@ class Driver:
         # A K-stage accumulate loop takes K interleaved streams: cycle c carries a beat
         # of stream c mod K (dot product d goes to stream d mod K).
         streams = [self._lane(lane) for lane in range(self.lanes)]
-        running = self.lanes
-        while running:
-            running = 0
-            for stream in streams:
-                event = next(stream, False)
-                running += event is not False
+        while True:
+            # One round of the K streams; none left: done (no trailing round of bubbles,
+            # so that `cycles` is the stimulus' own, as the fast harness counts it).
+            events = [next(stream, False) for stream in streams]
+            if all(event is False for event in events):
+                break
+            for event in events:
                 if not event:
                     put("valid", 0)
                     self._garbage()

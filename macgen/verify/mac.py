@@ -416,7 +416,11 @@ class MACBench(Bench):
                                f"{design.latency} cycles after its last beat")
             else:
                 reports.append(f"an unexpected result {got['result'][0]:#x} in cycle {cycle}")
-        return self._results(mismatches=res.mismatches, reference_mismatches=None, missing=res.missing,
+        # cycles: the stimulus' own (whole rounds of the K lanes, up to the last beat), as
+        # mac_tb counts them, without the stream's drain.
+        K = cfg.acc_stages
+        cycles = ((int(due.max()) - int(design.latency)) // K + 1) * K
+        return self._results(cycles=cycles, mismatches=res.mismatches, reference_mismatches=None, missing=res.missing,
                              extra=res.extra, mistimed=0, reports=reports, sim_cpu_seconds=res.sim_cpu_seconds)
 
     def save(self, path):
