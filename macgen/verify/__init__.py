@@ -9,6 +9,9 @@ amaranth_mac
 cocotb_runner
     cocotb's Python runner around the bench modules of :mod:`macgen.verify.benches`
     (the repository's ``sim/`` folder, shipped in the wheel).
+bench
+    The one outline every run follows (harness, build directory, fast stream or cocotb
+    bench, summary); the MAC and the array give a :class:`~macgen.verify.bench.Bench`.
 mac
     MAC dot-product stimulus, golden expectation, cocotb run, summary (``macgen verify mac``).
 array
