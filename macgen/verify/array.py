@@ -4,7 +4,8 @@ The Amaranth unit tests (:func:`simulate_amaranth`), the cocotb bench on the
 emitted Verilog (``macgen.verify.benches.array_tb``, :func:`run_array_bench`) and ``macgen
 verify array`` all play the same cycle-by-cycle stimulus and check the observed
 result rows the same way (:func:`check_rows`). Amaranth is imported only by
-:func:`simulate_amaranth`.
+:func:`simulate_amaranth`. The runs on emitted Verilog follow :mod:`macgen.verify.bench`'s
+outline; :class:`ArrayBench` gives what is the array's own.
 
 A stimulus is a sequence of random tiles ``(A, B, C0)`` laid out on a clock:
 one row of per-cycle input values (``valid``, ``first``, ``last``, ``a``,
@@ -466,15 +467,9 @@ def run_array_bench(design, stim: ArrayStimulus, *, simulator: str = "icarus", b
 
 
 class ArrayBench(Bench):
-    """An array's tile stream and its golden rows, for :func:`macgen.verify.bench.run_design`
-    (what :func:`run_array_bench` runs).
-
-    Parameters
-    ----------
-    stim : ArrayStimulus
-    max_reports : int
-        How many mismatching elements and schedule violations to describe.
-    """
+    """The tile stream ``stim`` (an :class:`ArrayStimulus`, golden rows included) for
+    :func:`macgen.verify.bench.run_design`, as :func:`run_array_bench` runs it; the
+    summary describes up to ``max_reports`` mismatching elements and schedule violations."""
 
     summary = ArraySimSummary
     test_module = "array_tb"
@@ -483,11 +478,7 @@ class ArrayBench(Bench):
     fast_build = True
 
     def __init__(self, stim: ArrayStimulus, *, max_reports: int = 10):
-        self.stim, self.max_reports = stim, max_reports
-
-    @property
-    def macs(self) -> int:
-        return self.stim.macs
+        self.stim, self.max_reports, self.macs = stim, max_reports, stim.macs
 
     def check(self, design, harness):
         if design.metadata.get("config") != self.stim.config.to_dict():

@@ -51,21 +51,17 @@ class Bench:
         The cocotb bench in :data:`~macgen.verify.cocotb_runner.BENCH_PACKAGE`.
     fast_build : bool
         Build the cocotb harness's model with unoptimised C++ (Verilator; large designs).
+    macs : int
+        Multiply-accumulates the stimulus drives (what ``harness='auto'`` goes by).
+    cocotb_only : bool
+        Only the cocotb bench can check this stimulus (``auto`` then picks it).
     """
 
     summary: type = RunSummary
     test_module: str = ""
     fast_build: bool = False
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates the stimulus drives (what ``harness='auto'`` goes by)."""
-        raise NotImplementedError
-
-    @property
-    def cocotb_only(self) -> bool:
-        """Whether only the cocotb bench can check this stimulus (``auto`` then picks it)."""
-        return False
+    macs: int = 0
+    cocotb_only: bool = False
 
     def check(self, design, harness: str) -> None:
         """Raise :class:`ValueError` if ``design`` cannot be run on ``harness`` with this stimulus."""

@@ -10,7 +10,9 @@ The flow (used by ``macgen verify`` and the one-shot flow):
    (Icarus or Verilator) in a build directory, run the bench :mod:`macgen.verify.benches.mac_tb`
    (stimulus in, results out, as ``.npz`` files beside the build), and compare:
    a :class:`SimSummary` with the counts, timings and the first mismatches
-   decoded with ``golden.mismatch_report``.
+   decoded with ``golden.mismatch_report`` (or the same through the fast harness,
+   :func:`mac_stream`). The outline is :mod:`macgen.verify.bench`'s; :class:`MACBench`
+   gives what is the MAC's own.
 
 :func:`verify_mac` does all of it for a :class:`~macgen.config.MACConfig`.
 """
@@ -353,24 +355,16 @@ def run_bench(design, cfg: MACConfig, stim: Stimulus, *, simulator: str = "icaru
 
 
 class MACBench(Bench):
-    """A MAC's dot products and their golden results, for :func:`macgen.verify.bench.run_design`
-    (what :func:`run_bench` runs).
-
-    Parameters
-    ----------
-    cfg : MACConfig
-    stim : Stimulus
-    expected : array_like, optional
-        Golden results if already computed (else :func:`expected_results`, when first needed).
-    max_reports : int
-        How many mismatches to decode into ``SimSummary.reports``.
-    """
+    """The dot products ``stim`` of a MAC of configuration ``cfg`` for
+    :func:`macgen.verify.bench.run_design`, as :func:`run_bench` runs them; ``expected``
+    (else :func:`expected_results`, when first needed) and ``max_reports`` as there."""
 
     summary = SimSummary
     test_module = "mac_tb"
 
     def __init__(self, cfg: MACConfig, stim: Stimulus, *, expected=None, max_reports: int = 10):
         self.cfg, self.stim, self.max_reports = cfg, stim, max_reports
+        self.macs, self.cocotb_only = stim.products, stim.reference is not None
         self._expected = expected
 
     @functools.cached_property
@@ -378,14 +372,6 @@ class MACBench(Bench):
         """The golden results, one per dot product."""
         given = self._expected
         return np.asarray(expected_results(self.cfg, self.stim) if given is None else given, dtype=_U64)
-
-    @property
-    def macs(self) -> int:
-        return self.stim.products
-
-    @property
-    def cocotb_only(self) -> bool:
-        return self.stim.reference is not None
 
     def check(self, design, harness):
         cfg, stim = self.cfg, self.stim
