@@ -4,6 +4,8 @@ Modules
 -------
 stimulus
     Seeded, biased random operand bit patterns (the one generator every bench uses).
+amaranth_sim
+    The Amaranth-simulator testbench of both drivers: per-cycle inputs in, strobed outputs out.
 amaranth_mac
     Amaranth-simulator driver for a :class:`macgen.rtl.MAC` with a latency-aware queue.
 cocotb_runner

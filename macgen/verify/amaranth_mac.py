@@ -9,17 +9,20 @@ missing one) is an error. Results come back in order as Python ints.
 
 :func:`check_against_golden` runs the same stimulus through ``macgen.golden.dot``
 and returns the mismatches as readable text.
+
+The testbench itself (inputs packed into one signal, idle cycles, outputs
+recorded where ``result_valid``) is :func:`macgen.verify.amaranth_sim.play`,
+shared with the array's driver.
 """
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Module, Signal
-from amaranth.sim import Simulator
+
+from .amaranth_sim import play
 
 __all__ = ["DotProduct", "SimStats", "run_dot_products", "golden_results",
            "check_against_golden"]
@@ -107,75 +110,33 @@ def run_dot_products(mac, dots, *, bubble_prob=0.0, seed=0, stats=None, lanes=No
     Raises
     ------
     AssertionError
-        If a result appears at a cycle other than ``last + latency - 1`` or
-        ``result_valid`` misbehaves.
+        If a result appears in a cycle other than its ``last`` beat's + ``latency``
+        or ``result_valid`` misbehaves.
     """
     rng = np.random.default_rng(seed)
     cycles = _schedule(dots, bubble_prob, rng, lanes=mac.config.acc_stages if lanes is None else lanes)
     latency = mac.latency
-    a_mask = (1 << len(mac.a)) - 1
-    b_mask = (1 << len(mac.b)) - 1
     has_init = mac.config.init
     if not has_init and any(d.init is not None for d in dots):
         raise ValueError(f"{mac.config.slug} has no init input: every dot product starts from +0")
-    i_mask = (1 << len(mac.init)) - 1 if has_init else 0
-    results = {}
-    errors = []
-
-    # All inputs are packed into one stimulus signal: the testbench then sets one
-    # value per cycle, and the simulator settles the design once instead of once
-    # per port.
-    # (Without an init input, two 0-bit stand-ins keep the beat tuples' layout.)
-    ports = [mac.valid, mac.first, mac.last, mac.a, mac.b,
-             *((mac.init, mac.init_en) if has_init else (Signal(0), Signal(0)))]
-    stim = Signal(sum(len(p) for p in ports))
-    top = Module()
-    top.submodules.mac = mac
-    offset = 0
-    offsets = []
-    for p in ports:
-        top.d.comb += p.eq(stim[offset:offset + len(p)])
-        offsets.append(offset)
-        offset += len(p)
-    masks = [1, 1, 1, a_mask, b_mask, i_mask, int(has_init)]
-
-    def pack(values):
-        word = 0
-        for v, off, mask in zip(values, offsets, masks):
-            word |= (v & mask) << off
-        return word
-
-    async def bench(ctx):
-        due = deque()
-        total = len(cycles) + latency + 1
-        for c in range(total):
-            if c < len(cycles):
-                beat = cycles[c]
-                ctx.set(stim, pack(beat[:7]))
-                if beat[0] and beat[2]:
-                    due.append((c + latency - 1, beat[7]))
-            elif c == len(cycles):
-                ctx.set(stim, 0)
-            await ctx.tick()
-            if ctx.get(mac.result_valid):
-                if not due or due[0][0] != c:
-                    errors.append(f"result_valid at cycle {c}, expected at {[d[0] for d in due][:1]}")
-                    if due and due[0][0] < c:
-                        due.popleft()
-                    continue
-                results[due.popleft()[1]] = ctx.get(mac.result)
-            elif due and due[0][0] == c:
-                errors.append(f"no result_valid at cycle {c}")
-                due.popleft()
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    start = time.perf_counter()
-    sim.run()
+    ports = [mac.valid, mac.first, mac.last, mac.a, mac.b, *((mac.init, mac.init_en) if has_init else ())]
+    drain = latency + 1
+    seen, seconds = play(mac, ports, [beat[:len(ports)] for beat in cycles], drain=drain,
+                         strobe=mac.result_valid, outputs=[mac.result])
     if stats is not None:
-        stats.cycles += len(cycles) + latency + 1
-        stats.seconds += time.perf_counter() - start
+        stats.cycles += len(cycles) + drain
+        stats.seconds += seconds
+    # The latency-aware queue: every last beat makes its result due `latency` cycles later.
+    due = deque((c + latency, beat[7]) for c, beat in enumerate(cycles) if beat[0] and beat[2])
+    results, errors = {}, []
+    for c, (value,) in seen:
+        while due and due[0][0] < c:
+            errors.append(f"no result_valid at cycle {due.popleft()[0]}")
+        if due and due[0][0] == c:
+            results[due.popleft()[1]] = value
+        else:
+            errors.append(f"result_valid at cycle {c}, expected at {[d[0] for d in due][:1]}")
+    errors += [f"no result_valid at cycle {d[0]}" for d in due]
     assert not errors, "; ".join(errors[:5])
     return [results[i] for i in sorted(results)]
 

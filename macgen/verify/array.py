@@ -349,7 +349,7 @@ def pack(values, width) -> int:
 
 def simulate_amaranth(dut, stim: ArrayStimulus):
     """Play ``stim`` through ``dut`` (a :class:`~macgen.rtl.array.SystolicArray`) in
-    Amaranth's simulator.
+    Amaranth's simulator (:func:`macgen.verify.amaranth_sim.play`).
 
     Returns
     -------
@@ -357,52 +357,24 @@ def simulate_amaranth(dut, stim: ArrayStimulus):
         The observed result rows, as :func:`check_rows` takes them, and the
         wall-clock time of the simulation.
     """
-    import time
-
-    from amaranth.sim import Simulator
+    from .amaranth_sim import play
 
     cfg = dut.config
     mac = cfg.mac
-    seen = ([], [], [], [])
-    a, b, result = dut.a.as_value(), dut.b.as_value(), dut.result.as_value()
-    init = dut.init.as_value() if cfg.preload else None
+    inputs = [dut.valid, dut.first, dut.last, dut.a.as_value(), dut.b.as_value()]
+    columns = [stim.valid.tolist(), stim.first.tolist(), stim.last.tolist(),
+               [pack(row, mac.a_fmt.width) for row in stim.a.tolist()],
+               [pack(row, mac.b_fmt.width) for row in stim.b.tolist()]]
+    if cfg.preload:
+        inputs += [dut.init_en, dut.init.as_value()]
+        columns += [stim.init_en.tolist(), [pack(x.reshape(-1).tolist(), mac.outer_fmt.width) for x in stim.init]]
+    seen, seconds = play(dut, inputs, list(zip(*columns)), drain=dut.latency + cfg.rows * mac.acc_stages + 2,
+                         strobe=dut.result_valid,
+                         outputs=[dut.result_first, dut.result_last, dut.result.as_value()])
     w_r = mac.out_fmt.width
     mask = (1 << w_r) - 1
-    a_words = [pack(row, mac.a_fmt.width) for row in stim.a.tolist()]
-    b_words = [pack(row, mac.b_fmt.width) for row in stim.b.tolist()]
-    init_words = ([pack(x.reshape(-1).tolist(), mac.outer_fmt.width) for x in stim.init]
-                  if init is not None else None)
-    valid, first, last = stim.valid.tolist(), stim.first.tolist(), stim.last.tolist()
-    init_en = stim.init_en.tolist()
-
-    async def bench(ctx):
-        for t in range(stim.cycles + dut.latency + cfg.rows * mac.acc_stages + 2):
-            if t < stim.cycles:
-                ctx.set(dut.valid, valid[t])
-                ctx.set(dut.first, first[t])
-                ctx.set(dut.last, last[t])
-                ctx.set(a, a_words[t])
-                ctx.set(b, b_words[t])
-                if init is not None:
-                    ctx.set(dut.init_en, init_en[t])
-                    ctx.set(init, init_words[t])
-            elif t == stim.cycles:
-                ctx.set(dut.valid, 0)
-            # The outputs come from registers: reading them before the edge is safe.
-            if ctx.get(dut.result_valid):
-                word = ctx.get(result)
-                seen[0].append(t)
-                seen[1].append(ctx.get(dut.result_first))
-                seen[2].append(ctx.get(dut.result_last))
-                seen[3].append([(word >> (j * w_r)) & mask for j in range(cfg.cols)])
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    t0 = time.monotonic()
-    sim.run()
-    return (*seen, time.monotonic() - t0)
+    rows = [[(word >> (j * w_r)) & mask for j in range(cfg.cols)] for _, (_, _, word) in seen]
+    return [t for t, _ in seen], [o[0] for _, o in seen], [o[1] for _, o in seen], rows, seconds
 
 
 # -- cocotb on the emitted Verilog --------------------------------------------
