@@ -23,8 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from macgen.config import MACConfig
 from macgen.emit import emit
 from macgen.verify import SIMULATORS, SimulationError, mac as vmac
@@ -32,51 +30,23 @@ from simtable import compare_opt_levels, print_table, private_cache
 
 
 def amaranth_run(cfg, stim, expected):
-    """Drive ``stim`` through the MAC in Amaranth's simulator; (MACs, seconds, mismatches)."""
-    from amaranth.sim import Simulator
+    """Drive ``stim`` through the MAC in Amaranth's simulator; (MACs, seconds, errors).
 
+    The cycles are the fast harness's (:func:`macgen.verify.mac.mac_stream`: the
+    same lanes, bubbles and garbage), played by the Amaranth drivers' testbench
+    (:func:`macgen.verify.amaranth_sim.play`); a result missing, wrong or where
+    none was due is an error.
+    """
     from macgen.rtl import MAC
+    from macgen.verify.amaranth_sim import play
 
     dut = MAC(cfg)
-    results = []
-    offsets = stim.offsets
-
-    async def bench(ctx):
-        rng = np.random.default_rng(stim.seed)
-        k = 0
-        for d, n in enumerate(stim.lengths.tolist()):
-            for j in range(n):
-                for _ in range(int(stim.gaps[k])):
-                    ctx.set(dut.valid, 0)
-                    ctx.set(dut.a, int(rng.integers(0, 1 << cfg.a_fmt.width)))
-                    await ctx.tick()
-                    if ctx.get(dut.result_valid):
-                        results.append(ctx.get(dut.result))
-                ctx.set(dut.valid, 1)
-                ctx.set(dut.first, int(j == 0))
-                ctx.set(dut.last, int(j == n - 1))
-                ctx.set(dut.a, int(stim.a[offsets[d] + j]))
-                ctx.set(dut.b, int(stim.b[offsets[d] + j]))
-                ctx.set(dut.init, int(stim.init[d]))
-                ctx.set(dut.init_en, int(stim.init_en[d]))
-                await ctx.tick()
-                if ctx.get(dut.result_valid):
-                    results.append(ctx.get(dut.result))
-                k += 1
-        ctx.set(dut.valid, 0)
-        for _ in range(dut.latency + 2):
-            await ctx.tick()
-            if ctx.get(dut.result_valid):
-                results.append(ctx.get(dut.result))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    t0 = time.monotonic()
-    sim.run()
-    seconds = time.monotonic() - t0
-    got = np.asarray(results, dtype=np.uint64)
-    bad = len(expected) - len(got) if len(got) != len(expected) else int(np.count_nonzero(got != expected))
+    stream, due = vmac.mac_stream(cfg, stim, dut.latency, expected)
+    seen, seconds = play(dut, [getattr(dut, f.port) for f, _ in stream.inputs],
+                         list(zip(*(v.tolist() for _, v in stream.inputs))), drain=0,
+                         strobe=dut.result_valid, outputs=[dut.result])
+    got = {t: value for t, (value,) in seen}
+    bad = sum(got.pop(int(c), None) != int(e) for c, e in zip(due, expected)) + len(got)
     return stim.products, seconds, bad
 
 
