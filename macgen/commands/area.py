@@ -8,8 +8,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import (ARRAY_DIM, LENGTH, UsageError, add_json_option, add_quiet_option, add_mac_options, add_output_option, bounded,
-               check_output_dir, conflict, mac_config_from_args)
+from . import UsageError, check_output_dir, conflict, mac_config_from_args
+from .options import (add_array_shape_options, add_json_option, add_length_option, add_mac_options, add_output_option,
+                      add_quiet_option, add_tool_options)
 from ..progress import note, status
 
 EXAMPLES = """examples:
@@ -46,22 +47,12 @@ DESCRIPTION = ("The generic flow gives cells, flip-flops and estimated CMOS tran
 def _add_options(p, kind):
     """The options of 'area mac' / 'area array' (``kind``)."""
     add_mac_options(p)
-    p.add_argument("--length", type=LENGTH, default=None, metavar="N",
-                   help=bounded("without --acc-format: let the precision model size the accumulator for "
-                                "dot products of length N", LENGTH))
+    add_length_option(p, also="(without --acc-format: the precision model sizes the accumulator for it)")
     if kind == "array":
-        g = p.add_argument_group("array")
-        g.add_argument("--rows", type=ARRAY_DIM, default=2, metavar="R", help=bounded("array rows (default: 2)", ARRAY_DIM))
-        g.add_argument("--cols", type=ARRAY_DIM, default=2, metavar="C",
-                       help=bounded("array columns (default: 2)", ARRAY_DIM))
-    p.add_argument("--no-fpga", dest="fpga", action="store_false",
-                   help="skip the iCE40 and ECP5 flows: LUT counts and place and route (about 3x faster)")
+        add_array_shape_options(p.add_argument_group("array"), default=2)
+    add_tool_options(p, fpga=True)
     t = p.add_argument_group("timing", "logic depth always comes with the generic flow")
-    t.add_argument("--no-asic", dest="asic", action="store_false",
-                   help="skip the OSU018 cell mapping and OpenSTA (a few seconds)")
-    t.add_argument("--no-pnr", dest="pnr", action="store_false",
-                   help="skip nextpnr place and route on iCE40 HX8K and ECP5-25k (the slowest part: "
-                        "a minute or more per device for a MAC)")
+    add_tool_options(t, asic=True, pnr=True)
     t.add_argument("--seeds", default="1,2,3", metavar="LIST",
                    help="nextpnr placement seeds; the median Fmax is reported (default: 1,2,3)")
     if kind == "mac":

