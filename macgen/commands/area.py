@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from . import UsageError, check_output_dir, conflict, mac_config_from_args
-from .options import (add_array_shape_options, add_json_option, add_length_option, add_mac_options, add_output_option,
+from .options import (add_array_options, add_json_option, add_length_option, add_mac_options, add_output_option,
                       add_quiet_option, add_tool_options)
 from ..progress import note, status
 
@@ -49,7 +49,7 @@ def _add_options(p, kind):
     add_mac_options(p)
     add_length_option(p, also="(without --acc-format: the precision model sizes the accumulator for it)")
     if kind == "array":
-        add_array_shape_options(p.add_argument_group("array"), default=2)
+        add_array_options(p, default=2, preload=False)
     add_tool_options(p, fpga=True)
     t = p.add_argument_group("timing", "logic depth always comes with the generic flow")
     add_tool_options(t, asic=True, pnr=True)

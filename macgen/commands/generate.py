@@ -22,7 +22,7 @@ import json
 from ..limits import SIM_MAX_LENGTH
 from . import (UsageError, check_objective_args, check_output_dir, conflict, design_choice, mac_config_from_args,
                option_name)
-from .options import (add_acc_exp_bits_option, add_array_shape_options, add_batch_option, add_chunk_option,
+from .options import (add_acc_exp_bits_option, add_array_options, add_batch_option, add_chunk_option,
                       add_json_option, add_length_option, add_mac_options, add_method_option,
                       add_nzr_cutoff_options, add_objective_options, add_output_option, add_quiet_option,
                       add_workload_option)
@@ -33,7 +33,7 @@ from ..precision import one_minus_vrr
 MODEL_DEFAULTS = {"chunk": 0, "nzr": 1.0, "cutoff": 50.0, "method": "analytical", "acc_exp_bits": None}
 
 __all__ = ["register", "add_output_options", "add_model_options", "add_workload_options",
-           "choose_mac_config", "emit_and_report", "add_array_options"]
+           "choose_mac_config", "emit_and_report"]
 
 
 # -- shared by the design kinds (mac, array) ------------------------------------
@@ -195,14 +195,6 @@ def _register_mac(kinds) -> None:
 
 
 # -- macgen generate array ------------------------------------------------------
-
-def add_array_options(parser: argparse.ArgumentParser) -> None:
-    """``--rows``, ``--cols`` and ``--preload`` of :class:`macgen.config.ArrayConfig`."""
-    group = parser.add_argument_group("array")
-    add_array_shape_options(group)
-    group.add_argument("--preload", action="store_true",
-                       help="add init/init_en inputs so that a tile can start from C0 (A @ B + C0)")
-
 
 def run_array(args) -> int:
     from ..config import ArrayConfig

@@ -204,14 +204,18 @@ def add_product_man_bits_option(parser) -> None:
                                      "Ma+Mb+1)", PRODUCT_MAN_BITS))
 
 
-def add_array_shape_options(parser, *, default: int | None = None) -> None:
-    """``--rows R --cols C``: required without a default."""
+def add_array_options(parser, *, default: int | None = None, preload: bool = True) -> None:
+    """``--rows R --cols C`` (required without a default) and ``--preload`` of
+    :class:`macgen.config.ArrayConfig`, in a group "array"."""
+    group = parser.add_argument_group("array")
     kwargs = dict(required=True) if default is None else dict(default=default)
     shown = "" if default is None else f" (default: {default})"
-    parser.add_argument("--rows", type=ARRAY_DIM, metavar="R", **kwargs,
-                        help=bounded(f"rows of PEs{shown}", ARRAY_DIM))
-    parser.add_argument("--cols", type=ARRAY_DIM, metavar="C", **kwargs,
-                        help=bounded(f"columns of PEs{shown}", ARRAY_DIM))
+    group.add_argument("--rows", type=ARRAY_DIM, metavar="R", **kwargs, help=bounded(f"rows of PEs{shown}", ARRAY_DIM))
+    group.add_argument("--cols", type=ARRAY_DIM, metavar="C", **kwargs,
+                       help=bounded(f"columns of PEs{shown}", ARRAY_DIM))
+    if preload:
+        group.add_argument("--preload", action="store_true",
+                           help="add init/init_en inputs so that a tile can start from C0 (A @ B + C0)")
 
 
 def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False,

@@ -88,7 +88,8 @@ def register(subparsers):
     r.add_argument("--pareto", default=None, metavar="COLS",
                    help="Pareto objectives, CSV column names, all minimised (default: transistors,v "
                         "plus any delay column the records have)")
-    r.add_argument("--plot", action=Switch, default=True, help="the PNG figures")
+    # not a --plot/--no-plot switch: plan's --plot FILE names a figure to write
+    r.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNGs")
     add_quiet_option(r)
     add_json_option(r, "the rows")
     add_output_option(r, default=os.path.join("build", "sweep"))

@@ -27,8 +27,8 @@ from ..limits import MAX_COUNT, MAX_DEPTH, MAX_FAST_SIM_MACS, MAX_REPORTS, MAX_S
 from ..progress import note, progress_printer, status
 from ..verify.cocotb_runner import FAST_FROM, HARNESSES
 from . import UsageError, check_output_dir, conflict, mac_config_from_args
-from .options import (Int, add_json_option, add_mac_options, add_quiet_option, add_seed_option, add_sim_option,
-                      bounded)
+from .options import (Int, add_array_options, add_json_option, add_mac_options, add_quiet_option, add_seed_option,
+                      add_sim_option, bounded)
 
 COUNT = Int(1, MAX_COUNT)
 DEPTH = Int(1, MAX_DEPTH)
@@ -282,8 +282,6 @@ def run_array(args) -> int:
 
 
 def _register_array(kinds) -> None:
-    from .generate import add_array_options
-
     p = kinds.add_parser("array", help="an output-stationary systolic array", epilog="""examples:
   macgen verify array --rows 2 --cols 2 --acc-format e6m9 --chunk-size 4 --count 10
   macgen verify array --rows 4 --cols 4 --acc-format e6m9 --preload --sim verilator
