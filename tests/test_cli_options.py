@@ -95,10 +95,19 @@ def test_option_shared_by_subcommands_is_defined_once(options):
     (["plan", "--length", "8", "--no-asic"], "asic", False),
     (["flow", "-o", "x", "-j", "3"], "jobs", 3),
     (["plan", "--length", "8", "-j", "3"], "jobs", 3),
+    (["generate", "mac", "--acc-format", "e6m9", "--no-init", "-o", "x"], "init", False),
+    (["flow", "-o", "x"], "init", True),
 ])
 def test_option_both_spellings_set_one_attribute(argv, attr, value):
     from macgen.cli import build_parser
     assert getattr(build_parser().parse_args(argv), attr) == value
+
+
+def test_option_no_init_only_for_a_standalone_mac(capsys):
+    for argv in (["generate", "array", "--rows", "2", "--cols", "2", "--acc-format", "e6m9", "--no-init", "-o", "x"],
+                 ["area", "array", "--acc-format", "e6m9", "--no-init"]):
+        assert main(argv) == 2
+        assert "unrecognized arguments: --no-init" in capsys.readouterr().err
 
 
 def test_option_switch_needing_objective_is_named_as_typed(capsys):
@@ -106,3 +115,17 @@ def test_option_switch_needing_objective_is_named_as_typed(capsys):
     assert "--no-asic needs --objective" in capsys.readouterr().err
     assert main(["plan", "--length", "8", "--asic"]) == 2
     assert "--asic needs --objective" in capsys.readouterr().err
+
+
+def test_flow_no_init_reaches_the_flow(tmp_path, monkeypatch, capsys):
+    from macgen import flow
+    seen = []
+
+    def stop(opts, out, progress):
+        seen.append(opts)
+        raise ValueError("stopped before any work")
+    monkeypatch.setattr(flow, "run_flow", stop)
+    assert main(["flow", "--no-init", "-o", str(tmp_path / "out")]) == 2
+    assert main(["flow", "-o", str(tmp_path / "out")]) == 2
+    assert [opts.init for opts in seen] == [False, True]
+    assert "stopped before any work" in capsys.readouterr().err

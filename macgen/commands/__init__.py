@@ -152,7 +152,7 @@ def design_choice(args, lengths, *, stages, model: dict):
     with make_executor(getattr(args, "jobs", 1)) as executor:
         return choose_design(lengths, args.a_format, args.b_format, objective=args.objective, stages=stages,
                              asic=args.asic is not False, cache_dir=cache, executor=executor, progress=show,
-                             rounding=getattr(args, "rounding", "rne"), **model)
+                             rounding=getattr(args, "rounding", "rne"), init=getattr(args, "init", True), **model)
 
 
 def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
@@ -167,4 +167,5 @@ def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
     return MACConfig(args.a_format, args.b_format, acc, rounding=args.rounding,
                      product_man_bits=args.product_man_bits, chunk_size=chunk,
                      outer_fmt=args.outer_format, out_fmt=args.out_format,
-                     mul_stages=args.mul_stages, acc_stages=1 if args.acc_stages is None else args.acc_stages)
+                     mul_stages=args.mul_stages, acc_stages=1 if args.acc_stages is None else args.acc_stages,
+                     init=getattr(args, "init", True))

@@ -46,7 +46,7 @@ DESCRIPTION = ("The generic flow gives cells, flip-flops and estimated CMOS tran
 
 def _add_options(p, kind):
     """The options of 'area mac' / 'area array' (``kind``)."""
-    add_mac_options(p)
+    add_mac_options(p, init=kind == "mac")
     add_length_option(p, also="(without --acc-format: the precision model sizes the accumulator for it)")
     if kind == "array":
         add_array_options(p, default=2, preload=False)

@@ -11,7 +11,7 @@ from ..limits import MAX_COUNT, MAX_SWEEP_SPAN
 from ..pipelining import STUDY_STAGES
 from . import UsageError, check_output_dir, conflict, option_name, reraise_with_options
 from .options import (ARRAY_DIM, Int, add_acc_stages_list_option, add_batch_option, add_chunk_option,
-                      add_format_options, add_jobs_option, add_nzr_cutoff_options,
+                      add_format_options, add_init_option, add_jobs_option, add_nzr_cutoff_options,
                       add_objective_option, add_output_option, add_quiet_option, add_rounding_option,
                       add_scheduler_options, add_seed_option, add_sim_option, add_tool_options, add_workload_option,
                       bounded)
@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   macgen flow --workload resnet18-imagenet -o out/resnet18
   macgen flow --workload alexnet-imagenet --chunk auto --acc-stages 1 -o out/alexnet
   macgen flow --workload my_net.toml --array 2x2 --no-pnr --no-fpga -o out/my_net
+  macgen flow --workload resnet32-cifar10 --no-init --acc-stages 1 -o out/noinit
 """
 
 
@@ -46,6 +47,7 @@ def register(subparsers):
     p.add_argument("--array", default="4x4", metavar="RxC",
                    help=f"systolic array shape (default: 4x4); rows and columns {ARRAY_DIM.range}")
     add_rounding_option(p)
+    add_init_option(p)
     add_nzr_cutoff_options(p)
     add_batch_option(p)
     p.add_argument("--mac-vectors", type=COUNT, default=300, metavar="N",
@@ -113,7 +115,7 @@ def run(args) -> int:
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
-                       fpga=args.fpga, asic=args.asic, pnr=args.pnr,
+                       fpga=args.fpga, asic=args.asic, pnr=args.pnr, init=args.init,
                        acc_stages=args.acc_stages, pe_sizes=_sizes(args.pe_sizes))
         report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
     except (TypeError, ValueError) as exc:

@@ -186,7 +186,7 @@ def _register_mac(kinds) -> None:
                          description="Emit the Verilog of one MAC unit and its JSON sidecar. Without "
                                      "--acc-format the precision model sizes the accumulator for "
                                      "--length or --workload.")
-    add_mac_options(p)
+    add_mac_options(p, init=True)
     add_workload_options(p)
     add_model_options(p)
     add_objective_options(p, stages=False)

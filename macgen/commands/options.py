@@ -219,12 +219,13 @@ def add_array_options(parser, *, default: int | None = None, preload: bool = Tru
 
 
 def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False,
-                    acc_help: str | None = None) -> None:
+                    acc_help: str | None = None, init: bool = False) -> None:
     """Add the MAC configuration options (``--a-format`` ... ``--acc-stages``), named after
     :class:`macgen.config.MACConfig`'s fields; :func:`macgen.commands.mac_config_from_args` reads them.
 
     ``acc_help`` replaces the accumulator's help text (e.g. where the command needs it
-    but reports its absence itself).
+    but reports its absence itself). ``init``: a standalone MAC, which may go without its
+    init input (``--no-init``); an array's PEs have one only with ``--preload``.
     """
     group = parser.add_argument_group("MAC configuration", f"formats: {FORMAT_HELP}")
     add_format_options(group, formats_help=False)
@@ -247,6 +248,15 @@ def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = Fal
                             "interleaves K dot products, beats K cycles apart belonging to the same "
                             "one; same results, K times the clock (default: 1; generate's --objective "
                             "chooses among 1, 2, 4, 8 unless K is given)")
+    if init:
+        add_init_option(group)
+
+
+def add_init_option(parser) -> None:
+    parser.add_argument("--init", action=Switch, default=True,
+                        help="the init/init_en inputs: a dot product may start from an initial value; "
+                             "--no-init: every one starts from +0, and logic that proves unreachable "
+                             "is left out (slug suffix _noinit)")
 
 
 def add_acc_stages_list_option(parser, *, default, shown: str, also: str = "") -> None:

@@ -172,6 +172,9 @@ def run_mac(args) -> int:
 
     cfg = mac_config_from_args(args)
     conflict(args, "--vectors", "--seed", "the vectors come from the file")
+    if args.vectors is not None and not args.init:
+        raise UsageError("--vectors and --no-init cannot be combined: the file's fused multiply-adds "
+                         "start from their C")
     if args.vectors is not None and args.harness == "fast":
         raise UsageError("--harness fast checks against the golden model only, not a vector file's "
                          "results: use --harness cocotb (or auto) with --vectors")
@@ -214,7 +217,7 @@ def _register_mac(kinds) -> None:
 """,
                          description="Emit one MAC unit, simulate it with cocotb and compare every "
                                      "result bit for bit with the golden model.")
-    add_mac_options(p, acc_help="accumulator format (required)")
+    add_mac_options(p, acc_help="accumulator format (required)", init=True)
     p.add_argument("--vectors", metavar="FILE",
                    help="replay a Berkeley TestFloat <fmt>_mulAdd file (A B C RESULT [FLAGS] in hex) "
                         "as fma(A, B, C); needs one format for a, b and the accumulator")
