@@ -41,6 +41,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def add_kinds(subparsers, name: str, *registrars, **kwargs):
+    """``macgen NAME KIND``: add command ``name`` (``kwargs``: its help, description, ...) whose
+    design kinds (mac, array) are sub-subcommands; each of ``registrars`` adds one. Returns the kinds."""
+    kinds = subparsers.add_parser(name, **kwargs).add_subparsers(dest="kind", metavar="KIND", required=True)
+    for register in registrars:
+        register(kinds)
+    return kinds
+
+
 def _nearest_existing(path: Path) -> Path:
     for d in (path, *path.parents):
         if os.path.lexists(d):

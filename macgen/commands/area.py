@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import UsageError, check_output_dir, conflict, mac_config_from_args
+from . import UsageError, add_kinds, check_output_dir, conflict, mac_config_from_args
 from .options import (add_array_options, add_json_option, add_length_option, add_mac_options, add_output_option,
                       add_quiet_option, add_tool_options)
 from ..progress import note, status
@@ -20,12 +20,11 @@ EXAMPLES = """examples:
 
 
 def register(subparsers):
-    area = subparsers.add_parser(
-        "area", help="Yosys area of a MAC or systolic array (cells, flip-flops, transistors, LUTs)",
+    kinds = add_kinds(
+        subparsers, "area", help="Yosys area of a MAC or systolic array (cells, flip-flops, transistors, LUTs)",
         description="Synthesise a MAC unit ('macgen area mac') or a systolic array ('macgen area "
                     "array') with the pinned Yosys and report area and timing; see "
                     "'macgen area mac --help' and 'macgen area array --help'.", epilog=EXAMPLES)
-    kinds = area.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, what in (("mac", "one MAC unit"), ("array", "an output-stationary systolic array of MACs")):
         _register_kind(kinds, kind, what)
 

@@ -20,8 +20,8 @@ import argparse
 import json
 
 from ..limits import SIM_MAX_LENGTH
-from . import (UsageError, check_objective_args, check_output_dir, conflict, design_choice, mac_config_from_args,
-               option_name)
+from . import (UsageError, add_kinds, check_objective_args, check_output_dir, conflict, design_choice,
+               mac_config_from_args, option_name)
 from .options import (add_acc_exp_bits_option, add_array_options, add_batch_option, add_chunk_option,
                       add_json_option, add_length_option, add_mac_options, add_method_option,
                       add_nzr_cutoff_options, add_objective_options, add_output_option, add_quiet_option,
@@ -170,6 +170,16 @@ def emit_and_report(target, args, *, decision=None) -> int:
     return 0
 
 
+def _add_design_options(parser, run, *, init: bool) -> None:
+    """What every design kind takes after its own options: the MAC, the model sizing it, output."""
+    add_mac_options(parser, init=init)
+    add_workload_options(parser)
+    add_model_options(parser)
+    add_objective_options(parser, stages=False)
+    add_output_options(parser)
+    parser.set_defaults(func=run)
+
+
 # -- macgen generate mac --------------------------------------------------------
 
 def run_mac(args) -> int:
@@ -186,12 +196,7 @@ def _register_mac(kinds) -> None:
                          description="Emit the Verilog of one MAC unit and its JSON sidecar. Without "
                                      "--acc-format the precision model sizes the accumulator for "
                                      "--length or --workload.")
-    add_mac_options(p, init=True)
-    add_workload_options(p)
-    add_model_options(p)
-    add_objective_options(p, stages=False)
-    add_output_options(p)
-    p.set_defaults(func=run_mac)
+    _add_design_options(p, run_mac, init=True)
 
 
 # -- macgen generate array ------------------------------------------------------
@@ -217,18 +222,9 @@ def _register_array(kinds) -> None:
                                      "the precision model sizes the accumulator for --length or "
                                      "--workload.")
     add_array_options(p)
-    add_mac_options(p)
-    add_workload_options(p)
-    add_model_options(p)
-    add_objective_options(p, stages=False)
-    add_output_options(p)
-    p.set_defaults(func=run_array)
+    _add_design_options(p, run_array, init=False)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("generate", help="emit Verilog and a JSON sidecar",
-                                   description="Emit deterministic Verilog (<slug>.v) and its JSON "
-                                               "sidecar (<slug>.json) for a design.")
-    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    _register_mac(kinds)
-    _register_array(kinds)
+    add_kinds(subparsers, "generate", _register_mac, _register_array, help="emit Verilog and a JSON sidecar",
+              description="Emit deterministic Verilog (<slug>.v) and its JSON sidecar (<slug>.json) for a design.")

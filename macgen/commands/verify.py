@@ -26,7 +26,7 @@ from pathlib import Path
 from ..limits import MAX_COUNT, MAX_DEPTH, MAX_FAST_SIM_MACS, MAX_REPORTS, MAX_SIM_MACS
 from ..progress import note, progress_printer, status
 from ..verify.cocotb_runner import FAST_FROM, HARNESSES
-from . import UsageError, check_output_dir, conflict, mac_config_from_args
+from . import UsageError, add_kinds, check_output_dir, conflict, mac_config_from_args
 from .options import (Int, add_array_options, add_json_option, add_mac_options, add_quiet_option, add_seed_option,
                       add_sim_option, bounded)
 
@@ -303,9 +303,7 @@ def _register_array(kinds) -> None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("verify", help="simulate the Verilog against the golden model",
-                                   description="Simulate emitted Verilog with cocotb (Icarus or "
-                                               "Verilator) and compare bit-exactly with the golden model.")
-    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    _register_mac(kinds)
-    _register_array(kinds)
+    add_kinds(subparsers, "verify", _register_mac, _register_array,
+              help="simulate the Verilog against the golden model",
+              description="Simulate emitted Verilog with cocotb (Icarus or Verilator) and compare "
+                          "bit-exactly with the golden model.")
