@@ -346,10 +346,9 @@ def add_tool_options(parser, **defaults) -> None:
                             help=TOOLS[option])
 
 
-def add_jobs_option(parser, *, default: int, also: str = "") -> None:
+def add_jobs_option(parser, *, default: int) -> None:
     parser.add_argument("-j", "--jobs", type=JOBS, default=default, metavar="N",
-                        help=bounded(f"parallel Yosys runs on this machine{_clause(also)} (default: {default})",
-                                     JOBS))
+                        help=bounded(f"parallel Yosys runs on this machine (default: {default})", JOBS))
 
 
 def add_cache_option(parser, *, shown: str) -> None:
