@@ -110,10 +110,11 @@ def test_option_no_init_only_for_a_standalone_mac(capsys):
         assert "unrecognized arguments: --no-init" in capsys.readouterr().err
 
 
-def test_option_switch_needing_objective_is_named_as_typed(capsys):
-    assert main(["plan", "--length", "8", "--no-asic"]) == 2
+@pytest.mark.parametrize("command", [["plan", "--length", "8"], ["generate", "mac", "--length", "8", "-o", "x"]])
+def test_option_switch_needing_objective_is_named_as_typed(capsys, command):
+    assert main([*command, "--no-asic"]) == 2
     assert "--no-asic needs --objective" in capsys.readouterr().err
-    assert main(["plan", "--length", "8", "--asic"]) == 2
+    assert main([*command, "--asic"]) == 2
     assert "--asic needs --objective" in capsys.readouterr().err
 
 

@@ -108,8 +108,9 @@ def reraise_with_options(exc: Exception, options: dict) -> None:
 
 def _typed(args, name: str) -> str | None:
     """Option ``name`` (``--x-y``) as given, or ``None``: a value other than ``None``/``False``,
-    or a switch of :data:`~.options.TOOLS` in either spelling (``--no-asic`` for ``--asic``)."""
-    value = getattr(args, name.lstrip("-").replace("-", "_"), None)
+    or a switch of :data:`~.options.TOOLS` in either spelling (``--no-asic`` for ``--asic``).
+    ``name`` must be an option of the command: a misspelt one fails loudly instead of never conflicting."""
+    value = getattr(args, name.lstrip("-").replace("-", "_"))
     if value is None:
         return None
     if name in TOOLS:

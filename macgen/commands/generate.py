@@ -93,7 +93,7 @@ def choose_mac_config(args):
                      "the precision model sizes the accumulator only without --acc-format")
     elif args.chunk == "auto":
         conflict(args, "--chunk", "--chunk-size", "--chunk auto lets the model choose the chunk size")
-    check_objective_args(args, objective_only=("--cache", "--no-asic"),
+    check_objective_args(args, objective_only=("--cache", "--asic"),
                          accuracy_options=("--acc-format", "--chunk", "--chunk-size", "--outer-format",
                                            "--out-format"))
     if getattr(args, "output", None) is not None:
