@@ -17,7 +17,7 @@ from .options import (FORMAT_HELP, Int, Real, Switch, add_acc_stages_list_option
 POINTS = Int(1, MAX_POINTS)
 TIMEOUT = Real(0.0, MAX_TIMEOUT, open_below=True)
 
-#: Each list option (a MAC field's option, taking a list here) and its key in a sweep specification.
+#: The options that set keys of a sweep specification, and those keys (a MAC field's option takes a list here).
 SPEC_KEYS = {"--acc-man-bits": "man_bits", "--acc-exp-bits": "exp_bits", "--chunk-size": "chunks",
              "--array": "arrays", "--mul-stages": "mul_stages", "--acc-stages": "acc_stages", "--inputs": "inputs",
              "--rounding": "rounding", "--product-man-bits": "product_man_bits", "--mc-trials": "mc_trials",
