@@ -36,8 +36,8 @@ BENCHES = {
     # the Monte-Carlo table takes tens of minutes; --full adds the unchunked 802,816 and 3.2e6 rows
     "montecarlo": ("montecarlo.py", [], ["--max-plain", "3211264"]),
     # quick: 8 points; --full: the 40-point m_acc x chunk sweep of docs/sweeps.md
-    "sweep_cluster": ("sweep_cluster.py", ["--man-bits", "4:7", "--chunks", "0,64"],
-                      ["--man-bits", "4:13", "--chunks", "0,16,64,256"]),
+    "sweep_cluster": ("sweep_cluster.py", ["--acc-man-bits", "4:7", "--chunk-size", "0,64"],
+                      ["--acc-man-bits", "4:13", "--chunk-size", "0,16,64,256"]),
 }
 
 

@@ -13,7 +13,7 @@ and prints each wall time, the cluster's start-up time, the cluster path's
 overhead per point against the local pool of the same width, and the round
 trip of a no-op Dask task (the scheduler's own cost per task).
 
-    .venv/bin/python bench/sweep_cluster.py [--man-bits 4:13] [--chunks 0,16,64,256] [--out build/bench/sweep_cluster]
+    .venv/bin/python bench/sweep_cluster.py [--acc-man-bits 4:13] [--chunk-size 0,16,64,256] [--out build/bench/sweep_cluster]
 """
 
 from __future__ import annotations
@@ -51,17 +51,18 @@ def _noop():
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--man-bits", default="4:13")
-    p.add_argument("--chunks", default="0,16,64,256")
+    # spelt as macgen sweep spells them
+    p.add_argument("--acc-man-bits", default="4:13")
+    p.add_argument("--chunk-size", default="0,16,64,256")
     p.add_argument("--length", type=int, default=4608)
     p.add_argument("--out", default="build/bench/sweep_cluster")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     out = Path(args.out)
-    spec = SweepSpec(inputs=["e5m2"], man_bits=parse_int_list(args.man_bits, "--man-bits", minimum=1),
-                     chunks=parse_int_list(args.chunks, "--chunks"), length=args.length, reference=False)
+    spec = SweepSpec(inputs=["e5m2"], man_bits=parse_int_list(args.acc_man_bits, "--acc-man-bits", minimum=1),
+                     chunks=parse_int_list(args.chunk_size, "--chunk-size"), length=args.length, reference=False)
     n = len(spec.points())
-    print(f"sweep: {n} points (e5m2 x e5m2, m_acc {args.man_bits} x chunks {args.chunks}, "
+    print(f"sweep: {n} points (e5m2 x e5m2, m_acc {args.acc_man_bits} x chunks {args.chunk_size}, "
           f"exponent {spec.points()[0][1].acc_fmt.exp_bits}), generic Yosys flow", flush=True)
     figures = {"points": n}
     with LocalExecutor(1) as ex:

@@ -227,6 +227,23 @@ def test_cli_area_array_is_larger_than_its_pe(small_mac, tmp_path, capsys):
     assert doc["area"]["flip_flops"] >= mac["flip_flops"]
 
 
+def test_cli_area_mac_no_init(small_mac, tmp_path, capsys):
+    out = tmp_path / "area"
+    code = main(["area", "mac", "--acc-format", "e6m9", "--no-init", "--no-fpga", "--no-asic", "--json",
+                 "-o", str(out)])
+    doc = json.loads(capsys.readouterr().out)
+    cfg = MACConfig("e5m2", "e5m2", "e6m9", init=False)
+    assert code == 0 and doc["slug"] == cfg.slug and doc["config"] == cfg.to_dict()
+    verilog = (out / f"{cfg.slug}.v").read_text()
+    assert "init_en" not in verilog and "init" not in read_ports(out / f"{cfg.slug}.json")
+    # the init input and its multiplexing are gone: smaller than small_mac, the same MAC with them
+    assert AreaReport.from_dict(doc["area"]).transistors < json.loads(small_mac[2])["area"]["transistors"]
+
+
+def read_ports(sidecar):
+    return {p["name"] for p in json.loads(Path(sidecar).read_text())["ports"]}
+
+
 def test_cli_area_length_lets_the_model_choose():
     from macgen.cli import build_parser
     from macgen.commands.area import _config

@@ -28,7 +28,7 @@ BIG_FC = {"name": "big", "batch": 4, "layers": [{"type": "fc", "in_features": 10
     (["verify", "mac", "--acc-format", "e6m9", "--count", "100000000"], "--count must be between 1 and 1,000,000"),
     (["generate", "array", "--rows", "65", "--cols", "2", "--acc-format", "e6m9", "-o", "out"],
      "--rows must be between 1 and 64, not 65"),
-    (["plan", "--length", "100", "--trials", "10000000"], "--trials must be between 2 and 100,000"),
+    (["plan", "--length", "100", "--mc-trials", "10000000"], "--mc-trials must be between 2 and 100,000"),
     # 2. bounds on what ran silently for minutes
     (["plan", "--length", "99999999999999999999"], f"--length must be between 1 and {MAX_LENGTH:,}"),
     (["plan", "--workload", "big.json"], "field 'in_features' must be at most 1,048,576"),
@@ -40,8 +40,8 @@ BIG_FC = {"name": "big", "batch": 4, "layers": [{"type": "fc", "in_features": 10
     (["flow", "--sweep-span", "100", "-o", "out"], "--sweep-span must be between 0 and 16, not 100"),
     (["flow", "--acc-stages", "1,9", "-o", "out"], "--acc-stages must be loop depths between 1 and 8, not 9"),
     (["flow", "--acc-stages", "1,x", "-o", "out"], "--acc-stages must be a list like 1,2,4,8, not '1,x'"),
-    (["sweep", "--exp-bits", "6", "--timeout", "0"], "--timeout must be in (0, 86400], not 0"),
-    (["sweep", "--exp-bits", "6", "--timeout", "-1"], "--timeout must be in (0, 86400], not -1"),
+    (["sweep", "--acc-exp-bits", "6", "--timeout", "0"], "--timeout must be in (0, 86400], not 0"),
+    (["sweep", "--acc-exp-bits", "6", "--timeout", "-1"], "--timeout must be in (0, 86400], not -1"),
     (["sweep", "--length", "64", "--mc-trials", "-4"], "--mc-trials must be between 2 and 100,000, not -4"),
     # 8. options that would be ignored together are a conflict naming both
     (["generate", "mac", "--workload", "resnet32-cifar10", "--acc-format", "e6m9", "-o", "out"],

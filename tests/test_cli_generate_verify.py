@@ -122,6 +122,22 @@ def test_generate_mac_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, messa
     assert not out_dir.exists()
 
 
+def test_generate_mac_no_init_has_no_init_ports(tmp_path, capsys):
+    code, out, err = _run(capsys, "generate", "mac", "--acc-format", "e7m10", "--no-init", "-o", str(tmp_path),
+                          "--json")
+    assert code == 0, err
+    meta = read_sidecar(json.loads(out)["sidecar"])
+    cfg = MACConfig("e5m2", "e5m2", "e7m10", init=False)
+    assert MACConfig.from_dict(meta["config"]) == cfg and meta["top"] == cfg.slug and cfg.slug.endswith("_noinit")
+    names = {p["name"] for p in meta["ports"]}
+    assert {"a", "b", "result"} <= names and not names & {"init", "init_en"}
+    # the default keeps them: the switch, not the format, removed them
+    code, out, err = _run(capsys, "generate", "mac", "--acc-format", "e7m10", "--init", "-o", str(tmp_path),
+                          "--json")
+    assert code == 0, err
+    assert {"init", "init_en"} <= {p["name"] for p in read_sidecar(json.loads(out)["sidecar"])["ports"]}
+
+
 # -- verify: random dot products ----------------------------------------------------
 
 @pytest.mark.sim
@@ -134,6 +150,34 @@ def test_verify_mac_random_passes(tmp_path, capsys):
     assert summary["passed"] and summary["mismatches"] == 0 and summary["vectors"] == 40
     assert summary["simulator"] == "icarus" and summary["products"] > 40
     assert Path(summary["build_dir"]) == (tmp_path / MACConfig("e5m2", "e5m2", "e6m9", chunk_size=4).slug).resolve()
+
+
+@pytest.mark.sim
+def test_verify_mac_no_init_passes_without_initial_values(tmp_path, capsys, monkeypatch):
+    drawn, random_stimulus = [], vmac.random_stimulus
+
+    def spy(*args, **kwargs):
+        drawn.append(random_stimulus(*args, **kwargs))
+        return drawn[-1]
+    monkeypatch.setattr(vmac, "random_stimulus", spy)
+    code, out, err = _run(capsys, "verify", "mac", "--acc-format", "e7m10", "--no-init", "--count", "40",
+                          "--build-dir", str(tmp_path), "--json")
+    assert code == 0, out + err
+    summary = json.loads(out)
+    assert summary["passed"] and summary["mismatches"] == 0 and summary["vectors"] == 40
+    assert Path(summary["build_dir"]).name == MACConfig("e5m2", "e5m2", "e7m10", init=False).slug
+    assert len(drawn) == 1 and not drawn[0].init_en.any()
+
+
+def test_verify_mac_vectors_with_no_init_is_a_usage_error(tmp_path, capsys):
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("3C00 3C00 3C00 4000 00\n")   # 1 * 1 + 1: a non-zero C the MAC could not take
+    code, out, err = _run(capsys, "verify", "mac", "--a-format", "fp16", "--b-format", "fp16",
+                          "--acc-format", "fp16", "--no-init", "--vectors", str(vectors),
+                          "--build-dir", str(tmp_path / "b"))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--vectors and --no-init cannot be combined" in err
+    assert not (tmp_path / "b").exists()
 
 
 @pytest.mark.sim

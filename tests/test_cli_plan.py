@@ -90,7 +90,7 @@ def test_plan_json_matches_library(capsys):
 def test_plan_options_reach_the_model(capsys):
     code, out, _ = _run(capsys, "--length", "4608", "--nzr", "0.5", "--cutoff", "10",
                         "--a-format", "fp16", "--b-format", "fp16", "--product-man-bits", "5",
-                        "--exp-bits", "9", "--json")
+                        "--acc-exp-bits", "9", "--json")
     assert code == 0
     d = json.loads(out)["rows"][0]["decision"]
     assert d["m_acc"] == P.min_acc_mantissa(4608, 5, nzr=0.5, cutoff=10)
@@ -116,7 +116,7 @@ def test_plan_plot(capsys, tmp_path):
 
 
 def test_plan_compare(capsys):
-    code, out, err = _run(capsys, "--length", "256", "--compare", "--trials", "32", "--json")
+    code, out, err = _run(capsys, "--length", "256", "--compare", "--mc-trials", "32", "--json")
     assert code == 0
     data = json.loads(out)
     row = data["rows"][0]
@@ -145,8 +145,8 @@ def test_plan_compare_skips_long_lengths(capsys):
     (["--workload", "lenet"], "Unknown workload 'lenet'"),
     (["--workload", "resnet18-imagenet", "--batch", "0"], "--batch must be between 1 and 65,536, not 0"),
     (["--workload", "resnet18-imagenet", "--method", "simulated"], "--method simulated needs"),
-    (["--length", "100", "--exp-bits", "1"], "--exp-bits must be between 2 and 62, not 1"),
-    (["--length", "100", "--trials", "1"], "--trials must be between 2 and 100,000, not 1"),
+    (["--length", "100", "--acc-exp-bits", "1"], "--acc-exp-bits must be between 2 and 62, not 1"),
+    (["--length", "100", "--mc-trials", "1"], "--mc-trials must be between 2 and 100,000, not 1"),
 ])
 def test_plan_bad_input_one_line_exit_2(capsys, argv, message):
     code, out, err = _run(capsys, *argv)
@@ -180,7 +180,7 @@ def test_plan_requires_a_source(capsys):
 
 def test_plan_simulated_rounding_reaches_the_monte_carlo(capsys):
     code, out, _ = _run(capsys, "--length", "64", "--method", "simulated", "--rounding", "rtz",
-                        "--trials", "512", "--json")
+                        "--mc-trials", "512", "--json")
     assert code == 0
     d = json.loads(out)["rows"][0]["decision"]
     assert d["method"] == "simulated" and d["rounding"] == "rtz"

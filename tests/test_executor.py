@@ -21,7 +21,7 @@ from macgen.executor import (SCHEDULER_ENV, DaskExecutor, LocalExecutor, Loopbac
 from macgen.sweep import SweepSpec, run_spec
 
 # Four tiny MACs: the cheapest real points (2-5 s of Yosys each).
-TINY = ["--inputs", "e2m1", "--man-bits", "2:3", "--exp-bits", "4", "--chunks", "0,4", "--no-reference",
+TINY = ["--inputs", "e2m1", "--acc-man-bits", "2:3", "--acc-exp-bits", "4", "--chunk-size", "0,4", "--no-reference",
         "--length", "64", "--no-plot", "--no-asic"]  # area only: run_spec's default, and the Yosys counts below
 TINY_SPEC = dict(inputs=["e2m1"], man_bits=[2, 3], exp_bits=[4], chunks=[0, 4], reference=False, length=64)
 

@@ -156,6 +156,22 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
     assert area.yosys_invocations() - before == outside < first_runs
 
 
+def test_cli_flow_no_init_builds_and_verifies_macs_without_init(tiny_workload, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["flow", "--workload", tiny_workload, "--no-init", "--chunk", "none", "--array", "2x2",
+                 "--mac-vectors", "20", "--array-tiles", "0", "--sweep-span", "0", "--no-fpga", "--no-asic",
+                 "--no-pnr", "--acc-stages", "1", "--pe-sizes", "none", "-j", "1", "--quiet", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["options"]["init"] is False and report["passed"] is True
+    mac = report["verification"]["mac"]
+    assert mac["vectors"] == 20 and mac["mismatches"] == 0
+    slug = report["chosen_design"]["slug"]
+    assert slug.endswith("_noinit") and mac["top"] == slug
+    sidecar = json.loads((out / "rtl" / f"{slug}.json").read_text())
+    assert not {p["name"] for p in sidecar["ports"]} & {"init", "init_en"}
+
+
 def test_cli_flow_bad_workload_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["flow", "--workload", "no-such-net", "-o", str(out)])

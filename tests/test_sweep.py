@@ -50,21 +50,21 @@ def _read_csv(path):
 
 
 def test_parse_int_list_forms():
-    assert parse_int_list("4:16", "--man-bits") == list(range(4, 17))
-    assert parse_int_list("4:16:4", "--man-bits") == [4, 8, 12, 16]
-    assert parse_int_list("256,0,16,64,16", "--chunks") == [0, 16, 64, 256]
-    assert parse_int_list("4:5,9", "--man-bits") == [4, 5, 9]
+    assert parse_int_list("4:16", "--acc-man-bits") == list(range(4, 17))
+    assert parse_int_list("4:16:4", "--acc-man-bits") == [4, 8, 12, 16]
+    assert parse_int_list("256,0,16,64,16", "--chunk-size") == [0, 16, 64, 256]
+    assert parse_int_list("4:5,9", "--acc-man-bits") == [4, 5, 9]
 
 
 @pytest.mark.parametrize("text", ["4:x", "9:3", "1:2:0", "", "4:5:6:7"])
 def test_parse_int_list_rejects_malformed(text):
-    with pytest.raises(ValueError, match="--man-bits must be integers"):
-        parse_int_list(text, "--man-bits")
+    with pytest.raises(ValueError, match="--acc-man-bits must be integers"):
+        parse_int_list(text, "--acc-man-bits")
 
 
 def test_parse_int_list_rejects_below_minimum():
-    with pytest.raises(ValueError, match="--man-bits must be at least 1, not 0"):
-        parse_int_list("0:3", "--man-bits", minimum=1)
+    with pytest.raises(ValueError, match="--acc-man-bits must be at least 1, not 0"):
+        parse_int_list("0:3", "--acc-man-bits", minimum=1)
 
 
 def test_sweep_configs_follow_operand_policy():
@@ -185,7 +185,7 @@ def test_sweep_rejects_bad_arguments(tmp_path):
 
 def test_cli_sweep_writes_csv_and_png(tmp_path, adder_designs, capsys, terminal_stderr):
     out = tmp_path / "out"
-    assert main(["sweep", "--man-bits", "3:4", "--exp-bits", "6", "--chunks", "0,16", "--no-reference",
+    assert main(["sweep", "--acc-man-bits", "3:4", "--acc-exp-bits", "6", "--chunk-size", "0,16", "--no-reference",
                  "--length", "256", "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert "sweep [4/4]" in captured.err
@@ -202,16 +202,16 @@ def test_cli_sweep_writes_csv_and_png(tmp_path, adder_designs, capsys, terminal_
     assert min(wide) > max(float(r["osu018_um2"]) for r in rows if r["man_bits"] == "3")
     assert (out / "sweep_delay.png").stat().st_size > 0
     assert "OSU018" in captured.out and "relative comparisons only" in captured.out
-    assert main(["sweep", "--man-bits", "3:4", "--exp-bits", "6", "--chunks", "0,16", "--no-reference",
+    assert main(["sweep", "--acc-man-bits", "3:4", "--acc-exp-bits", "6", "--chunk-size", "0,16", "--no-reference",
                  "--length", "256", "--json", "-o", str(out)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["complete"] and doc["computed"] == 0 and doc["cached"] == 4
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["sweep", "--man-bits", "3"], "--exp-bits"),
-    (["sweep", "--man-bits", "3:x", "--exp-bits", "6"], "--man-bits must be integers"),
-    (["sweep", "--exp-bits", "6", "--mc-trials", "10"], "--mc-trials needs"),
+    (["sweep", "--acc-man-bits", "3"], "--acc-exp-bits"),
+    (["sweep", "--acc-man-bits", "3:x", "--acc-exp-bits", "6"], "--acc-man-bits must be integers"),
+    (["sweep", "--acc-exp-bits", "6", "--mc-trials", "10"], "--mc-trials needs"),
     (["sweep", "--length", "8", "--workload", "resnet32-cifar10"], "--length and --workload cannot be combined"),
 ])
 def test_cli_sweep_errors_are_one_line(argv, message, capsys, tmp_path):
@@ -247,7 +247,7 @@ def test_sweep_real_macs_killed_then_resumed(tmp_path):
 def test_cli_sweep_workload_uses_longest_accumulation(tmp_path, adder_designs, capsys, terminal_stderr):
     from macgen.workloads import get_workload
     longest = max(n for _, _, n in get_workload("resnet32-cifar10").lengths())
-    assert main(["sweep", "--workload", "resnet32-cifar10", "--man-bits", "3", "--exp-bits", "6",
+    assert main(["sweep", "--workload", "resnet32-cifar10", "--acc-man-bits", "3", "--acc-exp-bits", "6",
                  "--no-reference", "--no-plot", "--no-asic", "-o", str(tmp_path)]) == 0
     assert f"longest accumulation {longest}" in capsys.readouterr().err
     (row,) = _read_csv(tmp_path / "sweep.csv")
@@ -346,7 +346,7 @@ def test_cli_sweep_spec_file_pareto_and_override(tmp_path, adder_designs, capsys
     spec.write_text('[sweep]\ninputs = ["e5m2", "e4m3/e5m2"]\nman_bits = "3:5"\nexp_bits = [6]\n'
                     'chunks = [0]\nlength = 64\n')
     out = tmp_path / "out"
-    assert main(["sweep", "--spec", str(spec), "--man-bits", "3:4", "-o", str(out)]) == 0
+    assert main(["sweep", "--spec", str(spec), "--acc-man-bits", "3:4", "-o", str(out)]) == 0
     assert "e4m3 x e5m2" in capsys.readouterr().out
     rows = _read_csv(out / "sweep.csv")
     assert [(r["a_fmt"], r["man_bits"], r["role"]) for r in rows] == [
@@ -362,15 +362,15 @@ def test_cli_sweep_spec_file_pareto_and_override(tmp_path, adder_designs, capsys
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--exp-bits", "6", "--pareto", "transistors,v"], "Pareto objective v needs an accumulation length"),
-    (["--exp-bits", "6", "--length", "64", "--pareto", "transistors,ice40_lut4"], "needs the FPGA flows"),
-    (["--exp-bits", "6", "--length", "64", "--pareto", "area,v"], "Pareto objective must be one of"),
-    (["--exp-bits", "6", "--arrays", "4by4"], "--arrays must be shapes like"),
-    (["--exp-bits", "6", "--inputs", "e5m2", "--a-format", "e4m3"], "not both"),
+    (["--acc-exp-bits", "6", "--pareto", "transistors,v"], "Pareto objective v needs an accumulation length"),
+    (["--acc-exp-bits", "6", "--length", "64", "--pareto", "transistors,ice40_lut4"], "needs the FPGA flows"),
+    (["--acc-exp-bits", "6", "--length", "64", "--pareto", "area,v"], "Pareto objective must be one of"),
+    (["--acc-exp-bits", "6", "--array", "4by4"], "--array must be shapes like"),
+    (["--acc-exp-bits", "6", "--inputs", "e5m2", "--a-format", "e4m3"], "not both"),
 ])
 def test_cli_sweep_spec_errors_before_any_work(argv, message, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["sweep", "--man-bits", "3", *argv, "-o", str(out)]) == 2
+    assert main(["sweep", "--acc-man-bits", "3", *argv, "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not out.exists()
@@ -390,7 +390,7 @@ def test_cli_sweep_spec_file_errors(tmp_path, capsys):
 
 def test_cli_sweep_arrays_and_stages_columns(tmp_path, adder_designs, capsys):
     out = tmp_path / "out"
-    assert main(["sweep", "--man-bits", "3", "--exp-bits", "6", "--arrays", "2x2,1x2", "--mul-stages", "0,1",
+    assert main(["sweep", "--acc-man-bits", "3", "--acc-exp-bits", "6", "--array", "2x2,1x2", "--mul-stages", "0,1",
                  "--no-reference", "--length", "64", "-o", str(out)]) == 0
     table = capsys.readouterr().out
     assert "2x2 array" in table and "mul_stages" in table

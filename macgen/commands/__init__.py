@@ -1,12 +1,11 @@
-"""Subcommands of ``macgen`` and the options and checks they share.
+"""Subcommands of ``macgen`` and the checks they share; their options are in :mod:`.options`.
 
-Every command that builds hardware takes the same MAC options, named after
-:class:`macgen.config.MACConfig`'s fields; :func:`add_mac_options` adds them and
-:func:`mac_config_from_args` turns them into a config. Every option is defined
-here once and spelt the same in every subcommand (``-o/--output``, ``--seed``,
-``--json``, ``--quiet``); size-like options are :class:`Int` with the bounds of
-:mod:`macgen.limits`, printed in ``--help`` and checked while the command line is
-parsed, before any work starts. :class:`Parser` makes every error one line.
+Each subcommand adds its options with :mod:`macgen.commands.options` (one definition
+and one spelling per option across subcommands) and checks what argparse cannot
+here: options that conflict (:func:`conflict`), output paths that must be writable
+before any work starts (:func:`check_output_dir`), and the MAC configuration the
+MAC options describe (:func:`mac_config_from_args`). :class:`Parser` makes every
+error one line.
 """
 
 from __future__ import annotations
@@ -17,17 +16,12 @@ import re
 import tempfile
 from pathlib import Path
 
-from ..config import MAX_ACC_STAGES, MACConfig
-from ..formats import PRESETS, ROUNDING_MODES
-from ..limits import MAX_ARRAY_DIM, MAX_CHUNK_SIZE, MAX_JOBS, MAX_LENGTH, MAX_SEED
+from ..config import MACConfig
+from .options import TOOLS
 
 
 class UsageError(Exception):
     """Bad input from the command line: one line on stderr, exit code 2."""
-
-
-FORMAT_HELP = (f"a preset ({', '.join(PRESETS)}) or text like e6m9, e2m3fn (finite), e4m3fnan (nan-only), "
-               f"e5m10_ftz; see docs/arithmetic.md")
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,130 +41,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _range_text(lo, hi) -> str:
-    return f"{lo:,}" + ("" if hi is None else f"-{hi:,}")
-
-
-class Int:
-    """Argparse ``type`` for an integer option within ``[minimum, maximum]``."""
-
-    def __init__(self, minimum: int, maximum: int | None = None):
-        self.minimum, self.maximum = minimum, maximum
-        self.__name__ = "integer"
-
-    @property
-    def range(self) -> str:
-        """``"1-2,147,483,648"``: the bounds as ``--help`` shows them."""
-        return _range_text(self.minimum, self.maximum)
-
-    def __call__(self, text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
-        if value < self.minimum or (self.maximum is not None and value > self.maximum):
-            bound = (f"at least {self.minimum:,}" if self.maximum is None
-                     else f"between {self.minimum:,} and {self.maximum:,}")
-            raise argparse.ArgumentTypeError(f"must be {bound}, not {value}")
-        return value
-
-
-class Real:
-    """Argparse ``type`` for a real option in ``(minimum, maximum]`` or ``[minimum, maximum]``."""
-
-    def __init__(self, minimum: float, maximum: float | None = None, *, open_below: bool = False):
-        self.minimum, self.maximum, self.open_below = minimum, maximum, open_below
-        self.__name__ = "number"
-
-    @property
-    def range(self) -> str:
-        lo = f"{'(' if self.open_below else '['}{self.minimum:g}"
-        return f"{lo}, {'inf)' if self.maximum is None else format(self.maximum, 'g') + ']'}"
-
-    def __call__(self, text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-        low_ok = value > self.minimum if self.open_below else value >= self.minimum
-        if value != value or not low_ok or (self.maximum is not None and value > self.maximum):
-            raise argparse.ArgumentTypeError(f"must be in {self.range}, not {text}")
-        return value
-
-
-class Chunk(Int):
-    """Argparse ``type`` of ``--chunk none|auto|N``: 0 (none), ``'auto'`` or a chunk size."""
-
-    def __init__(self):
-        super().__init__(0, MAX_CHUNK_SIZE)
-
-    @property
-    def range(self) -> str:
-        return f"none, auto or {super().range}"
-
-    def __call__(self, text: str):
-        if text in ("none", "auto"):
-            return 0 if text == "none" else "auto"
-        try:
-            return super().__call__(text)  # 0 is none
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(f"must be none, auto or a chunk size "
-                                             f"{super().range}, not {text!r}") from None
-
-
-class Stages:
-    """Argparse ``type`` of a list of accumulate-loop depths like ``1,2,4,8`` (each 1-MAX_ACC_STAGES)."""
-
-    __name__ = "list"
-    range = f"each 1-{MAX_ACC_STAGES}"
-
-    def __call__(self, text: str) -> tuple:
-        try:
-            values = tuple(dict.fromkeys(int(v, 10) for v in text.split(",")))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a list like 1,2,4,8, not {text!r}") from None
-        bad = [v for v in values if not 1 <= v <= MAX_ACC_STAGES]
-        if bad:
-            raise argparse.ArgumentTypeError(f"must be loop depths between 1 and {MAX_ACC_STAGES}, not {bad[0]}")
-        return values
-
-
-SEED = Int(0, MAX_SEED)
-STAGES = Stages()
-CHUNK_SIZE = Int(0, MAX_CHUNK_SIZE)
-CHUNK = Chunk()
-LENGTH = Int(1, MAX_LENGTH)
-EXP_BITS = Int(2, 62)
-ARRAY_DIM = Int(1, MAX_ARRAY_DIM)
-NZR = Real(0.0, 1.0, open_below=True)
-CUTOFF = Real(1.0, open_below=True)
-
-
-def bounded(help_text: str, kind) -> str:
-    """``help_text`` with the option's bounds appended: every bound is in ``--help``."""
-    return f"{help_text}; {kind.range}"
-
-
-def add_seed_option(parser, *, default: int | None, what: str = "random seed") -> None:
-    parser.add_argument("--seed", type=SEED, default=default, metavar="S",
-                        help=bounded(f"{what} (default: {default if default is not None else 0})", SEED))
-
-
-def add_json_option(parser, what: str = "the result") -> None:
-    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
-
-
-def add_quiet_option(parser) -> None:
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress on stderr (progress is also off when stderr is not a terminal)")
-
-
-def add_output_option(parser, *, default: str | None = None, what: str = "output directory") -> None:
-    """``-o/--output DIR``: required without a default; created (with its parents) when missing."""
-    kwargs = dict(required=True) if default is None else dict(default=default)
-    parser.add_argument("-o", "--output", metavar="DIR", **kwargs,
-                        help=f"{what}, created with its parents if missing"
-                             + ("" if default is None else f" (default: {default})"))
+def add_kinds(subparsers, name: str, *registrars, **kwargs):
+    """``macgen NAME KIND``: add command ``name`` (``kwargs``: its help, description, ...) whose
+    design kinds (mac, array) are sub-subcommands; each of ``registrars`` adds one. Returns the kinds."""
+    kinds = subparsers.add_parser(name, **kwargs).add_subparsers(dest="kind", metavar="KIND", required=True)
+    for register in registrars:
+        register(kinds)
+    return kinds
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -219,60 +96,43 @@ def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def reraise_with_options(exc: Exception, fields) -> None:
+def reraise_with_options(exc: Exception, options: dict) -> None:
     """Re-raise ``exc`` (a library's ``TypeError``/``ValueError``) with a leading field name
-    of ``fields`` replaced by its option: the user typed options, not fields."""
+    of ``options`` (field -> option) replaced by its option: the user typed options, not fields."""
     text = str(exc)
-    for field in fields:
+    for field, option in options.items():
         if text.startswith(field + " "):
-            raise type(exc)(option_name(field) + text[len(field):]) from None
+            raise type(exc)(option + text[len(field):]) from None
     raise exc
 
 
-def _given(args, name: str) -> bool:
-    """Whether option ``name`` (as typed, ``--x-y``) has a value other than ``None``/``False``."""
-    value = getattr(args, name.lstrip("-").replace("-", "_"), None)
-    return value is not None and value is not False
+def _typed(args, name: str) -> str | None:
+    """Option ``name`` (``--x-y``) as given, or ``None``: a value other than ``None``/``False``,
+    or a switch of :data:`~.options.TOOLS` in either spelling (``--no-asic`` for ``--asic``).
+    ``name`` must be an option of the command: a misspelt one fails loudly instead of never conflicting."""
+    value = getattr(args, name.lstrip("-").replace("-", "_"))
+    if value is None:
+        return None
+    if name in TOOLS:
+        return name if value else "--no-" + name[2:]
+    return None if value is False else name
 
 
 def conflict(args, first: str, second: str, why: str = "") -> None:
     """Raise when both options ``first`` and ``second`` were given (names as typed, ``--x-y``)."""
-    if _given(args, first) and _given(args, second):
+    first, second = _typed(args, first), _typed(args, second)
+    if first and second:
         raise UsageError(f"{first} and {second} cannot be combined" + (f": {why}" if why else ""))
 
 
-def add_objective_options(parser, *, stages: bool = True, jobs: bool = True) -> None:
-    """``--objective`` and what the synthesis it starts needs (``--acc-stages LIST``, ``--cache``,
-    ``--jobs``, ``--no-asic``; ``stages``/``jobs`` False where the command has its own)."""
-    from ..choice import OBJECTIVES
-    from ..pipelining import STUDY_STAGES
-    g = parser.add_argument_group(
-        "design choice", "With --objective, every design the model allows (no chunking, and each\n"
-        "power-of-two chunk size with the accumulator it needs, at each loop depth K) is\n"
-        "synthesised (cached) and the best one under the objective is chosen. Without it the\n"
-        "choice is accuracy-only: the narrowest accumulator, no synthesis (docs/design-choice.md).")
-    g.add_argument("--objective", choices=OBJECTIVES, default=None,
-                   help="area (smallest), delay (shortest critical path) or area-delay (most throughput "
-                        "per area)")
-    if stages:
-        g.add_argument("--acc-stages", type=STAGES, default=None, metavar="LIST",
-                       help=f"loop depths K the choice considers (default: {','.join(map(str, STUDY_STAGES))})")
-    g.add_argument("--cache", default=None, metavar="DIR",
-                   help="synthesis cache, may be shared with sweeps (default: ~/.cache/macgen/points)")
-    if jobs:
-        g.add_argument("--jobs", type=Int(1, MAX_JOBS), default=2, metavar="N",
-                       help="synthesis processes (default: 2)")
-    g.add_argument("--no-asic", action="store_true",
-                   help="measure Yosys transistors and logic levels instead of OSU018 µm² and ns (faster)")
-
-
-def check_objective_args(args, *, objective_only=("--acc-stages", "--cache", "--no-asic"),
+def check_objective_args(args, *, objective_only=("--acc-stages", "--cache", "--asic"),
                          accuracy_options=("--chunk",)) -> None:
     """One-line errors for options that need ``--objective`` (``objective_only``) or contradict it."""
     if args.objective is None:
         for option in objective_only:
-            if _given(args, option):
-                raise UsageError(f"{option} needs --objective")
+            typed = _typed(args, option)
+            if typed:
+                raise UsageError(f"{typed} needs --objective")
         return
     for option in accuracy_options:
         conflict(args, "--objective", option, "the objective chooses the accumulator and its chunking among the designs the model allows")
@@ -301,44 +161,12 @@ def design_choice(args, lengths, *, stages, model: dict):
 
     with make_executor(getattr(args, "jobs", 1)) as executor:
         return choose_design(lengths, args.a_format, args.b_format, objective=args.objective, stages=stages,
-                             asic=not args.no_asic, cache_dir=cache, executor=executor, progress=show,
-                             rounding=getattr(args, "rounding", "rne"), **model)
-
-
-def add_mac_options(parser: argparse.ArgumentParser, *, acc_required: bool = False,
-                    acc_help: str | None = None) -> None:
-    """Add the MAC configuration options (``--a-format`` ... ``--acc-stages``).
-
-    ``acc_help`` replaces the accumulator's help text (e.g. where the command needs it
-    but reports its absence itself, through :func:`mac_config_from_args`).
-    """
-    group = parser.add_argument_group("MAC configuration", f"formats: {FORMAT_HELP}")
-    group.add_argument("--a-format", default="e5m2", metavar="FMT", help="multiplicand format (default: e5m2)")
-    group.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    group.add_argument("--acc-format", default=None, required=acc_required, metavar="FMT",
-                       help=acc_help or ("accumulator format" + ("" if acc_required else
-                                                                 " (default: chosen by the precision model)")))
-    group.add_argument("--rounding", choices=ROUNDING_MODES, default="rne", help="rounding mode (default: rne)")
-    group.add_argument("--product-man-bits", type=Int(1, 64), default=None, metavar="P",
-                       help="round the product to P fraction bits (default: exact product)")
-    group.add_argument("--chunk-size", type=CHUNK_SIZE, default=None, metavar="L",
-                       help=bounded("chunk length for chunk-based accumulation, 0: none (default: 0, or "
-                                    "the model's choice with --chunk auto)", CHUNK_SIZE))
-    group.add_argument("--outer-format", default=None, metavar="FMT",
-                       help="inter-chunk accumulator format (default: the accumulator's)")
-    group.add_argument("--out-format", default=None, metavar="FMT",
-                       help="result format (default: the outer accumulator's)")
-    group.add_argument("--mul-stages", type=int, default=0, metavar="S",
-                       help="pipeline registers in the multiplier path, 0-3 (default: 0)")
-    group.add_argument("--acc-stages", type=int, default=None, metavar="K",
-                       help=f"register stages of the accumulate loop, 1-{MAX_ACC_STAGES}: the MAC then "
-                            "interleaves K dot products, beats K cycles apart belonging to the same "
-                            "one; same results, K times the clock (default: 1; generate's --objective "
-                            "chooses among 1, 2, 4, 8 unless K is given)")
+                             asic=args.asic is not False, cache_dir=cache, executor=executor, progress=show,
+                             rounding=getattr(args, "rounding", "rne"), init=getattr(args, "init", True), **model)
 
 
 def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
-    """Build a :class:`MACConfig` from :func:`add_mac_options`' options.
+    """Build a :class:`MACConfig` from :func:`.options.add_mac_options`' options.
 
     ``acc_fmt``/``chunk_size`` fill in what the user left out (e.g. the model's choice).
     """
@@ -349,4 +177,5 @@ def mac_config_from_args(args, *, acc_fmt=None, chunk_size=None) -> MACConfig:
     return MACConfig(args.a_format, args.b_format, acc, rounding=args.rounding,
                      product_man_bits=args.product_man_bits, chunk_size=chunk,
                      outer_fmt=args.outer_format, out_fmt=args.out_format,
-                     mul_stages=args.mul_stages, acc_stages=1 if args.acc_stages is None else args.acc_stages)
+                     mul_stages=args.mul_stages, acc_stages=1 if args.acc_stages is None else args.acc_stages,
+                     init=getattr(args, "init", True))

@@ -8,8 +8,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import (ARRAY_DIM, LENGTH, UsageError, add_json_option, add_quiet_option, add_mac_options, add_output_option, bounded,
-               check_output_dir, conflict, mac_config_from_args)
+from . import UsageError, add_kinds, check_output_dir, conflict, mac_config_from_args
+from .options import (add_array_options, add_json_option, add_length_option, add_mac_options, add_output_option,
+                      add_quiet_option, add_tool_options)
 from ..progress import note, status
 
 EXAMPLES = """examples:
@@ -19,12 +20,11 @@ EXAMPLES = """examples:
 
 
 def register(subparsers):
-    area = subparsers.add_parser(
-        "area", help="Yosys area of a MAC or systolic array (cells, flip-flops, transistors, LUTs)",
+    kinds = add_kinds(
+        subparsers, "area", help="Yosys area of a MAC or systolic array (cells, flip-flops, transistors, LUTs)",
         description="Synthesise a MAC unit ('macgen area mac') or a systolic array ('macgen area "
                     "array') with the pinned Yosys and report area and timing; see "
                     "'macgen area mac --help' and 'macgen area array --help'.", epilog=EXAMPLES)
-    kinds = area.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, what in (("mac", "one MAC unit"), ("array", "an output-stationary systolic array of MACs")):
         _register_kind(kinds, kind, what)
 
@@ -45,23 +45,13 @@ DESCRIPTION = ("The generic flow gives cells, flip-flops and estimated CMOS tran
 
 def _add_options(p, kind):
     """The options of 'area mac' / 'area array' (``kind``)."""
-    add_mac_options(p)
-    p.add_argument("--length", type=LENGTH, default=None, metavar="N",
-                   help=bounded("without --acc-format: let the precision model size the accumulator for "
-                                "dot products of length N", LENGTH))
+    add_mac_options(p, init=kind == "mac")
+    add_length_option(p, also="(without --acc-format: the precision model sizes the accumulator for it)")
     if kind == "array":
-        g = p.add_argument_group("array")
-        g.add_argument("--rows", type=ARRAY_DIM, default=2, metavar="R", help=bounded("array rows (default: 2)", ARRAY_DIM))
-        g.add_argument("--cols", type=ARRAY_DIM, default=2, metavar="C",
-                       help=bounded("array columns (default: 2)", ARRAY_DIM))
-    p.add_argument("--no-fpga", dest="fpga", action="store_false",
-                   help="skip the iCE40 and ECP5 flows: LUT counts and place and route (about 3x faster)")
+        add_array_options(p, default=2, preload=False)
+    add_tool_options(p, fpga=True)
     t = p.add_argument_group("timing", "logic depth always comes with the generic flow")
-    t.add_argument("--no-asic", dest="asic", action="store_false",
-                   help="skip the OSU018 cell mapping and OpenSTA (a few seconds)")
-    t.add_argument("--no-pnr", dest="pnr", action="store_false",
-                   help="skip nextpnr place and route on iCE40 HX8K and ECP5-25k (the slowest part: "
-                        "a minute or more per device for a MAC)")
+    add_tool_options(t, asic=True, pnr=True)
     t.add_argument("--seeds", default="1,2,3", metavar="LIST",
                    help="nextpnr placement seeds; the median Fmax is reported (default: 1,2,3)")
     if kind == "mac":

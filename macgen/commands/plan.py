@@ -14,16 +14,16 @@ from pathlib import Path
 from ..precision import one_minus_vrr, plan_workload
 from ..progress import note
 
-from ..limits import MAX_BATCH, MAX_TRIALS, SIM_MAX_LENGTH
-from . import (CHUNK, EXP_BITS, FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_objective_options, add_quiet_option,
-               add_seed_option, bounded, check_objective_args, check_output_file, conflict, design_choice, NZR,
-               CUTOFF)
-
-TRIALS = Int(2, MAX_TRIALS)
+from ..limits import SIM_MAX_LENGTH
+from . import UsageError, check_objective_args, check_output_file, conflict, design_choice
+from .options import (LENGTH, add_acc_exp_bits_option, add_batch_option, add_chunk_option, add_format_options,
+                      add_json_option, add_length_option, add_mc_trials_option, add_method_option,
+                      add_nzr_cutoff_options, add_objective_options, add_product_man_bits_option,
+                      add_quiet_option, add_rounding_option, add_seed_option, add_workload_option, bounded)
 
 EXAMPLES = """examples:
   macgen plan --workload resnet18-imagenet --chunk 64 --plot build/vn.png
-  macgen plan --length 4608 --compare --trials 256
+  macgen plan --length 4608 --compare --mc-trials 256
   macgen plan --workload resnet32-cifar10 --objective area-delay
 """
 
@@ -35,41 +35,25 @@ def register(subparsers):
                     "of a network (Sakr et al., ICLR 2019; docs/model.md), or for one accumulation "
                     "length.", epilog=EXAMPLES)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--workload", metavar="NAME|FILE",
-                     help="built-in (resnet32-cifar10, resnet18-imagenet, alexnet-imagenet) or a "
-                          ".toml/.json layer file")
-    src.add_argument("--length", type=LENGTH, metavar="N", help=bounded("one accumulation length instead", LENGTH))
-    p.add_argument("--a-format", default="e5m2", metavar="FMT",
-                   help=f"multiplicand format (default: e5m2); {FORMAT_HELP}")
-    p.add_argument("--b-format", default="e5m2", metavar="FMT", help="multiplier format (default: e5m2)")
-    p.add_argument("--product-man-bits", type=Int(1, 64), default=None, metavar="P",
-                   help="product rounded to P fraction bits (default: exact, Ma+Mb+1)")
-    p.add_argument("--chunk", type=CHUNK, default=None, metavar="none|auto|N",
-                   help=bounded("chunk-based accumulation: none (default), auto (the narrowest accumulator "
-                                "per length; accuracy-only, no synthesis), or a chunk size", CHUNK))
-    p.add_argument("--nzr", type=NZR, default=1.0, metavar="R",
-                   help=bounded("non-zero ratio of the products (default: 1)", NZR))
-    p.add_argument("--cutoff", type=CUTOFF, default=50.0, metavar="V",
-                   help=bounded("largest tolerated variance lost, exclusive (default: 50)", CUTOFF))
-    p.add_argument("--method", choices=("analytical", "simulated"), default="analytical",
-                   help="VRR from the formula or from golden-model Monte Carlo (default: analytical)")
+    add_workload_option(src)
+    add_length_option(src, also="instead")
+    add_format_options(p)
+    add_product_man_bits_option(p)
+    add_chunk_option(p)
+    add_nzr_cutoff_options(p)
+    add_method_option(p)
     p.add_argument("--compare", action="store_true",
                    help="show analytical and simulated choices side by side")
-    p.add_argument("--trials", type=TRIALS, default=1024, metavar="T",
-                   help=bounded("Monte-Carlo dot products per length and width (default: 1024)", TRIALS))
-    p.add_argument("--rounding", choices=("rne", "rtz"), default="rne",
-                   help="the MAC's rounding, for --method simulated / --compare (default: rne); "
-                        "the analytical model has none")
+    add_mc_trials_option(p, default=1024, shown="1024")
+    add_rounding_option(p, also="(for --method simulated / --compare; the analytical model has none)")
     add_seed_option(p, default=0, what="Monte-Carlo seed")
     p.add_argument("--sim-max-length", type=LENGTH, default=SIM_MAX_LENGTH, metavar="N",
                    help=bounded(f"longest accumulation to simulate (default: {SIM_MAX_LENGTH}); --compare "
                                 f"shows '-' beyond it, --method simulated refuses", LENGTH))
-    p.add_argument("--batch", type=Int(1, MAX_BATCH), default=None, metavar="B",
-                   help=f"override the workload's batch size; 1-{MAX_BATCH:,}")
+    add_batch_option(p)
     p.add_argument("--gemms", default=None, metavar="LIST",
                    help="GEMMs of --workload to plan (default: fwd,bwd,grad)")
-    p.add_argument("--exp-bits", type=EXP_BITS, default=None, metavar="E",
-                   help=bounded("accumulator exponent width (default: the range rule)", EXP_BITS))
+    add_acc_exp_bits_option(p)
     add_json_option(p, "the plan")
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="also write the v(n) figure with the workload's lengths marked (.png, .pdf "
@@ -182,7 +166,7 @@ def run(args) -> int:
         methods = ("analytical",)  # no network-wide simulated summary from a partial table
     main_method = "simulated" if args.method == "simulated" and not args.compare else "analytical"
     model = dict(product_man_bits=args.product_man_bits, nzr=args.nzr, cutoff=args.cutoff,
-                 exp_bits=args.exp_bits, trials=args.trials, seed=args.seed, rounding=args.rounding)
+                 exp_bits=args.acc_exp_bits, trials=args.mc_trials, seed=args.seed, rounding=args.rounding)
 
     def say(text):
         note(f"macgen plan: {text}")
@@ -226,7 +210,7 @@ def run(args) -> int:
         from ..pipelining import STUDY_STAGES
         choice = design_choice(args, [n for _, _, n in items], stages=args.acc_stages or STUDY_STAGES,
                                model=dict(product_man_bits=args.product_man_bits, nzr=args.nzr,
-                                          cutoff=args.cutoff, exp_bits=args.exp_bits))
+                                          cutoff=args.cutoff, exp_bits=args.acc_exp_bits))
 
     if args.json:
         out = {"workload": name, "batch": batch, "a_fmt": str(a_fmt), "b_fmt": str(b_fmt),

@@ -6,22 +6,26 @@ import json
 import os
 import sys
 
-from ..executor import CONNECT_TIMEOUT, SCHEDULER_ENV
-from ..formats import ROUNDING_MODES
 from ..progress import enabled as progress_enabled
-from ..limits import MAX_CHUNK_SIZE, MAX_JOBS, MAX_POINTS, MAX_TIMEOUT, MAX_TRIALS
-from . import (FORMAT_HELP, LENGTH, Int, Real, UsageError, add_json_option, add_output_option, add_quiet_option, add_seed_option,
-               bounded, check_output_dir, conflict, reraise_with_options)
+from ..limits import MAX_CHUNK_SIZE, MAX_POINTS, MAX_TIMEOUT
+from . import UsageError, check_output_dir, conflict, reraise_with_options
+from .options import (FORMAT_HELP, Int, Real, Switch, add_acc_stages_list_option, add_cache_option,
+                      add_format_options, add_jobs_option, add_json_option, add_length_option, add_mc_trials_option,
+                      add_output_option, add_product_man_bits_option, add_quiet_option, add_rounding_option,
+                      add_scheduler_options, add_seed_option, add_tool_options, add_workload_option, bounded)
 
-TRIALS = Int(2, MAX_TRIALS)
-JOBS = Int(1, MAX_JOBS)
 POINTS = Int(1, MAX_POINTS)
 TIMEOUT = Real(0.0, MAX_TIMEOUT, open_below=True)
-SCHEDULER_TIMEOUT = Real(0.0, 3600.0, open_below=True)
+
+#: The options that set keys of a sweep specification, and those keys (a MAC field's option takes a list here).
+SPEC_KEYS = {"--acc-man-bits": "man_bits", "--acc-exp-bits": "exp_bits", "--chunk-size": "chunks",
+             "--array": "arrays", "--mul-stages": "mul_stages", "--acc-stages": "acc_stages", "--inputs": "inputs",
+             "--rounding": "rounding", "--product-man-bits": "product_man_bits", "--mc-trials": "mc_trials",
+             "--seed": "seed", "--reference": "reference"}
 
 EXAMPLES = """examples:
-  macgen sweep --length 4096 --man-bits 6:12 --chunks 0,64 --no-asic -j 2
-  macgen sweep --exp-bits 6 --man-bits 4:10 --arrays 2x2 --max-points 4
+  macgen sweep --length 4096 --acc-man-bits 6:12 --chunk-size 0,64 --no-asic -j 2
+  macgen sweep --acc-exp-bits 6 --acc-man-bits 4:10 --array 2x2 --max-points 4
 """
 
 
@@ -39,57 +43,43 @@ def register(subparsers):
                     "OUT/sweep.csv, OUT/pareto.csv and their figures are written only when every "
                     "point is done.",
         epilog="A sweep specification file (--spec) is TOML with the keys of macgen.sweep.SweepSpec "
-               "(inputs, man_bits, exp_bits, chunks, arrays, mul_stages, rounding, product_man_bits, "
-               "length, mc_trials, seed, reference); options given on the command line override it. "
+               "(inputs, man_bits, exp_bits, chunks, arrays, mul_stages, acc_stages, rounding, product_man_bits, "
+               "length, mc_trials, seed, reference); options given on the command line override it "
+               "(--acc-man-bits, --acc-exp-bits, --chunk-size and --array set man_bits, exp_bits, chunks "
+               "and arrays). "
                "See docs/sweeps.md.\n\n" + EXAMPLES)
     p.add_argument("--spec", default=None, metavar="FILE", help="sweep specification (TOML)")
     g = p.add_argument_group("designs", f"formats: {FORMAT_HELP}; lists like 4:16 (inclusive), 4:16:2 "
                                         f"or 0,16,64")
-    g.add_argument("--a-format", default=None, metavar="FMT", help="multiplicand format (default: e5m2)")
-    g.add_argument("--b-format", default=None, metavar="FMT", help="multiplier format (default: e5m2)")
+    add_format_options(g, default=None, formats_help=False)
     g.add_argument("--inputs", default=None, metavar="LIST",
                    help="operand pairs to sweep instead of --a-format/--b-format: FMT (a = b) or A/B, "
                         "comma-separated, e.g. e5m2,e4m3fn,e4m3fn/e5m2")
-    g.add_argument("--rounding", choices=ROUNDING_MODES, default=None, help="rounding mode (default: rne)")
-    g.add_argument("--product-man-bits", type=Int(1, 64), default=None, metavar="P",
-                   help="round the product to P fraction bits (default: exact product)")
+    add_rounding_option(g, default=None)
+    add_product_man_bits_option(g)
     g.add_argument("--mul-stages", default=None, metavar="LIST",
                    help="pipeline registers in the multiplier path, 0-3 (default: 0)")
-    g.add_argument("--acc-stages", default=None, metavar="LIST",
-                   help="register stages of the accumulate loop (default: 1)")
-    g.add_argument("--man-bits", default=None, metavar="LIST",
+    add_acc_stages_list_option(g, default=None, shown="1")
+    g.add_argument("--acc-man-bits", default=None, metavar="LIST",
                    help="accumulator fraction widths (default: 4:16)")
-    g.add_argument("--exp-bits", default=None, metavar="LIST",
+    g.add_argument("--acc-exp-bits", default=None, metavar="LIST",
                    help="accumulator exponent widths (default: the precision model's for "
                         "--length/--workload; required without them)")
-    g.add_argument("--chunks", default=None, metavar="LIST", help="chunk sizes, 0 = none (default: 0)")
-    g.add_argument("--arrays", default=None, metavar="LIST",
+    g.add_argument("--chunk-size", default=None, metavar="LIST", help="chunk sizes, 0 = none (default: 0)")
+    g.add_argument("--array", default=None, metavar="LIST",
                    help="synthesise RxC systolic arrays of each MAC, e.g. 2x2,4x4 (default: bare MACs)")
-    g.add_argument("--no-reference", dest="reference", action="store_false", default=None,
-                   help="skip the e8m23-accumulator reference designs")
+    g.add_argument("--reference", action=Switch, default=None, shown=True,
+                   help="the same designs with an e8m23 (FP32) accumulator, for reference")
     m = p.add_argument_group("precision model")
-    m.add_argument("--length", type=LENGTH, default=None, metavar="N", help=bounded("accumulation length", LENGTH))
-    m.add_argument("--workload", default=None, metavar="W",
-                   help="a built-in workload or a layer file: its longest accumulation is the length")
-    m.add_argument("--mc-trials", type=TRIALS, default=None, metavar="T",
-                   help=bounded("also the Monte-Carlo VRR of the golden model over T dot products "
-                                "(default: off)", TRIALS))
+    add_length_option(m)
+    add_workload_option(m, also="(its longest accumulation is the length)")
+    add_mc_trials_option(m, default=None, shown="off", also="for the golden model's Monte-Carlo VRR")
     add_seed_option(m, default=None, what="seed of the Monte-Carlo data")
     r = p.add_argument_group("run")
-    r.add_argument("--fpga", action="store_true", help="also count iCE40/ECP5 LUTs (about 3x slower)")
-    r.add_argument("-j", "--jobs", type=JOBS, default=1, metavar="N",
-                   help=bounded("parallel Yosys runs on this machine (default: 1)", JOBS))
-    r.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help=f"run the points on this Dask cluster (default: ${SCHEDULER_ENV} if set, "
-                        f"else this machine)")
-    r.add_argument("--scheduler-timeout", type=SCHEDULER_TIMEOUT, default=CONNECT_TIMEOUT, metavar="S",
-                   help=bounded(f"seconds to reach the scheduler and find a worker (default: {CONNECT_TIMEOUT:g})",
-                                SCHEDULER_TIMEOUT))
-    r.add_argument("--cache", default=None, metavar="DIR",
-                   help="per-point cache, may be shared by sweeps (default: OUT/cache)")
-    r.add_argument("--no-asic", dest="asic", action="store_false",
-                   help="skip the OSU018 cells + OpenSTA timing of every point (delay columns, "
-                        "sweep_delay.png)")
+    add_tool_options(r, fpga=False, asic=True)
+    add_jobs_option(r, default=1)
+    add_scheduler_options(r, what="the points")
+    add_cache_option(r, shown="OUT/cache")
     r.add_argument("--max-points", type=POINTS, default=None, metavar="K",
                    help=bounded("synthesise at most K new points, then stop (rerun to continue; "
                                 "default: all)", POINTS))
@@ -98,6 +88,7 @@ def register(subparsers):
     r.add_argument("--pareto", default=None, metavar="COLS",
                    help="Pareto objectives, CSV column names, all minimised (default: transistors,v "
                         "plus any delay column the records have)")
+    # not a --plot/--no-plot switch: plan's --plot FILE names a figure to write
     r.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNGs")
     add_quiet_option(r)
     add_json_option(r, "the rows")
@@ -126,18 +117,14 @@ def _spec(args, length):
         raise UsageError("give --inputs or --a-format/--b-format, not both")
     if args.a_format is not None or args.b_format is not None:
         data["inputs"] = [f"{args.a_format or 'e5m2'}/{args.b_format or 'e5m2'}"]
-    for option, key in (("inputs", "inputs"), ("man_bits", "man_bits"), ("exp_bits", "exp_bits"),
-                        ("chunks", "chunks"), ("arrays", "arrays"), ("mul_stages", "mul_stages"),
-                        ("acc_stages", "acc_stages"), ("rounding", "rounding"),
-                        ("product_man_bits", "product_man_bits"), ("mc_trials", "mc_trials"),
-                        ("seed", "seed"), ("reference", "reference")):
-        value = getattr(args, option)
+    for option, key in SPEC_KEYS.items():
+        value = getattr(args, option[2:].replace("-", "_"))
         if value is not None:
             data[key] = value
     table = {} if args.spec is None else load_spec_table(args.spec)
     merged = {**table, **data}
     if merged.get("exp_bits") is None and merged.get("length") is None:
-        raise UsageError("give --exp-bits, or --length/--workload to let the precision model choose it")
+        raise UsageError("give --acc-exp-bits, or --length/--workload to let the precision model choose it")
     if merged.get("mc_trials") and merged.get("length") is None:
         raise UsageError("--mc-trials needs --length or --workload")
     if args.spec is not None:
@@ -147,10 +134,9 @@ def _spec(args, length):
             spec = SweepSpec(**data)
         except (TypeError, ValueError) as exc:
             # SweepSpec names its fields; the user typed options.
-            reraise_with_options(exc, ("man_bits", "exp_bits", "chunks", "mul_stages", "acc_stages",
-                                       "arrays", "inputs"))
+            reraise_with_options(exc, {key: option for option, key in SPEC_KEYS.items()})
     if max(spec.chunks) > MAX_CHUNK_SIZE:
-        raise UsageError(f"--chunks must be at most {MAX_CHUNK_SIZE:,}, not {max(spec.chunks)}")
+        raise UsageError(f"--chunk-size must be at most {MAX_CHUNK_SIZE:,}, not {max(spec.chunks)}")
     return spec
 
 

