@@ -130,3 +130,18 @@ def test_flow_no_init_reaches_the_flow(tmp_path, monkeypatch, capsys):
     assert main(["flow", "-o", str(tmp_path / "out")]) == 2
     assert [opts.init for opts in seen] == [False, True]
     assert "stopped before any work" in capsys.readouterr().err
+
+
+def test_flow_no_fpga_skips_place_and_route_too(tmp_path, monkeypatch, capsys):
+    # --pnr needs --fpga in every command: without the FPGA flows there is no Fmax either.
+    from macgen import flow
+    seen = []
+
+    def stop(opts, out, progress):
+        seen.append((opts.fpga, opts.pnr))
+        raise ValueError("stopped before any work")
+    monkeypatch.setattr(flow, "run_flow", stop)
+    for argv in (["--no-fpga"], [], ["--no-pnr"], ["--no-fpga", "--pnr"]):
+        assert main(["flow", *argv, "-o", str(tmp_path / "out")]) == 2
+    assert seen == [(False, False), (True, True), (True, False), (False, False)]
+    capsys.readouterr()

@@ -86,6 +86,16 @@ def test_installed_plan_generate_verify_area(installed):
     assert area["area"]["transistors"] > 1000
 
 
+def test_installed_fpga_flows(installed):
+    # The iCE40/ECP5 scripts and pin files come from the wheel: a tiny FP4 MAC keeps
+    # synthesis and place and route (three seeds per device) to seconds.
+    area = json.loads(_macgen(installed, "area", "mac", "--a-format", "e2m1", "--b-format", "e2m1",
+                              "--acc-format", "e3m2", "--no-asic", "--json", "-o", "fpga"))
+    assert area["area"]["ice40_lut4"] > 0 and area["area"]["ecp5_lut4"] > 0
+    for family in ("ice40", "ecp5"):
+        assert area["timing"]["fpga"][family]["fmax_median_mhz"] > 0
+
+
 def test_installed_tiny_flow(installed):
     _, work, _ = installed
     (work / "tiny.json").write_text(json.dumps(TINY))

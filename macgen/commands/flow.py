@@ -115,7 +115,7 @@ def run(args) -> int:
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
-                       fpga=args.fpga, asic=args.asic, pnr=args.pnr, init=args.init,
+                       fpga=args.fpga, asic=args.asic, pnr=args.fpga and args.pnr, init=args.init,
                        acc_stages=args.acc_stages, pe_sizes=_sizes(args.pe_sizes))
         report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
     except (TypeError, ValueError) as exc:
