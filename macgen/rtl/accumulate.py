@@ -324,6 +324,8 @@ class ChunkedAccumulate(_Accumulate):
     (chunk position, "the next beat opens a chunk", a closed chunk waiting for the
     outer addition) circulates in K-register rings. The outer loop adds ``-0`` in the
     rounds without a closed chunk; the start value travels K - 1 registers beside it.
+    (With K = 1 the accumulator keeps its value in bubbles and the outer register
+    outside the round after a close, by enables, and the chunk sum needs no ``-0``.)
 
     Latency: ``2K - 1`` cycles; ``result`` comes from the outer round stage in the
     round after the last chunk closes (not registered: the MAC registers it).
