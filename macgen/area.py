@@ -306,17 +306,24 @@ def area_of_verilog(path, top: str, *, fpga: bool = True, timeout: float | None 
                       seconds=round(seconds, 3), **kw)
 
 
-#: How :func:`area_breakdown` groups a MAC's stages (its submodule names) for reports.
+#: How :func:`area_breakdown` groups a MAC's stages (its submodule names) for reports. The
+#: stages of the accumulate variant (submodule :data:`~macgen.rtl.mac.Stage.ACCUMULATE`) count
+#: in their groups; :data:`~macgen.rtl.mac.Stage.ACCUMULATE` itself stands for the variant's
+#: own logic: the accumulator and outer registers, their muxes, the loop's ``-0`` and
+#: start-value delays and the chunk bookkeeping.
 STAGE_GROUPS = {
     "multiplier (unpack a, b; multiply)": (Stage.UNPACK_A, Stage.UNPACK_B, Stage.MULTIPLY),
     "accumulate (unpack acc; align/add; round)": (Stage.UNPACK_ACC, Stage.ADD, Stage.ROUND),
     "chunking (pack product, unpack outer; outer add/round)": (
         Stage.PACK_PRODUCT, Stage.UNPACK_OUTER, Stage.UNPACK_CHUNK, Stage.OUTER_ADD, Stage.OUTER_ROUND),
+    "accumulate registers, muxes, chunk control": (Stage.ACCUMULATE,),
     "chunk counter": (Stage.CHUNK_COUNTER,),
     "output conversion": (Stage.CONVERT,),
 }
 
-#: The group of the logic outside every stage: registers, muxes, control.
+#: The group of the MAC's logic outside every stage: the multiplier pipeline's registers, the
+#: start-value mux, the bubble's ``-0`` product, the output registers (an array's: its skew,
+#: drain and control).
 TOP_LEVEL_GROUP = "registers, muxes, control"
 
 #: Groups whose logic does not depend on the accumulator format (same operands, same chunk size).
@@ -392,7 +399,9 @@ def area_breakdown_of_verilog(path, top: str, *, timeout: float | None = None) -
     -------
     dict
         ``stages`` (first-level submodule name -> transistors, its own submodules
-        included), ``groups`` (:data:`STAGE_GROUPS` and :data:`TOP_LEVEL_GROUP` ->
+        included; the accumulate variant's stages are listed on their own, and
+        ``accumulate`` has what is left of it: its registers, muxes and chunk
+        bookkeeping), ``groups`` (:data:`STAGE_GROUPS` and :data:`TOP_LEVEL_GROUP` ->
         transistors) and ``total``.
     """
     path = Path(path)
@@ -405,11 +414,24 @@ def area_breakdown_of_verilog(path, top: str, *, timeout: float | None = None) -
     name = f"{top}.stages.json"
     by_module = {k.lstrip("\\"): v for k, v in modules.items()}
     total = _transistors(by_module[top], name)
+
+    def submodules(module):
+        # (stage name, module, instances) of each submodule of `module`.
+        for cell, count in by_module[module].get("num_cells_by_type", {}).items():
+            if cell in by_module:            # a submodule instance, not a gate
+                yield cell[len(module) + 1:] if cell.startswith(module + ".") else cell, cell, count
+
     stages = {}
-    for cell, count in by_module[top].get("num_cells_by_type", {}).items():
-        if cell in by_module:            # a submodule instance, not a gate
-            stage = cell[len(top) + 1:] if cell.startswith(top + ".") else cell
-            stages[stage] = stages.get(stage, 0) + count * _transistors(by_module[cell], name)
+    for stage, cell, count in submodules(top):
+        value = _transistors(by_module[cell], name)
+        if stage == Stage.ACCUMULATE:
+            # The accumulate variant's stages count as the MAC's; what is left of it is
+            # its own logic (registers, muxes, chunk bookkeeping).
+            for inner, inner_cell, inner_count in submodules(cell):
+                inner_value = inner_count * _transistors(by_module[inner_cell], name)
+                stages[inner] = stages.get(inner, 0) + count * inner_value
+                value -= inner_value
+        stages[stage] = stages.get(stage, 0) + count * value
     groups = {}
     for group, members in STAGE_GROUPS.items():
         value = sum(stages.get(s, 0) for s in members)

@@ -1,4 +1,5 @@
-"""Amaranth components of macgen: unpacked-float layout, arithmetic stages, MAC, PE and array."""
+"""Amaranth components of macgen: unpacked-float layout, arithmetic stages, accumulate
+variants, MAC, PE and array."""
 
 from .float import (AlignAdd, Convert, FloatSpec, Multiply, Round, SumSpec, Unpack,
                     float_layout, sum_layout)
