@@ -74,7 +74,10 @@ def test_flow_tiny_workload_report_and_rerun(tiny_workload, tmp_path, monkeypatc
         assert p["pe"] * 4 + p["counter"] + p["rest"] == pytest.approx(p["total"], abs=4)
         # One counter for the array, the same circuit as a standalone MAC's own; the PEs have none.
         assert p["counter"] == p["mac_counter"] and p["rest"] > 0
-        assert abs(p["pe"] - p["mac_total"]) < 0.1 * p["mac_total"]
+        # A PE is the MAC less what the array provides: no counter of its own and, without
+        # preload, no init input (macgen.reachable then prunes more). Never more than the MAC
+        # (2 % for ABC's order noise), and not less than 80 % of it.
+        assert 0.8 * p["mac_total"] < p["pe"] < 1.02 * p["mac_total"]
 
     # Ratios are the transistor counts' ratios, and the generated files exist.
     areas = on_disk["area"]
