@@ -45,6 +45,7 @@ from .files import user_cache_dir
 __all__ = [
     "ToolMissing", "OSU018_NOTE", "OSU018_DEB", "osu018_liberty", "sta_command", "nextpnr_command",
     "AsicTiming", "FpgaTiming", "parse_sta_report", "parse_nextpnr_report", "parse_nextpnr_log",
+    "overfull_reason",
     "wrapper_verilog", "osu018_timing", "fpga_timing", "DEVICES", "DEFAULT_SEEDS", "PATH_KINDS",
     "timing_of_verilog", "timing_lines",
 ]
@@ -459,7 +460,21 @@ def parse_nextpnr_log(text: str) -> dict:
             for m in _UTIL_LINE.finditer(text)}
 
 
-def _overfull(util: dict) -> str | None:
+def overfull_reason(util: dict) -> str | None:
+    """Why a design does not fit the device, from nextpnr's utilisation, or None if it fits.
+
+    Parameters
+    ----------
+    util : dict
+        Cell type -> ``{"used": int, "available": int}``, as :func:`parse_nextpnr_log` returns.
+
+    Returns
+    -------
+    str or None
+        ``"needs <used> of <available> <type>"`` for every overfull cell type, joined by
+        ``", "`` (this is :attr:`FpgaTiming.reason` when placement fails for lack of room);
+        None if every type fits.
+    """
     over = [f"{u['used']:,} of {u['available']:,} {k}" for k, u in util.items() if u["used"] > u["available"]]
     return ("needs " + ", ".join(over)) if over else None
 
@@ -530,7 +545,7 @@ def fpga_timing(path, sidecar: dict, family: str, *, seeds=DEFAULT_SEEDS,
         log = (work / f"{out}.s{seed}.log")
         text = (log.read_text() if log.is_file() else "") + proc.stdout + proc.stderr
         if proc.returncode != 0 or not (work / rep).is_file():
-            reason = _overfull(parse_nextpnr_log(text))
+            reason = overfull_reason(parse_nextpnr_log(text))
             if reason is None and re.search(r"no BELs remaining|Unable to place|too many|does not fit", text):
                 reason = _tool_error_line(text, proc.returncode)
             if reason is not None:

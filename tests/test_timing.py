@@ -68,9 +68,9 @@ def test_parse_nextpnr_log_and_overfull():
     util = timing.parse_nextpnr_log((DATA / "nextpnr_ice40_utilisation.log").read_text())
     assert util["ICESTORM_LC"] == {"used": 389, "available": 7680}
     assert util["SB_IO"] == {"used": 51, "available": 206}
-    assert timing._overfull(util) is None
+    assert timing.overfull_reason(util) is None
     util["ICESTORM_LC"]["used"] = 12_000
-    assert timing._overfull(util) == "needs 12,000 of 7,680 ICESTORM_LC"
+    assert timing.overfull_reason(util) == "needs 12,000 of 7,680 ICESTORM_LC"
 
 
 def _sidecar(tmp_path, cfg=TINY):
