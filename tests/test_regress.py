@@ -173,19 +173,19 @@ def test_regress_preset(name):
 
 
 def test_stream_words_round_trip_fields():
-    """What write_stream puts in a line is what the harness's slices and _parse_word read back."""
+    """What write_stream puts in a line is what the harness's slices and parse_word read back."""
     rng = np.random.default_rng(3)
     fields = [stream.Field("v", 1), stream.Field("r", 18, 3), stream.Field("f", 1), stream.Field("x", 8, 2)]
     values = [rng.integers(0, 1 << f.width, size=(50, f.count), dtype=np.uint64) for f in fields]
-    lines = stream._hex_lines(list(zip(fields, values)), 0, 50).decode().splitlines()
+    lines = stream.hex_lines(list(zip(fields, values)), 0, 50).decode().splitlines()
     assert len(lines) == 50 and {len(x) for x in lines} == {sum(f.digits * f.count for f in fields)}
     for t, line in enumerate(lines):
-        got = stream._parse_word(line, fields)
+        got = stream.parse_word(line, fields)
         for f, v in zip(fields, values):
             assert (got[f.port] == v[t]).all()
-    # The harness slices the same bits: element j of r sits where _parse_word found it.
+    # The harness slices the same bits: element j of r sits where parse_word found it.
     text = stream.harness_verilog("dut", "clk", "rst", fields[:1], fields[0], fields[1], fields[2:3])
-    offsets = stream._offsets([fields[0], fields[2], fields[1]])
+    offsets = stream.field_offsets([fields[0], fields[2], fields[1]])
     assert f"exp[{offsets['r'][2] + 17}:{offsets['r'][2]}]" in text
 
 

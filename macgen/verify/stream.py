@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["DEPTH", "LOG_LIMIT", "HARNESS_TOP", "Field", "Stream", "StreamResult", "harness_verilog",
-           "write_stream", "run_stream"]
+           "write_stream", "run_stream", "field_offsets", "hex_lines", "parse_word"]
 
 #: Cycles per stream file (the harness's memory depth).
 DEPTH = 1 << 16
@@ -70,8 +70,20 @@ class Field:
         return 4 * self.digits * self.count
 
 
-def _offsets(fields) -> dict:
-    """Bit offset of every element of every field; the first field is the most significant."""
+def field_offsets(fields) -> dict:
+    """Where every element of every field sits in a stream word.
+
+    Parameters
+    ----------
+    fields : list of Field
+        The word's fields, the first the most significant (as in the files).
+
+    Returns
+    -------
+    dict
+        Port -> list of the bit offsets of its elements (element 0 first), counted from
+        the word's least significant bit; every element takes whole hex digits.
+    """
     pos, out = 0, {}
     for f in reversed(fields):
         out[f.port] = [pos + 4 * f.digits * j for j in range(f.count)]
@@ -120,9 +132,23 @@ class Stream:
         return [self.valid[0], *(f for f, _ in self.flags), self.result[0]]
 
 
-def _hex_lines(columns, start, stop) -> bytes:
-    """``$readmemh`` lines of cycles ``start:stop``: every (Field, values) column's elements
-    as hex digits, most significant field and element first."""
+def hex_lines(columns, start, stop) -> bytes:
+    """The ``$readmemh`` lines of cycles ``start:stop``, one stream word a line.
+
+    Parameters
+    ----------
+    columns : list of (Field, ndarray)
+        Every field and its values per cycle, shape (cycles,) or (cycles, count), uint64.
+    start, stop : int
+        The cycles written.
+
+    Returns
+    -------
+    bytes
+        ``stop - start`` newline-terminated lines of hex digits: every element padded to
+        whole digits, the first field and, within a field, the last element most
+        significant (the layout of :func:`field_offsets`).
+    """
     parts = []
     for f, values in columns:
         v = np.asarray(values[start:stop], dtype=_U64).reshape(stop - start, -1)[:, ::-1]
@@ -143,8 +169,8 @@ def write_stream(stream: Stream, directory) -> int:
     chunks = -(-stream.cycles // DEPTH)
     for c in range(chunks):
         lo, hi = c * DEPTH, min(stream.cycles, (c + 1) * DEPTH)
-        (directory / f"s{c}.hex").write_bytes(_hex_lines(stream.inputs, lo, hi))
-        (directory / f"e{c}.hex").write_bytes(_hex_lines(expect, lo, hi))
+        (directory / f"s{c}.hex").write_bytes(hex_lines(stream.inputs, lo, hi))
+        (directory / f"e{c}.hex").write_bytes(hex_lines(expect, lo, hi))
     (directory / "control.hex").write_text(f"{stream.cycles:x}\n")
     return chunks
 
@@ -169,7 +195,7 @@ def harness_verilog(top: str, clock: str, reset: str, inputs, valid: Field, resu
     inputs, flags = list(inputs), list(flags)
     expect = [valid, *flags, result]
     sw, ew = _word_bits(inputs), _word_bits(expect)
-    s_off, e_off = _offsets(inputs), _offsets(expect)
+    s_off, e_off = field_offsets(inputs), field_offsets(expect)
     # The got word, laid out like the expected one (padding zero, result zero unless valid).
     got_parts = []
     for f in expect:
@@ -319,10 +345,24 @@ class StreamResult:
         return self.mismatches + self.missing + self.extra + self.flag_errors
 
 
-def _parse_word(text: str, fields) -> dict:
+def parse_word(text: str, fields) -> dict:
+    """Read one stream word back into its fields' elements (the inverse of :func:`hex_lines`).
+
+    Parameters
+    ----------
+    text : str
+        The word in hex, as in the files and the harness's log.
+    fields : list of Field
+        The word's fields, the first the most significant.
+
+    Returns
+    -------
+    dict
+        Port -> uint64 array of its ``count`` elements, element 0 first.
+    """
     word = int(text, 16)
     out = {}
-    offsets = _offsets(fields)
+    offsets = field_offsets(fields)
     for f in fields:
         mask = (1 << f.width) - 1
         out[f.port] = np.array([(word >> lo) & mask for lo in offsets[f.port]], dtype=_U64)
@@ -379,7 +419,7 @@ def run_stream(design, stream: Stream, *, simulator: str, build_dir, cache_dir=N
     log = []
     for line in (stream_dir / "log.txt").read_text().splitlines():
         cycle, got, want = line.split()
-        log.append((int(cycle), _parse_word(got, stream.expect_fields), _parse_word(want, stream.expect_fields)))
+        log.append((int(cycle), parse_word(got, stream.expect_fields), parse_word(want, stream.expect_fields)))
     for f in stream_dir.glob("*.hex"):
         f.unlink()
     return StreamResult(total, mism, missing, extra, flags, log, build_seconds=build_seconds,
