@@ -246,12 +246,12 @@ def read_ports(sidecar):
 
 def test_cli_area_length_lets_the_model_choose():
     from macgen.cli import build_parser
-    from macgen.commands.area import _config
+    from macgen.commands.area import choose_config
     from macgen.precision import decide_accumulator
     args = build_parser().parse_args(["area", "mac", "--length", "1024"])
-    assert _config(args).acc_fmt == decide_accumulator(1024, "e5m2", "e5m2").acc_fmt
+    assert choose_config(args).acc_fmt == decide_accumulator(1024, "e5m2", "e5m2").acc_fmt
     args = build_parser().parse_args(["area", "array", "--rows", "3", "--cols", "2", "--acc-format", "bf16"])
-    cfg = _config(args)
+    cfg = choose_config(args)
     assert (cfg.rows, cfg.cols, str(cfg.mac.acc_fmt)) == (3, 2, "e8m7")
 
 

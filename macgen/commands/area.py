@@ -65,7 +65,23 @@ def _add_options(p, kind):
     p.set_defaults(func=run, kind=kind)
 
 
-def _config(args):
+def choose_config(args):
+    """The MAC or array configuration an ``area`` command line asks for.
+
+    An explicit ``--acc-format`` is used as given; otherwise the precision model
+    (:func:`macgen.precision.decide_accumulator`) sizes the accumulator, and its
+    chunk unless ``--chunk-size`` is given, for ``--length``. ``area array`` wraps
+    that MAC in a ``--rows`` x ``--cols`` array.
+
+    Returns
+    -------
+    MACConfig or ArrayConfig
+
+    Raises
+    ------
+    UsageError
+        Neither ``--acc-format`` nor ``--length``, or both.
+    """
     from ..config import ArrayConfig
     conflict(args, "--acc-format", "--length", "--length lets the precision model choose the accumulator")
     acc = chunk = None
@@ -130,7 +146,7 @@ def run(args) -> int:
     from ..area import area_breakdown_of_verilog, area_of, hardfloat_reference
     from ..emit import read_sidecar
     from ..timing import timing_of_verilog
-    cfg = _config(args)
+    cfg = choose_config(args)
     seeds = _seeds(args.seeds)
     out = check_output_dir("-o/--output", args.output)
     flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
