@@ -43,7 +43,7 @@ from .validate import check_bool, check_int, check_real
 from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
 
-__all__ = ["FlowOptions", "run_flow", "OUTPUTS"]
+__all__ = ["FlowOptions", "run_flow", "OUTPUTS", "publish_outputs"]
 
 #: What a run writes into its output directory besides the ``work/`` cache; a rerun replaces all of them.
 OUTPUTS = ("rtl", "variance_lost.png", "area_vs_precision.png", "delay_vs_precision.png", "design_choice.png",
@@ -264,15 +264,31 @@ def _run_flow(opts, out_dir, plan, executor, progress):
     stage = Path(tempfile.mkdtemp(prefix=".staging.", dir=out))
     try:
         report = _run_stages(opts, out, stage, plan, executor, log, progress)
-        _publish(stage, out)
+        publish_outputs(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     log(f"wrote {out / 'report.md'} and {out / 'report.json'}")
     return report
 
 
-def _publish(stage: Path, out: Path) -> None:
-    """Replace the previous run's :data:`OUTPUTS` in ``out`` by ``stage``'s, the reports last."""
+def publish_outputs(stage, out) -> None:
+    """Replace the previous run's :data:`OUTPUTS` in ``out`` by those made in ``stage``.
+
+    A run makes its outputs in a staging directory and publishes them only when it is
+    complete: every output of the previous run is moved away first (an output this run
+    did not make does not survive), then ``stage``'s are moved in, in the order of
+    :data:`OUTPUTS`, so the reports come last. ``work/`` and anything else not in
+    :data:`OUTPUTS` is left alone.
+
+    Parameters
+    ----------
+    stage : path-like
+        The staging directory, on the same file system as ``out`` (moves are renames);
+        the previous outputs end up in its ``.previous`` directory.
+    out : path-like
+        The output directory.
+    """
+    stage, out = Path(stage), Path(out)
     old = stage / ".previous"
     old.mkdir()
     for name in OUTPUTS:

@@ -155,28 +155,34 @@ def test_flow_says_skipped_when_nothing_was_verified(tmp_path, monkeypatch, caps
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
 def test_flow_interrupted_keeps_the_previous_output(tmp_path, monkeypatch, stop):
     """6. Outputs are staged: an interrupted run leaves the previous complete output as it was."""
-    import macgen.flow as flow
+    import macgen.emit
+    import macgen.plots
+    from macgen.flow import FlowOptions, run_flow
     out = tmp_path / "out"
     (out / "rtl").mkdir(parents=True)
     (out / "rtl" / "old.v").write_text("old")
     (out / "report.md").write_text("old report")
 
-    def half_done(opts, out_, stage, *rest):
-        (stage / "rtl").mkdir()
-        (stage / "rtl" / "new.v").write_text("new")
-        (stage / "variance_lost.png").write_text("new figure")
+    # The run's first outputs are the figure of v(n), then the MAC's Verilog: stop it half done there.
+    def figure(path, **kwargs):
+        Path(path).write_text("new figure")
+
+    def half_done(cfg, rtl, **kwargs):
+        Path(rtl).mkdir()
+        (Path(rtl) / "new.v").write_text("new")
         raise stop("stopped")
 
-    monkeypatch.setattr(flow, "_run_stages", half_done)
-    with pytest.raises(stop):
-        flow._run_flow(flow.FlowOptions(), out, _plan_stub(), None, None)
+    monkeypatch.setattr(macgen.plots, "plot_variance_lost", figure)
+    monkeypatch.setattr(macgen.emit, "emit", half_done)
+    with pytest.raises(stop, match="stopped"):   # chunk given: no design choice (synthesis) before the figure
+        run_flow(FlowOptions(chunk="auto"), out, progress=None)
     assert sorted(p.name for p in out.iterdir()) == ["report.md", "rtl"]
     assert [p.name for p in (out / "rtl").iterdir()] == ["old.v"] and (out / "report.md").read_text() == "old report"
 
 
 def test_flow_publish_replaces_every_output_of_the_previous_run(tmp_path):
     """6. A complete rerun replaces the outputs as a whole: nothing of the previous run is mixed in."""
-    from macgen.flow import _publish
+    from macgen.flow import publish_outputs
     out, stage = tmp_path / "out", tmp_path / "out" / ".staging.x"
     (out / "rtl").mkdir(parents=True)
     (out / "rtl" / "old.v").write_text("old")
@@ -185,16 +191,10 @@ def test_flow_publish_replaces_every_output_of_the_previous_run(tmp_path):
     (stage / "rtl").mkdir(parents=True)
     (stage / "rtl" / "new.v").write_text("new")
     (stage / "report.md").write_text("new report")
-    _publish(stage, out)
+    publish_outputs(stage, out)
     assert [p.name for p in (out / "rtl").iterdir()] == ["new.v"]
     assert not (out / "delay_vs_precision.png").exists() and (out / "report.md").read_text() == "new report"
     assert (out / "work").is_dir()
-
-
-def _plan_stub():
-    class D:
-        acc_fmt, chunk_size = "e7m9", 0
-    return (type("W", (), {"name": "w"})(), [], {}, {"fwd": D()}, D(), D(), None)
 
 
 def test_progress_only_on_a_terminal_and_not_quiet(monkeypatch):
