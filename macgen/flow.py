@@ -43,7 +43,7 @@ from .validate import check_bool, check_int, check_real
 from .verify.cocotb_runner import check_simulator
 from .workloads import GEMMS, get_workload
 
-__all__ = ["FlowOptions", "run_flow", "OUTPUTS", "publish_outputs"]
+__all__ = ["FlowOptions", "run_flow", "OUTPUTS", "publish_outputs", "timing_summary", "saving_ceiling"]
 
 #: What a run writes into its output directory besides the ``work/`` cache; a rerun replaces all of them.
 OUTPUTS = ("rtl", "variance_lost.png", "area_vs_precision.png", "delay_vs_precision.png", "design_choice.png",
@@ -471,7 +471,7 @@ def _run_stages(opts, out, stage, plan, executor, log, progress):
                     fpga_timing[row["slug"]] = timing_of_verilog(
                         files.verilog, files.metadata, asic=False, fpga=True,
                         progress=lambda t, s=row["slug"]: log(f"timing: {s}: {t}"))["fpga"]
-    timing = _timing_summary(areas, fpga_timing, train_cfg.slug, twin.slug) if opts.asic else None
+    timing = timing_summary(areas, fpga_timing, train_cfg.slug, twin.slug) if opts.asic else None
     figure_choice = None
     if choices:
         from .plots import plot_design_choice
@@ -565,8 +565,28 @@ def _timing_columns(report, verilog) -> dict:
     return cols
 
 
-def _timing_summary(areas, fpga, chosen, twin) -> dict:
-    """Chosen training MAC against its e8m23 twin: area, delay and area x delay ratios (twin / chosen)."""
+def timing_summary(areas, fpga, chosen, twin) -> dict:
+    """The chosen training MAC against its e8m23 twin: area, delay and area x delay ratios.
+
+    Parameters
+    ----------
+    areas : dict
+        Label -> area row (``slug``, ``transistors``, ``osu018_um2``, ``osu018_ns``,
+        ``logic_levels``, ``area_x_delay_um2ns``), as the report's ``area`` has them.
+    fpga : dict
+        Slug -> family -> :meth:`~macgen.timing.FpgaTiming.to_dict`-like dict (``fits``,
+        ``fmax_median_mhz``); may lack either design.
+    chosen, twin : str
+        The slugs of the two MACs.
+
+    Returns
+    -------
+    dict
+        ``{"chosen": chosen, "twin": twin, "ratios": {...}}``: twin / chosen for the
+        transistors, OSU018 area and delay, logic levels and area x delay, and
+        ``<family>_delay`` (Fmax of the chosen over the twin's) for every FPGA family
+        both fit; rounded to 3 decimals.
+    """
     by_slug = {v["slug"]: v for v in areas.values()}
     a, b = by_slug[chosen], by_slug[twin]
     ratios = {"transistors": b["transistors"] / a["transistors"],
@@ -755,9 +775,25 @@ def _acc_datapath(mine, theirs) -> tuple:
             theirs["total"] - sum(theirs["groups"].get(g, 0) for g in fixed))
 
 
-def _ceiling(mine, theirs) -> str:
-    """What the breakdown says about the ratio: the parts no accumulator width changes
-    and the ratio without them, an upper bound."""
+def saving_ceiling(mine, theirs) -> str:
+    """The report's sentence on the most a narrower accumulator can save.
+
+    The parts no accumulator width changes (:data:`~macgen.area.ACC_INDEPENDENT_GROUPS`:
+    the multiplier, the chunk counter) cost the same in both MACs and so cap the whole
+    MAC's ratio; without them the ratio is an upper bound.
+
+    Parameters
+    ----------
+    mine, theirs : dict
+        :func:`~macgen.area.area_breakdown` results (``total``, ``groups``) of the chosen
+        MAC and of its e8m23 twin.
+
+    Returns
+    -------
+    str
+        The sentence naming those parts and, when ``mine`` has area outside them, the
+        bound ``theirs / mine`` without them.
+    """
     fixed, a, b = _acc_datapath(mine, theirs)
     names = " and the ".join(g.split(" (")[0] for g in fixed)
     verbs = ("cost", "cap") if len(fixed) > 1 else ("costs", "caps")
@@ -828,7 +864,7 @@ def _markdown(r, opts) -> str:
               "accumulator, each stage synthesised on its own (hierarchy kept, so the totals differ "
               "a little from the flattened figures above):", "",
               _table(["part", "chosen", "e8m23", "e8m23 / chosen"], rows), "",
-              _ceiling(mine, theirs), ""]
+              saving_ceiling(mine, theirs), ""]
     chunked, plain = a["training (chosen)"], a["training, no chunking"]
     if chunked["config"]["chunk_size"] and chunked["transistors"] > plain["transistors"]:
         lines += [f"Chunking saves {plan['training_unchunked']['m_acc'] - t['m_acc']} accumulator bits "

@@ -198,29 +198,29 @@ def test_cli_flow_bad_options_exit_2(tmp_path, capsys, args, word):
     assert not out.exists()
 
 
-def test_ceiling_leaves_out_multiplier_and_counter():
-    from macgen.flow import _ceiling
+def test_saving_ceiling_leaves_out_multiplier_and_counter():
+    from macgen.flow import saving_ceiling
     mine = {"total": 1000, "groups": {"multiplier (unpack a, b; multiply)": 200, "chunk counter": 100,
                                       "accumulate (unpack acc; align/add; round)": 700}}
     theirs = {"total": 1500, "groups": {"multiplier (unpack a, b; multiply)": 200, "chunk counter": 100,
                                         "accumulate (unpack acc; align/add; round)": 1200}}
-    text = _ceiling(mine, theirs)
+    text = saving_ceiling(mine, theirs)
     assert "the multiplier and the chunk counter cost the same" in text
     assert text.endswith("even with them free the ratio would be 1.71x.")            # 1200 / 700
     del mine["groups"]["chunk counter"], theirs["groups"]["chunk counter"]
     mine["total"], theirs["total"] = 900, 1400                                          # no chunking
-    text = _ceiling(mine, theirs)
+    text = saving_ceiling(mine, theirs)
     assert "the multiplier costs the same in both and caps" in text and "counter" not in text
     assert "1.71x" in text
 
 
 def test_flow_timing_summary_fpga_ratios():
-    from macgen.flow import _timing_summary
+    from macgen.flow import timing_summary
     mac = lambda slug, t, um2, ns, lv: {"slug": slug, "transistors": t, "osu018_um2": um2, "osu018_ns": ns,  # noqa: E731
                                         "logic_levels": lv, "area_x_delay_um2ns": um2 * ns}
     areas = {"training (chosen)": mac("c", 100, 1000.0, 10.0, 100), "FP32": mac("f", 150, 2000.0, 15.0, 120)}
     fpga = {"c": {"ice40": {"fits": True, "fmax_median_mhz": 20.0}, "ecp5": {"fits": True, "fmax_median_mhz": 30.0}},
             "f": {"ice40": {"fits": True, "fmax_median_mhz": 16.0}, "ecp5": {"fits": False, "fmax_median_mhz": None}}}
-    q = _timing_summary(areas, fpga, "c", "f")["ratios"]
+    q = timing_summary(areas, fpga, "c", "f")["ratios"]
     assert q == {"transistors": 1.5, "osu018_um2": 2.0, "osu018_ns": 1.5, "logic_levels": 1.2,
                  "area_x_delay": 3.0, "ice40_delay": 1.25}
