@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import UsageError, add_kinds, check_output_dir, conflict, mac_config_from_args
 from .options import (add_array_options, add_json_option, add_length_option, add_mac_options, add_output_option,
-                      add_quiet_option, add_tool_options)
+                      add_quiet_option, add_tool_options, place_and_route)
 from ..progress import note, status
 
 EXAMPLES = """examples:
@@ -150,7 +150,7 @@ def run(args) -> int:
     seeds = _seeds(args.seeds)
     out = check_output_dir("-o/--output", args.output)
     flows = "generic, iCE40 and ECP5 flows" if args.fpga else "generic flow"
-    pnr = args.fpga and args.pnr
+    pnr = place_and_route(args)
     if args.asic or pnr:
         # Every timing tool is looked up before the slow Yosys run: a missing one is one line.
         timing_of_verilog(None, {}, asic=args.asic, fpga=pnr, check_only=True)

@@ -14,7 +14,7 @@ from .options import (ARRAY_DIM, Int, add_acc_stages_list_option, add_batch_opti
                       add_format_options, add_init_option, add_jobs_option, add_nzr_cutoff_options,
                       add_objective_option, add_output_option, add_quiet_option, add_rounding_option,
                       add_scheduler_options, add_seed_option, add_sim_option, add_tool_options, add_workload_option,
-                      bounded)
+                      bounded, place_and_route)
 
 COUNT = Int(0, MAX_COUNT)
 SPAN = Int(0, MAX_SWEEP_SPAN)
@@ -115,7 +115,7 @@ def run(args) -> int:
                        array_tiles=args.array_tiles, seed=args.seed, simulator=args.sim,
                        sweep_span=args.sweep_span, jobs=args.jobs, scheduler=args.scheduler,
                        scheduler_timeout=args.scheduler_timeout, array_area=args.array_area,
-                       fpga=args.fpga, asic=args.asic, pnr=args.fpga and args.pnr, init=args.init,
+                       fpga=args.fpga, asic=args.asic, pnr=place_and_route(args), init=args.init,
                        acc_stages=args.acc_stages, pe_sizes=_sizes(args.pe_sizes))
         report = run_flow(opts, args.output, progress=sys.stderr if progress_enabled() else None)
     except (TypeError, ValueError) as exc:

@@ -346,6 +346,11 @@ def add_tool_options(parser, **defaults) -> None:
                             help=TOOLS[option])
 
 
+def place_and_route(args) -> bool:
+    """Whether a command runs nextpnr: ``--pnr`` counts only with ``--fpga`` (:data:`TOOLS`)."""
+    return args.fpga and args.pnr
+
+
 def add_jobs_option(parser, *, default: int) -> None:
     parser.add_argument("-j", "--jobs", type=JOBS, default=default, metavar="N",
                         help=bounded(f"parallel Yosys runs on this machine (default: {default})", JOBS))

@@ -160,9 +160,11 @@ class _Accumulate(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from a ``last`` beat to ``result_valid``: K through the loop, and with
-        chunking K - 1 more until the outer sum (the chunk closes in the loop's last round)."""
-        K = self._config.acc_stages
-        return 2 * K - 1 if self._config.chunk_size else K
+        chunking K - 1 more until the outer sum (the chunk closes in the loop's last round).
+        The MAC's latency (:attr:`MACConfig.latency`) less its multiplier pipeline and, where
+        the result is not registered here, the MAC's output register."""
+        cfg = self._config
+        return cfg.latency - cfg.mul_stages - (not self.result_registered)
 
     @property
     def sum_spec(self):
